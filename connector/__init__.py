@@ -1,0 +1,1 @@
+"""The edges: the Wisenet client, sandbox, store and HTTP routers."""

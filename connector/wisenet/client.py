@@ -1,0 +1,457 @@
+"""The Wisenet API v1 client: budgeted, rate-limited, retried, typed at the edge.
+
+Every request spends one unit of the day's budget and waits for a rate-limiter slot before it
+is sent (retries included: each attempt is a request Wisenet counts). Responses are parsed into
+the wire models of `wire.py`; every httpx or pydantic failure leaves this module as an error of
+`connector.errors`, naming the method and the endpoint template only.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, tzinfo
+from typing import Any, TypedDict, TypeVar
+
+import httpx
+import structlog
+from pydantic import TypeAdapter, ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from connector.clock import Clock
+from connector.errors import (
+    AuthenticationError,
+    InactiveLearnerError,
+    MalformedResponseError,
+    NetworkError,
+    NotFoundError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    RejectedError,
+    ServerError,
+    TransientError,
+)
+from connector.wisenet import endpoints as ep
+from connector.wisenet.budget import DailyBudget, InMemoryDailyBudget
+from connector.wisenet.filters import Operator, equality_filters, operator_value
+from connector.wisenet.paging import PagingError, SkipTakePager
+from connector.wisenet.ratelimit import EvenRateLimiter
+from connector.wisenet.retry import RetryPolicy, backoff_delay, parse_retry_after
+from connector.wisenet.timestamps import format_filter_timestamp
+from connector.wisenet.wire import (
+    AuditLogData,
+    ChecklistData,
+    ComboEntry,
+    ComboItem,
+    CourseEnrolmentData,
+    CourseOfferData,
+    CredentialData,
+    Item,
+    LearnerData,
+    TagData,
+    UnitEnrolmentData,
+    WireModel,
+    combo_entry,
+)
+
+log = structlog.get_logger(__name__)
+
+ModelT = TypeVar("ModelT", bound=WireModel)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything the client needs to know, decided by the composition root."""
+
+    base_url: str
+    api_key: str
+    account_tz: tzinfo
+    rate_limit: float = 8.0
+    daily_quota: int = 1000
+    quota_reset: time = time(0, 0)
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    page_size: int = 1000
+
+
+class WisenetClient:
+    """Async client for the endpoints in `endpoints.py`."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        clock: Clock,
+        http: httpx.AsyncClient | None = None,
+        budget: DailyBudget | None = None,
+        limiter: EvenRateLimiter | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._http = http or httpx.AsyncClient(timeout=config.timeout)
+        self._budget = budget or InMemoryDailyBudget(
+            config.daily_quota, config.account_tz, config.quota_reset, clock
+        )
+        self._limiter = limiter or EvenRateLimiter(config.rate_limit, clock)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._first_429_at: float | None = None
+        self._base_url = config.base_url.rstrip("/")
+
+    @property
+    def budget(self) -> DailyBudget:
+        """The day's budget this client spends."""
+        return self._budget
+
+    async def aclose(self) -> None:
+        """Close the underlying HTTP connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> WisenetClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- lists ----------------------------------------------------------------------------
+
+    def learners(
+        self, *, modified_since: datetime | None = None, is_active: bool | None = None
+    ) -> AsyncIterator[list[Item[LearnerData]]]:
+        """Pages of learners, optionally only those modified at or after `modified_since`."""
+        params = equality_filters(isActiveFilter=is_active)
+        return self._pages(ep.LEARNERS, LearnerData, params, modified_since)
+
+    def course_enrolments(
+        self, *, modified_since: datetime | None = None, learner_id: int | None = None
+    ) -> AsyncIterator[list[Item[CourseEnrolmentData]]]:
+        """Pages of course enrolments, oldest modification first."""
+        params = equality_filters(learnerIdFilter=learner_id)
+        params.update(sort="LastModifiedTimeStamp", order="asc")
+        return self._pages(ep.COURSE_ENROLMENTS, CourseEnrolmentData, params, modified_since)
+
+    def unit_enrolments(
+        self, *, modified_since: datetime | None = None, course_enrolment_id: int | None = None
+    ) -> AsyncIterator[list[Item[UnitEnrolmentData]]]:
+        """Pages of unit enrolments, all or one course enrolment's."""
+        params = equality_filters(courseEnrolmentIdFilter=course_enrolment_id)
+        return self._pages(ep.UNIT_ENROLMENTS, UnitEnrolmentData, params, modified_since)
+
+    def credentials(
+        self, *, course_enrolment_id: int | None = None
+    ) -> AsyncIterator[list[Item[CredentialData]]]:
+        """Pages of credentials (the endpoint has no modified filter)."""
+        params = equality_filters(courseEnrolmentIdFilter=course_enrolment_id)
+        return self._pages(ep.CREDENTIALS, CredentialData, params, None)
+
+    def course_offers(
+        self, *, modified_since: datetime | None = None
+    ) -> AsyncIterator[list[Item[CourseOfferData]]]:
+        """Pages of course offers."""
+        return self._pages(ep.COURSE_OFFERS, CourseOfferData, {}, modified_since)
+
+    def checklists(
+        self, *, modified_since: datetime | None = None, entity_name: str | None = None
+    ) -> AsyncIterator[list[Item[ChecklistData]]]:
+        """Pages of checklists, optionally those attached to one entity type."""
+        params = equality_filters(entityNameFilter=entity_name)
+        return self._pages(ep.CHECKLISTS, ChecklistData, params, modified_since)
+
+    def audit_logs(
+        self,
+        *,
+        modified_since: datetime,
+        action: str | None = None,
+        entity_name: str | None = None,
+    ) -> AsyncIterator[list[Item[AuditLogData]]]:
+        """Pages of audit-log entries (`I`, `U`, `D`) at or after `modified_since`."""
+        params = equality_filters(auditActionFilter=action, entityNameFilter=entity_name)
+        return self._pages(ep.AUDIT_LOGS, AuditLogData, params, modified_since)
+
+    # --- single records -------------------------------------------------------------------
+
+    async def get_learner(self, learner_id: int) -> Item[LearnerData]:
+        """One learner by `LearnerId`."""
+        return await self._get_one(ep.LEARNER, LearnerData, learner_id)
+
+    async def get_course_enrolment(self, course_enrolment_id: int) -> Item[CourseEnrolmentData]:
+        """One course enrolment by id."""
+        return await self._get_one(ep.COURSE_ENROLMENT, CourseEnrolmentData, course_enrolment_id)
+
+    async def get_unit_enrolment(self, unit_enrolment_id: int) -> Item[UnitEnrolmentData]:
+        """One unit enrolment by id."""
+        return await self._get_one(ep.UNIT_ENROLMENT, UnitEnrolmentData, unit_enrolment_id)
+
+    async def get_credential(self, credential_id: int) -> Item[CredentialData]:
+        """One credential by id."""
+        return await self._get_one(ep.CREDENTIAL, CredentialData, credential_id)
+
+    async def get_course_offer(self, course_offer_id: int) -> Item[CourseOfferData]:
+        """One course offer by id."""
+        return await self._get_one(ep.COURSE_OFFER, CourseOfferData, course_offer_id)
+
+    # --- reference data -------------------------------------------------------------------
+
+    async def combo(self, name: str) -> list[ComboEntry]:
+        """All values of one combo (lookup list), e.g. `enrolment-statuses`."""
+        body = await self._request("GET", ep.COMBO, path={"name": name})
+        items = _parse(ep.COMBO, "GET", TypeAdapter(list[ComboItem]), body)
+        entries = []
+        for index, item in enumerate(items):
+            try:
+                entries.append(combo_entry(item.data))
+            except ValueError as exc:
+                raise _malformed("GET", ep.COMBO, f"item {index}: {exc}") from exc
+        return entries
+
+    async def tags(self, entity_name: str = "CourseEnrolment") -> list[Item[TagData]]:
+        """Every tag definition of one entity type, archived ones included (not paged)."""
+        body = await self._request(
+            "GET", ep.TAGS, params=equality_filters(entityNameFilter=entity_name)
+        )
+        return _parse(ep.TAGS, "GET", TypeAdapter(list[Item[TagData]]), body)
+
+    async def create_tag(self, name: str, entity_name: str = "CourseEnrolment") -> Item[TagData]:
+        """Create one tag definition and return it."""
+        payload = [{"Name": name, "EntityName": entity_name, "ArchivedFlag": False}]
+        body = await self._request("POST", ep.TAGS, json=payload)
+        created = _parse(ep.TAGS, "POST", TypeAdapter(list[Item[TagData]]), body)
+        if len(created) != 1:
+            raise _malformed("POST", ep.TAGS, f"expected 1 created tag, got {len(created)}")
+        return created[0]
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def set_course_enrolment_tags(
+        self, course_enrolment_id: int, tag_ids: Sequence[int], *, learner_id: int
+    ) -> Item[CourseEnrolmentData]:
+        """Replace a course enrolment's whole `TagIds` list and return the updated record.
+
+        On a 400 the learner is read once: if they are inactive, the refusal is an
+        `InactiveLearnerError` (skip and record), otherwise a plain `RejectedError`.
+        """
+        document = [{"op": "replace", "path": "TagIds", "value": [{"TagId": t} for t in tag_ids]}]
+        try:
+            body = await self._request(
+                "PATCH", ep.COURSE_ENROLMENT, path={"id": course_enrolment_id}, json=document
+            )
+        except RejectedError as exc:
+            if exc.status == 400 and not await self._learner_is_active(learner_id):
+                raise InactiveLearnerError(
+                    "the learner is inactive, so Wisenet keeps their records read-only",
+                    method=exc.method,
+                    endpoint=exc.endpoint,
+                    status=exc.status,
+                ) from exc
+            raise
+        return _parse_item_or_data(ep.COURSE_ENROLMENT, "PATCH", CourseEnrolmentData, body)
+
+    async def post_filenote(
+        self, *, record_id: int, entity_name: str, name: str, description: str | None = None
+    ) -> None:
+        """Attach a file note (a visible trail of a connector action) to a record."""
+        note: dict[str, Any] = {"RecordId": record_id, "EntityName": entity_name, "Name": name}
+        if description is not None:
+            note["Description"] = description
+        await self._request("POST", ep.FILENOTES, json=[note])
+
+    # --- machinery ------------------------------------------------------------------------
+
+    async def _learner_is_active(self, learner_id: int) -> bool:
+        learner = await self.get_learner(learner_id)
+        personal = learner.data.personal
+        return personal is None or personal.is_active is not False
+
+    async def _get_one(
+        self, endpoint: ep.Endpoint, model: type[ModelT], ident: int
+    ) -> Item[ModelT]:
+        body = await self._request("GET", endpoint, path={"id": ident})
+        return _parse(endpoint, "GET", TypeAdapter(Item[model]), body)  # type: ignore[valid-type]
+
+    async def _pages(
+        self,
+        endpoint: ep.Endpoint,
+        model: type[ModelT],
+        params: Mapping[str, str],
+        modified_since: datetime | None,
+    ) -> AsyncIterator[list[Item[ModelT]]]:
+        query = dict(params)
+        if modified_since is not None:
+            if endpoint.modified_filter is None:
+                raise ValueError(f"{endpoint.template} has no modified filter")
+            stamp = format_filter_timestamp(modified_since, self._config.account_tz)
+            query[endpoint.modified_filter] = operator_value(Operator.GE, stamp)
+        adapter: TypeAdapter[list[Item[ModelT]]] = TypeAdapter(list[Item[model]])  # type: ignore[valid-type]
+        pager = SkipTakePager(take=self._config.page_size)
+        while not pager.done:
+            body = await self._request("GET", endpoint, params={**query, **pager.params()})
+            page = _parse(endpoint, "GET", adapter, body)
+            try:
+                pager.advance([item.data.key() for item in page])
+            except PagingError as exc:
+                raise _malformed("GET", endpoint, str(exc)) from exc
+            if page:
+                yield page
+
+    async def _request(
+        self,
+        method: str,
+        endpoint: ep.Endpoint,
+        *,
+        path: Mapping[str, int | str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json: object = None,
+    ) -> object:
+        policy = self._config.retry
+        started = self._clock.monotonic()
+
+        def stop(state: RetryCallState) -> bool:
+            elapsed = self._clock.monotonic() - started
+            return state.attempt_number >= policy.max_attempts or elapsed >= policy.total_seconds
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            assert isinstance(error, TransientError)  # noqa: S101 - guaranteed by `retry=`
+            return backoff_delay(policy, state.attempt_number, error, self._rng)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop,
+            wait=wait,
+            sleep=self._clock.sleep,
+            reraise=True,
+        )
+        url = self._base_url + endpoint.path(**(path or {}))
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(method, endpoint, url, params, json)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _send_once(
+        self,
+        method: str,
+        endpoint: ep.Endpoint,
+        url: str,
+        params: Mapping[str, str] | None,
+        json: object,
+    ) -> object:
+        if not await self._budget.try_spend():
+            state = await self._budget.state()
+            raise QuotaExhaustedError(
+                f"the day's budget of {state.quota} requests is spent "
+                f"(resets {state.resets_at.isoformat()})",
+                method=method,
+                endpoint=endpoint.template,
+            )
+        await self._limiter.acquire()
+        headers = {"x-api-key": self._config.api_key, "Accept": "application/json"}
+        try:
+            response = await self._http.request(
+                method, url, params=params, json=json, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise NetworkError(
+                _network_failure(exc), method=method, endpoint=endpoint.template
+            ) from exc
+        log.debug(
+            "wisenet.request",
+            method=method,
+            endpoint=endpoint.template,
+            status=response.status_code,
+        )
+        return await self._interpret(method, endpoint, response)
+
+    async def _interpret(
+        self, method: str, endpoint: ep.Endpoint, response: httpx.Response
+    ) -> object:
+        status = response.status_code
+        where = _Where(method=method, endpoint=endpoint.template, status=status)
+        if 200 <= status < 300:
+            self._first_429_at = None
+            return _json_body(method, endpoint, response)
+        if status in (401, 403):
+            raise AuthenticationError("Wisenet refused the API key", **where)
+        if status == 404:
+            raise NotFoundError("no such record", **where)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
+        if status == 429:
+            if await self._quota_is_spent():
+                await self._budget.mark_exhausted()
+                raise QuotaExhaustedError("Wisenet reports the day's quota spent", **where)
+            raise RateLimitedError("rate limited", retry_after=retry_after, **where)
+        if status >= 500:
+            raise ServerError(f"server error {status}", retry_after=retry_after, **where)
+        if 400 <= status < 500:
+            raise RejectedError(f"rejected with {status}", **where)
+        raise MalformedResponseError(f"unexpected status {status}", **where)
+
+    async def _quota_is_spent(self) -> bool:
+        """Tell a quota 429 from a rate 429 (the bodies are not to be relied on)."""
+        policy = self._config.retry
+        now = self._clock.monotonic()
+        if self._first_429_at is None:
+            self._first_429_at = now
+        state = await self._budget.state()
+        near_quota = state.used >= state.quota * policy.quota_near_fraction
+        sustained = now - self._first_429_at >= policy.sustained_429_seconds
+        return near_quota or sustained
+
+
+def _network_failure(exc: httpx.HTTPError) -> str:
+    """Describe a transport failure by kind; httpx messages may quote URLs with query values."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return "connection dropped before the response was complete"
+    return f"no usable response ({type(exc).__name__})"
+
+
+def _json_body(method: str, endpoint: ep.Endpoint, response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except ValueError as exc:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        raise _malformed(method, endpoint, f"response is not JSON ({kind})") from exc
+
+
+T = TypeVar("T")
+
+
+class _Where(TypedDict):
+    method: str
+    endpoint: str
+    status: int
+
+
+def _parse(endpoint: ep.Endpoint, method: str, adapter: TypeAdapter[T], body: object) -> T:
+    try:
+        return adapter.validate_python(body)
+    except ValidationError as exc:
+        raise _malformed(method, endpoint, _describe(exc)) from exc
+
+
+def _parse_item_or_data(
+    endpoint: ep.Endpoint, method: str, model: type[ModelT], body: object
+) -> Item[ModelT]:
+    """Accept an Item or a bare `Data` object (the spec declares both for PATCH)."""
+    if isinstance(body, dict) and "Data" not in body:
+        body = {"Data": body, "Relationships": None}
+    return _parse(endpoint, method, TypeAdapter(Item[model]), body)  # type: ignore[valid-type]
+
+
+def _describe(exc: ValidationError) -> str:
+    """Say where the response broke the contract, without quoting any value from it."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False)[:3]:
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        problems.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - len(problems)
+    suffix = f" (+{more} more)" if more > 0 else ""
+    return "unexpected response shape: " + "; ".join(problems) + suffix
+
+
+def _malformed(method: str, endpoint: ep.Endpoint, message: str) -> MalformedResponseError:
+    return MalformedResponseError(message, method=method, endpoint=endpoint.template)

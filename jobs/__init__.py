@@ -1,0 +1,1 @@
+"""The shell: settings, composition root, jobs, scheduler and the CLI."""
