@@ -33,15 +33,28 @@ def parse_timestamp(raw: str, account_tz: tzinfo) -> datetime:
 
     Fractions of 0 to 7 digits are accepted; the seventh digit (100 ns) is dropped.
     """
+    wall, offset = _parse_wall(raw)
+    zone = account_tz if offset is None else _parse_offset(offset)
+    moment = wall.replace(tzinfo=zone, fold=0)
+    # Round-tripping through UTC normalises a non-existent wall time to the real one.
+    return moment.astimezone(UTC).astimezone(account_tz)
+
+
+def parse_date(raw: str) -> date:
+    """Return the calendar date of a date-only field (sent as midnight); the time is ignored."""
+    wall, _ = _parse_wall(raw)
+    return wall.date()
+
+
+def _parse_wall(raw: str) -> tuple[datetime, str | None]:
+    """Split a timestamp into its wall-clock time (no zone yet) and its offset text, if any."""
     match = _TIMESTAMP.match(raw.strip())
     if match is None:
         raise TimestampFormatError(f"not a Wisenet timestamp ({_shape(raw)})")
-    offset = match["offset"]
-    zone = account_tz if offset is None else _parse_offset(offset)
     try:
         day = date.fromisoformat(match["date"])
         frac = (match["frac"] or "").ljust(6, "0")[:6]
-        moment = datetime(
+        wall = datetime(  # noqa: DTZ001 - the zone is attached by the caller
             day.year,
             day.month,
             day.day,
@@ -49,24 +62,10 @@ def parse_timestamp(raw: str, account_tz: tzinfo) -> datetime:
             int(match["m"] or 0),
             int(match["s"] or 0),
             int(frac),
-            tzinfo=zone,
-            fold=0,
         )
     except ValueError as exc:
         raise TimestampFormatError(f"not a valid date or time ({_shape(raw)})") from exc
-    # Round-tripping through UTC normalises a non-existent wall time to the real one.
-    return moment.astimezone(UTC).astimezone(account_tz)
-
-
-def parse_date(raw: str) -> date:
-    """Return the calendar date of a date-only field (sent as midnight); the time is ignored."""
-    match = _TIMESTAMP.match(raw.strip())
-    if match is None:
-        raise TimestampFormatError(f"not a Wisenet date ({_shape(raw)})")
-    try:
-        return date.fromisoformat(match["date"])
-    except ValueError as exc:
-        raise TimestampFormatError(f"not a valid date ({_shape(raw)})") from exc
+    return wall, match["offset"]
 
 
 def format_filter_timestamp(moment: datetime, account_tz: tzinfo) -> str:
