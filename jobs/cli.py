@@ -1,21 +1,37 @@
-"""The `connector` command line."""
+"""The `connector` command line.
+
+`main(argv, clock=...)` is the entry point tests call; the console script calls `entry()`.
+Every connector error ends as one line on stderr and an exit code: 1 when the work failed,
+2 when the configuration is wrong.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib.metadata import version
 
 import click
 
+from connector.clock import Clock, SystemClock
 from connector.errors import ConfigurationError, ConnectorError
 from jobs.bootstrap import build_client
 from jobs.check import run_check
 from jobs.logging import configure_logging
 from jobs.settings import load_settings
 
+EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIGURATION = 2
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What commands get from outside: the clock (a fake one in tests)."""
+
+    clock: Clock
 
 
 @click.group()
@@ -25,14 +41,15 @@ def cli() -> None:
 
 
 @cli.command()
-def check() -> None:
+@click.pass_obj
+def check(runtime: Runtime) -> None:
     """Reach Wisenet, load the combos and report the day's budget; writes nothing."""
     settings = load_settings()
     configure_logging(settings.log_format)
     click.echo(f"Wisenet at {settings.wisenet_base_url}")
 
     async def _run() -> None:
-        async with build_client(settings) as client:
+        async with build_client(settings, runtime.clock) as client:
             report = await run_check(client)
         for line in report.lines():
             click.echo(line)
@@ -41,21 +58,28 @@ def check() -> None:
     click.echo("check passed")
 
 
-def main() -> None:
-    """Run the CLI, turning the connector's errors into one clear line and an exit code."""
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    runtime = Runtime(clock=clock or SystemClock())
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False, obj=runtime)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(EXIT_FAILED)
+        return EXIT_FAILED
     except ConfigurationError as exc:
         click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(EXIT_CONFIGURATION)
+        return EXIT_CONFIGURATION
     except ConnectorError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

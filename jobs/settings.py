@@ -21,10 +21,10 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     ValidationError,
-    ValidationInfo,
     field_validator,
+    model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from connector.errors import ConfigurationError
 
@@ -98,13 +98,14 @@ def _check_cron(value: str) -> str:
 
 Duration = Annotated[
     timedelta,
+    NoDecode,
     BeforeValidator(parse_duration),
     PlainSerializer(lambda d: f"{int(d.total_seconds())}s", return_type=str),
 ]
 PositiveDuration = Annotated[Duration, Field(gt=timedelta(0))]
-TimeOfDay = Annotated[time, BeforeValidator(parse_time_of_day)]
-Timezone = Annotated[ZoneInfo, BeforeValidator(parse_timezone)]
-BindAddress = Annotated[Bind, BeforeValidator(parse_bind)]
+TimeOfDay = Annotated[time, NoDecode, BeforeValidator(parse_time_of_day)]
+Timezone = Annotated[ZoneInfo, NoDecode, BeforeValidator(parse_timezone)]
+BindAddress = Annotated[Bind, NoDecode, BeforeValidator(parse_bind)]
 Crontab = Annotated[str, AfterValidator(_check_cron)]
 SignatureMode = Literal["standard-webhooks", "hmac-sha256", "shared-token", "none"]
 
@@ -116,6 +117,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_file=".env",
         env_file_encoding="utf-8",
+        env_ignore_empty=True,
         extra="ignore",
         frozen=True,
         arbitrary_types_allowed=True,
@@ -137,13 +139,13 @@ class Settings(BaseSettings):
     sweep_at: TimeOfDay = time(6, 0)
     reconcile_cron: Crontab = "0 3 * * sun"
     write_max_snapshot_age: Duration = timedelta(minutes=10)
-    dev_mode: bool = False
     webhook_signature: SignatureMode = "standard-webhooks"
     webhook_secret: SecretStr | None = None
     webhook_header: str | None = None
     webhook_encoding: Literal["hex", "base64"] = "hex"
     webhook_prefix: str = ""
     webhook_max_bytes: int = Field(default=65536, gt=0)
+    dev_mode: bool = False
     http_bind: BindAddress = Bind("0.0.0.0", 8080)  # noqa: S104 - the webhook receiver listens publicly
     admin_bind: BindAddress = Bind("127.0.0.1", 9100)
     report_token: SecretStr | None = None
@@ -166,12 +168,14 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("webhook_signature")
-    @classmethod
-    def _none_only_in_dev(cls, value: str, info: ValidationInfo) -> str:
-        if value == "none" and not info.data.get("dev_mode", False):
-            raise ValueError(f"'none' is allowed only with {ENV_PREFIX}DEV_MODE=true")
-        return value
+    @model_validator(mode="after")
+    def _none_only_in_dev(self) -> Settings:
+        if self.webhook_signature == "none" and not self.dev_mode:
+            raise ValueError(
+                f"{ENV_PREFIX}WEBHOOK_SIGNATURE: 'none' is allowed only with "
+                f"{ENV_PREFIX}DEV_MODE=true"
+            )
+        return self
 
     @property
     def effective_poll_interval(self) -> timedelta:
@@ -201,14 +205,19 @@ def load_settings(env_file: str | None = ".env") -> Settings:
         return Settings(_env_file=env_file)
     except ValidationError as exc:
         raise ConfigurationError(describe_settings_errors(exc)) from exc
+    except SettingsError as exc:
+        raise ConfigurationError(f"invalid settings: {exc}") from exc
 
 
 def describe_settings_errors(exc: ValidationError) -> str:
     """One line per bad setting: the variable, what was expected and (if not secret) the value."""
     lines = ["invalid settings:"]
     for error in exc.errors(include_url=False):
-        field = str(error["loc"][0]) if error["loc"] else "settings"
         message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across settings names its variables itself
+            lines.append(f"  {message}")
+            continue
+        field = str(error["loc"][0])
         shown = ""
         if field not in _SECRET_FIELDS and "input" in error:
             shown = f" (got {error['input']!r})"
