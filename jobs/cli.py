@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 
 import click
+import httpx
 
 from connector.clock import Clock, SystemClock
 from connector.errors import ConfigurationError, ConnectorError
@@ -56,6 +57,23 @@ def check(runtime: Runtime) -> None:
 
     asyncio.run(_run())
     click.echo("check passed")
+
+
+@cli.command()
+@click.option("--timeout", default=4.0, show_default=True, help="Seconds to wait for an answer.")
+def healthcheck(timeout: float) -> None:
+    """Probe this host's `/healthz` on CONNECTOR_ADMIN_BIND (for container health checks)."""
+    settings = load_settings()
+    wildcard = settings.admin_bind.host in ("0.0.0.0", "::")  # noqa: S104 - a comparison
+    host = "127.0.0.1" if wildcard else settings.admin_bind.host
+    url = f"http://{host}:{settings.admin_bind.port}/healthz"
+    try:
+        response = httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"{url}: no answer ({type(exc).__name__})") from exc
+    if response.status_code != 200:
+        raise click.ClickException(f"{url}: answered {response.status_code}")
+    click.echo(f"{url}: healthy")
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:

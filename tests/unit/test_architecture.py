@@ -1,0 +1,75 @@
+"""design.md §1: what each folder may import, checked on the source itself."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE_ALLOWED = {"pydantic", "pydantic_core", "ruamel", "yaml", "mappings", "annotated_types"}
+CLOCK_AND_ENVIRONMENT = {
+    ("os", "environ"),
+    ("os", "getenv"),
+    ("datetime", "now"),
+    ("datetime", "today"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+    ("time", "time"),
+    ("time", "monotonic"),
+}
+
+
+def python_files(folder: str) -> list[Path]:
+    """Every Python file under one top-level folder."""
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def imported_modules(path: Path) -> Iterator[str]:
+    """Top-level and full names of every module a file imports."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def attribute_reads(path: Path) -> Iterator[tuple[str, str]]:
+    """Every `name.attr` in a file, e.g. ("os", "environ")."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            yield node.value.id, node.attr
+
+
+@pytest.mark.parametrize("path", python_files("mappings"), ids=lambda p: p.name)
+def test_the_core_imports_only_the_stdlib_pydantic_and_the_yaml_parser(path: Path) -> None:
+    """mappings/ is pure: no httpx, sqlalchemy, apscheduler, connector or jobs."""
+    for module in imported_modules(path):
+        top = module.split(".")[0]
+        assert top in sys.stdlib_module_names or top in CORE_ALLOWED, f"{path.name}: {module}"
+
+
+@pytest.mark.parametrize("path", python_files("mappings"), ids=lambda p: p.name)
+def test_the_core_reads_no_clock_and_no_environment(path: Path) -> None:
+    """Today is an input to mappings/, never read inside it."""
+    found = set(attribute_reads(path)) & CLOCK_AND_ENVIRONMENT
+    assert not found, f"{path.name} reads {found}"
+
+
+@pytest.mark.parametrize("path", python_files("connector"), ids=lambda p: p.name)
+def test_the_edges_never_import_the_shell(path: Path) -> None:
+    """connector/ may import mappings/ and libraries, never jobs/."""
+    assert not [m for m in imported_modules(path) if m.split(".")[0] == "jobs"]
+
+
+def test_the_rule_catches_an_impure_core_module(tmp_path: Path) -> None:
+    """The checks above do find what they look for."""
+    bad = tmp_path / "impure.py"
+    bad.write_text("import httpx\nimport os\nx = os.environ['A']\n")
+    assert "httpx" in set(imported_modules(bad))
+    assert ("os", "environ") in set(attribute_reads(bad))

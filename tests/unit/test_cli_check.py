@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import respx
+
+from connector.wisenet.vocabulary import LIFECYCLE_COMBOS
+from jobs.cli import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
+from tests.support.client import API_KEY, BASE_URL
+from tests.support.clock import FakeClock
+
+
+@pytest.fixture
+def wisenet(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
+    """A mocked Wisenet and the settings that point `check` at it."""
+    monkeypatch.setenv("CONNECTOR_WISENET_BASE_URL", BASE_URL)
+    monkeypatch.setenv("CONNECTOR_WISENET_API_KEY", API_KEY)
+    monkeypatch.setenv("CONNECTOR_LOG_FORMAT", "json")
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+        yield router
+
+
+def combo(name: str) -> list[dict[str, object]]:
+    """A two-value combo body."""
+    return [{"Data": {"SomeId": 500 + i, "Description": f"{name} {i}"}} for i in range(2)]
+
+
+def test_check_loads_the_combos_and_reports_the_budget(
+    wisenet: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A healthy account: one request per combo, nothing written, exit 0."""
+    for name in LIFECYCLE_COMBOS:
+        wisenet.get(f"/combos/{name}").respond(json=combo(name))
+    assert main(["check"], clock=FakeClock()) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "combo enrolment-statuses: 2 values" in out
+    assert f"requests: {len(LIFECYCLE_COMBOS)} spent by this check; daily quota 1000" in out
+    assert out.rstrip().endswith("check passed")
+    assert all(call.request.method == "GET" for call in wisenet.calls)
+    assert len(wisenet.calls) == len(LIFECYCLE_COMBOS)
+
+
+def test_check_with_a_bad_key_fails_clearly(
+    wisenet: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused key stops at the first request with one line naming the endpoint."""
+    wisenet.get(url__regex=r".*").respond(401)
+    assert main(["check"], clock=FakeClock()) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.strip() == "error: GET /combos/{name}: Wisenet refused the API key"
+    assert len(wisenet.calls) == 1
+
+
+def test_check_against_an_unreachable_host_fails_after_retrying(
+    wisenet: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Connection failures are retried with (fake) backoff, then reported."""
+    wisenet.get(url__regex=r".*").mock(side_effect=httpx.ConnectError("refused"))
+    clock = FakeClock()
+    assert main(["check"], clock=clock) == EXIT_FAILED
+    assert capsys.readouterr().err.strip() == "error: GET /combos/{name}: could not connect"
+    assert len(wisenet.calls) == 6
+    assert len([s for s in clock.sleeps if s > 0.2]) == 5
+
+
+def test_check_on_a_malformed_response_fails_clearly(
+    wisenet: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An HTML page where JSON was expected is named as such."""
+    wisenet.get(url__regex=r".*").respond(
+        200, text="<html/>", headers={"content-type": "text/html"}
+    )
+    assert main(["check"], clock=FakeClock()) == EXIT_FAILED
+    assert "GET /combos/{name}: response is not JSON (text/html)" in capsys.readouterr().err
+
+
+def test_check_without_a_key_is_a_configuration_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Production defaults refuse to run without a key, before any request."""
+    with respx.mock(assert_all_called=False) as router:
+        assert main(["check"], clock=FakeClock()) == EXIT_CONFIGURATION
+    assert "CONNECTOR_WISENET_API_KEY is not set" in capsys.readouterr().err
+    assert len(router.calls) == 0
+
+
+def test_bad_settings_stop_check_with_every_problem(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Invalid settings are listed one per line and nothing is called."""
+    monkeypatch.setenv("CONNECTOR_WISENET_RATE_LIMIT", "abc")
+    monkeypatch.setenv("CONNECTOR_TIMEZONE", "Nowhere/Land")
+    assert main(["check"], clock=FakeClock()) == EXIT_CONFIGURATION
+    err = capsys.readouterr().err
+    assert "CONNECTOR_WISENET_RATE_LIMIT:" in err
+    assert "CONNECTOR_TIMEZONE:" in err
+
+
+def test_version_and_help_exit_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--version` prints the version and `--help` lists `check`."""
+    assert main(["--version"]) == EXIT_OK
+    assert "connector, version" in capsys.readouterr().out
+    assert main(["--help"]) == EXIT_OK
+    assert "check" in capsys.readouterr().out
