@@ -10,19 +10,26 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from importlib.metadata import version
 
 import click
 import httpx
+import uvicorn
+from pydantic import SecretStr
 
 from connector.clock import Clock, SystemClock
 from connector.errors import ConfigurationError, ConnectorError
+from connector.sandbox.app import create_app, serve
+from connector.sandbox.service import Sandbox, SandboxConfig
 from jobs.bootstrap import build_client
 from jobs.check import run_check
 from jobs.logging import configure_logging
 from jobs.settings import load_settings
 
+DEFAULT_SANDBOX_KEY = "sandbox-key"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIGURATION = 2
@@ -42,21 +49,85 @@ def cli() -> None:
 
 
 @cli.command()
+@click.option(
+    "--sandbox",
+    "embedded",
+    is_flag=True,
+    help="Start an embedded sandbox (300 learners) and check against it instead of Wisenet.",
+)
 @click.pass_obj
-def check(runtime: Runtime) -> None:
+def check(runtime: Runtime, embedded: bool) -> None:
     """Reach Wisenet, load the combos and report the day's budget; writes nothing."""
     settings = load_settings()
     configure_logging(settings.log_format)
-    click.echo(f"Wisenet at {settings.wisenet_base_url}")
+    with ExitStack() as stack:
+        if embedded:
+            server = stack.enter_context(serve(Sandbox(SandboxConfig(learners=300))))
+            settings = settings.model_copy(
+                update={
+                    "wisenet_base_url": server.base_url,
+                    "wisenet_api_key": SecretStr(DEFAULT_SANDBOX_KEY),
+                }
+            )
+            click.echo("embedded sandbox (300 learners, seed 1)")
+        click.echo(f"Wisenet at {settings.wisenet_base_url}")
 
-    async def _run() -> None:
-        async with build_client(settings, runtime.clock) as client:
-            report = await run_check(client)
-        for line in report.lines():
-            click.echo(line)
+        async def _run() -> None:
+            async with build_client(settings, runtime.clock) as client:
+                report = await run_check(client)
+            for line in report.lines():
+                click.echo(line)
 
-    asyncio.run(_run())
+        asyncio.run(_run())
     click.echo("check passed")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8700, show_default=True, type=int)
+@click.option("--learners", default=300, show_default=True, type=int)
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option(
+    "--today", type=click.DateTime(["%Y-%m-%d"]), help="The account's today (default: now)."
+)
+@click.option("--api-key", default=DEFAULT_SANDBOX_KEY, show_default=True)
+@click.option("--rate-limit", default=10, show_default=True, type=int, help="Requests/s; 0 = off.")
+@click.option("--daily-quota", default=1000, show_default=True, type=int, help="0 = unlimited.")
+@click.option("--timezone", default="Australia/Sydney", show_default=True)
+@click.option("--shuffle-combos", is_flag=True, help="Draw combo ids from the seed.")
+@click.option("--frozen-clock", is_flag=True, help="Time moves only through the control API.")
+def sandbox(  # noqa: PLR0913, PLR0917 - one option per knob of the fake
+    host: str,
+    port: int,
+    learners: int,
+    seed: int,
+    today: datetime | None,
+    api_key: str,
+    rate_limit: int,
+    daily_quota: int,
+    timezone: str,
+    shuffle_combos: bool,
+    frozen_clock: bool,
+) -> None:
+    """Serve a fake Wisenet v1 (/v1) with its control API (/_sandbox) for demos and tests."""
+    config = SandboxConfig(
+        learners=learners,
+        seed=seed,
+        today=today.date() if today else None,
+        timezone=timezone,
+        api_keys=frozenset({api_key}),
+        rate_limit=rate_limit,
+        daily_quota=daily_quota,
+        shuffle_combos=shuffle_combos,
+        frozen_clock=frozen_clock,
+    )
+    fake = Sandbox(config)
+    click.echo(
+        f"sandbox: {len(fake.db.learners)} learners, {len(fake.cases)} planted cases, "
+        f"today {fake.clock.today().isoformat()}; API http://{host}:{port}/v1, "
+        f"control http://{host}:{port}/_sandbox"
+    )
+    uvicorn.run(create_app(fake), host=host, port=port, log_level="warning")
 
 
 @cli.command()

@@ -355,7 +355,8 @@ class Stamper:
     def __call__(self) -> datetime:
         """Return the next stamp."""
         millis = self._rng.choice((0, 0, 0, 500, 520, 523, 100, 37, 990, 250))
-        self.last = self._next + timedelta(milliseconds=millis)
+        whole_second = self._next.replace(microsecond=0)
+        self.last = whole_second + timedelta(milliseconds=millis)
         self._next += self._step
         return self.last
 

@@ -67,6 +67,13 @@ def test_the_edges_never_import_the_shell(path: Path) -> None:
     assert not [m for m in imported_modules(path) if m.split(".")[0] == "jobs"]
 
 
+@pytest.mark.parametrize("path", python_files("connector/sandbox"), ids=lambda p: p.name)
+def test_the_sandbox_never_imports_the_client(path: Path) -> None:
+    """The sandbox and the client are tested against the contract independently."""
+    forbidden = [m for m in imported_modules(path) if m.startswith("connector.wisenet")]
+    assert not forbidden, f"{path.name} imports {forbidden}"
+
+
 def test_the_rule_catches_an_impure_core_module(tmp_path: Path) -> None:
     """The checks above do find what they look for."""
     bad = tmp_path / "impure.py"

@@ -1,0 +1,68 @@
+"""Sandboxes for tests, served in process through httpx's ASGI transport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import httpx
+
+from connector.sandbox.app import create_app
+from connector.sandbox.service import Sandbox, SandboxConfig
+
+TODAY = date(2026, 11, 29)
+KEY = "sandbox-key"
+BASE = SandboxConfig(
+    learners=300, seed=1, today=TODAY, rate_limit=0, daily_quota=0, frozen_clock=True
+)
+
+
+def make_sandbox(**overrides: Any) -> Sandbox:
+    """A sandbox with test defaults: 300 learners, fixed today, limits off, frozen clock."""
+    return Sandbox(replace(BASE, **overrides))
+
+
+class InProcessClient:
+    """A synchronous HTTP client that calls the sandbox app directly (no socket)."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._app = create_app(sandbox)
+        self.headers = {"x-api-key": KEY}
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request through the ASGI app."""
+
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self._app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://sandbox.test", headers=self.headers
+            ) as client:
+                return await client.request(method, url, **kwargs)
+
+        return asyncio.run(send())
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        """GET."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        """POST."""
+        return self.request("POST", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
+        """PATCH."""
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        """DELETE."""
+        return self.request("DELETE", url, **kwargs)
+
+
+@contextmanager
+def client_for(sandbox: Sandbox) -> Iterator[InProcessClient]:
+    """An in-process client of `sandbox`."""
+    yield InProcessClient(sandbox)
