@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager, contextmanager
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp
 
 from connector.sandbox import api, control
 from connector.sandbox.service import Sandbox
@@ -43,28 +44,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-class SandboxServer:
-    """Serves a sandbox with uvicorn on a background thread (its own event loop)."""
+class ThreadedServer:
+    """Serves an ASGI app with uvicorn on a background thread (its own event loop)."""
 
-    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int | None = None) -> None:
-        self.sandbox = sandbox
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
         config = uvicorn.Config(
-            create_app(sandbox), host=self.host, port=self.port, log_level="critical", lifespan="on"
+            app, host=self.host, port=self.port, log_level="critical", lifespan="on"
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name="sandbox", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="asgi-server", daemon=True)
 
     @property
     def url(self) -> str:
         """The server's root URL."""
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        """The Wisenet API root (`…/v1`)."""
-        return f"{self.url}/v1"
 
     def _run(self) -> None:
         asyncio.run(self._server.serve())
@@ -72,17 +67,30 @@ class SandboxServer:
     def start(self, timeout: float = 10.0) -> None:
         """Start serving and wait until the server accepts connections."""
         self._thread.start()
-        deadline = threading.Event()
+        waiter = threading.Event()
         for _ in range(int(timeout / 0.02)):
             if self._server.started:
                 return
-            deadline.wait(0.02)
-        raise RuntimeError("the sandbox did not start")
+            waiter.wait(0.02)
+        raise RuntimeError("the server did not start")
 
     def stop(self) -> None:
         """Stop serving."""
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+class SandboxServer(ThreadedServer):
+    """A sandbox served on a background thread."""
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.sandbox = sandbox
+        super().__init__(create_app(sandbox), host, port)
+
+    @property
+    def base_url(self) -> str:
+        """The Wisenet API root (`…/v1`)."""
+        return f"{self.url}/v1"
 
 
 @contextmanager

@@ -131,6 +131,7 @@ class WebhookEmitter:
             self._pending.append(
                 Delivery(f"msg_{uuid.UUID(int=self.rng.getrandbits(128)).hex}", payload)
             )
+        self._idle.clear()
         self._wakeup.set()
 
     def start(self) -> None:

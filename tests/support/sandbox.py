@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from connector.sandbox.app import create_app
+from connector.sandbox.app import SandboxServer, create_app
 from connector.sandbox.service import Sandbox, SandboxConfig
 
 TODAY = date(2026, 11, 29)
@@ -66,3 +66,21 @@ class InProcessClient:
 def client_for(sandbox: Sandbox) -> Iterator[InProcessClient]:
     """An in-process client of `sandbox`."""
     yield InProcessClient(sandbox)
+
+
+@contextmanager
+def served(**overrides: Any) -> Iterator[SandboxServer]:
+    """A sandbox with test defaults served over real HTTP on a free port."""
+    server = SandboxServer(make_sandbox(**overrides))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def control(server: SandboxServer, method: str, path: str, **kwargs: Any) -> Any:
+    """Call the sandbox's control API over HTTP and return its JSON."""
+    response = httpx.request(method, f"{server.url}/_sandbox{path}", timeout=30, **kwargs)
+    response.raise_for_status()
+    return response.json()
