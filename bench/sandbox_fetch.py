@@ -1,7 +1,8 @@
 """A full fetch of a large sandbox account: requests vs the minimum, time vs the rate floor.
 
 Run: `.venv/bin/python -m bench.sandbox_fetch [--learners 50000] [--rate 8]`. The sandbox runs at
-Wisenet's 10 requests/s with its daily quota off; the client runs at its default 8/s. The
+Wisenet's 10 requests/s with its daily quota off, in its own process; the client runs at its
+default 8/s. The
 minimum is one request per 1,000 records of each list (pages of 1,000); the floor is the time
 those requests take at the client's rate.
 """
@@ -10,18 +11,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import date
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+
 from connector.clock import SystemClock
-from connector.sandbox.app import serve
-from connector.sandbox.service import Sandbox, SandboxConfig
+from connector.sandbox.app import free_port
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.wire import Item
+from jobs.logging import configure_logging
 
 
 async def fetch_everything(client: WisenetClient) -> dict[str, int]:
@@ -40,37 +46,66 @@ async def fetch_everything(client: WisenetClient) -> dict[str, int]:
     return counts
 
 
+def start_sandbox(learners: int, port: int) -> subprocess.Popen[bytes]:
+    """`connector sandbox` as its own process (Wisenet is a separate server), once it serves."""
+    command = [
+        str(Path(sys.executable).parent / "connector"),
+        "sandbox",
+        "--port",
+        str(port),
+        "--learners",
+        str(learners),
+        "--today",
+        "2026-11-29",
+        "--rate-limit",
+        "10",
+        "--daily-quota",
+        "0",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+    while True:
+        assert process.poll() is None, "the sandbox exited"
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1).raise_for_status()
+        except httpx.TransportError:
+            time.sleep(0.2)
+        else:
+            return process
+
+
 def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--learners", type=int, default=50_000)
     parser.add_argument("--rate", type=float, default=8.0)
     args = parser.parse_args()
+    configure_logging("console", level=logging.INFO)
+    port = free_port()
     started = time.perf_counter()
-    sandbox = Sandbox(
-        SandboxConfig(
-            learners=args.learners, today=date(2026, 11, 29), rate_limit=10, daily_quota=0
-        )
+    sandbox = start_sandbox(args.learners, port)
+    print(f"sandbox with {args.learners} learners up in {time.perf_counter() - started:.1f} s")
+    control = f"http://127.0.0.1:{port}/_sandbox"
+    config = ClientConfig(
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key="sandbox-key",
+        account_tz=ZoneInfo("Australia/Sydney"),
+        rate_limit=args.rate,
+        daily_quota=1_000_000,
     )
-    print(f"generated {args.learners} learners in {time.perf_counter() - started:.1f} s")
-    with serve(sandbox) as server:
-        config = ClientConfig(
-            base_url=server.base_url,
-            api_key="sandbox-key",
-            account_tz=ZoneInfo("Australia/Sydney"),
-            rate_limit=args.rate,
-            daily_quota=1_000_000,
-        )
 
-        async def run() -> tuple[dict[str, int], float]:
-            async with WisenetClient(config, clock=SystemClock()) as client:
-                began = time.perf_counter()
-                counts = await fetch_everything(client)
-                return counts, time.perf_counter() - began
+    async def run() -> tuple[dict[str, int], float]:
+        async with WisenetClient(config, clock=SystemClock()) as client:
+            began = time.perf_counter()
+            counts = await fetch_everything(client)
+            return counts, time.perf_counter() - began
 
+    try:
         counts, elapsed = asyncio.run(run())
-        made = sandbox.counters.total
-        refused = sandbox.counters.rate_limited
+        counters = httpx.get(f"{control}/counters").json()
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
+    made, refused = counters["total"], counters["rate_limited"]
     minimum = sum(math.ceil(n / 1000) for n in counts.values())
     floor = made / args.rate
     print("records:", counts)

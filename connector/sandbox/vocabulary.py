@@ -245,6 +245,7 @@ class Vocabulary:
         rng = random.Random(f"combo-ids:{seed}")
         self._entries: dict[str, list[Entry]] = {}
         self._id_keys: dict[str, str] = {}
+        self._by_id: dict[str, dict[int, Entry]] = {}
         for index, (name, (id_key, values)) in enumerate(_COMBOS.items()):
             if shuffle:
                 ids = rng.sample(range(1000, 99999), len(values))
@@ -255,6 +256,7 @@ class Vocabulary:
                 for i, (code, description) in zip(ids, values, strict=True)
             ]
             self._id_keys[name] = id_key
+            self._by_id[name] = {entry.id: entry for entry in self._entries[name]}
 
     def names(self) -> list[str]:
         """Every combo's name."""
@@ -275,7 +277,7 @@ class Vocabulary:
         """The value with id `ident`, if any."""
         if ident is None:
             return None
-        return next((e for e in self._entries[combo] if e.id == ident), None)
+        return self._by_id[combo].get(ident)
 
     def ids(self, combo: str) -> list[int]:
         """Every id of one combo."""

@@ -8,8 +8,9 @@ the wire models of `wire.py`; every httpx or pydantic failure leaves this module
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
 from typing import Any, TypedDict, TypeVar
@@ -118,14 +119,14 @@ class WisenetClient:
 
     def learners(
         self, *, modified_since: datetime | None = None, is_active: bool | None = None
-    ) -> AsyncIterator[list[Item[LearnerData]]]:
+    ) -> AsyncGenerator[list[Item[LearnerData]], None]:
         """Pages of learners, optionally only those modified at or after `modified_since`."""
         params = equality_filters(isActiveFilter=is_active)
         return self._pages(ep.LEARNERS, LearnerData, params, modified_since)
 
     def course_enrolments(
         self, *, modified_since: datetime | None = None, learner_id: int | None = None
-    ) -> AsyncIterator[list[Item[CourseEnrolmentData]]]:
+    ) -> AsyncGenerator[list[Item[CourseEnrolmentData]], None]:
         """Pages of course enrolments, oldest modification first."""
         params = equality_filters(learnerIdFilter=learner_id)
         params.update(sort="LastModifiedTimeStamp", order="asc")
@@ -133,27 +134,27 @@ class WisenetClient:
 
     def unit_enrolments(
         self, *, modified_since: datetime | None = None, course_enrolment_id: int | None = None
-    ) -> AsyncIterator[list[Item[UnitEnrolmentData]]]:
+    ) -> AsyncGenerator[list[Item[UnitEnrolmentData]], None]:
         """Pages of unit enrolments, all or one course enrolment's."""
         params = equality_filters(courseEnrolmentIdFilter=course_enrolment_id)
         return self._pages(ep.UNIT_ENROLMENTS, UnitEnrolmentData, params, modified_since)
 
     def credentials(
         self, *, course_enrolment_id: int | None = None
-    ) -> AsyncIterator[list[Item[CredentialData]]]:
+    ) -> AsyncGenerator[list[Item[CredentialData]], None]:
         """Pages of credentials (the endpoint has no modified filter)."""
         params = equality_filters(courseEnrolmentIdFilter=course_enrolment_id)
         return self._pages(ep.CREDENTIALS, CredentialData, params, None)
 
     def course_offers(
         self, *, modified_since: datetime | None = None
-    ) -> AsyncIterator[list[Item[CourseOfferData]]]:
+    ) -> AsyncGenerator[list[Item[CourseOfferData]], None]:
         """Pages of course offers."""
         return self._pages(ep.COURSE_OFFERS, CourseOfferData, {}, modified_since)
 
     def checklists(
         self, *, modified_since: datetime | None = None, entity_name: str | None = None
-    ) -> AsyncIterator[list[Item[ChecklistData]]]:
+    ) -> AsyncGenerator[list[Item[ChecklistData]], None]:
         """Pages of checklists, optionally those attached to one entity type."""
         params = equality_filters(entityNameFilter=entity_name)
         return self._pages(ep.CHECKLISTS, ChecklistData, params, modified_since)
@@ -164,7 +165,7 @@ class WisenetClient:
         modified_since: datetime,
         action: str | None = None,
         entity_name: str | None = None,
-    ) -> AsyncIterator[list[Item[AuditLogData]]]:
+    ) -> AsyncGenerator[list[Item[AuditLogData]], None]:
         """Pages of audit-log entries (`I`, `U`, `D`) at or after `modified_since`."""
         params = equality_filters(auditActionFilter=action, entityNameFilter=entity_name)
         return self._pages(ep.AUDIT_LOGS, AuditLogData, params, modified_since)
@@ -275,7 +276,7 @@ class WisenetClient:
         model: type[ModelT],
         params: Mapping[str, str],
         modified_since: datetime | None,
-    ) -> AsyncIterator[list[Item[ModelT]]]:
+    ) -> AsyncGenerator[list[Item[ModelT]], None]:
         query = dict(params)
         if modified_since is not None:
             if endpoint.modified_filter is None:
@@ -284,15 +285,33 @@ class WisenetClient:
             query[endpoint.modified_filter] = operator_value(Operator.GE, stamp)
         adapter: TypeAdapter[list[Item[ModelT]]] = TypeAdapter(list[Item[model]])  # type: ignore[valid-type]
         pager = SkipTakePager(take=self._config.page_size)
-        while not pager.done:
-            body = await self._request("GET", endpoint, params={**query, **pager.params()})
-            page = _parse(endpoint, "GET", adapter, body)
-            try:
-                pager.advance([item.data.key() for item in page])
-            except PagingError as exc:
-                raise _malformed("GET", endpoint, str(exc)) from exc
-            if page:
-                yield page
+        id_alias = _id_alias(model)
+
+        def fetch_next() -> asyncio.Task[object]:
+            params = {**query, **pager.params()}
+            task = asyncio.ensure_future(self._request("GET", endpoint, params=params))
+            task.add_done_callback(_retrieve_exception)
+            return task
+
+        in_flight: asyncio.Task[object] | None = fetch_next()
+        try:
+            while in_flight is not None:
+                body = await in_flight
+                in_flight = None
+                try:
+                    pager.advance(_raw_keys(body, id_alias))
+                except PagingError as exc:
+                    raise _malformed("GET", endpoint, str(exc)) from exc
+                if not pager.done:
+                    # The page was full, so the next one is needed anyway: ask for it now and
+                    # validate this one while it is on its way (same requests, less waiting).
+                    in_flight = fetch_next()
+                page = _parse(endpoint, "GET", adapter, body)
+                if page:
+                    yield page
+        finally:
+            if in_flight is not None:
+                in_flight.cancel()
 
     async def _request(
         self,
@@ -396,6 +415,35 @@ class WisenetClient:
         near_quota = state.used >= state.quota * policy.quota_near_fraction
         sustained = now - self._first_429_at >= policy.sustained_429_seconds
         return near_quota or sustained
+
+
+def _id_alias(model: type[WireModel]) -> str | None:
+    """The JSON name of a model's id property (`LearnerId`, …)."""
+    if model.id_field is None:
+        return None
+    return model.model_fields[model.id_field].alias
+
+
+def _raw_keys(body: object, id_alias: str | None) -> list[object]:
+    """Record keys of a raw page, for paging, before the page is validated.
+
+    A record without an integer id gets a unique placeholder, so it never makes two pages look
+    the same; validation then reports what is wrong with it.
+    """
+    if not isinstance(body, list):
+        return []
+    keys: list[object] = []
+    for item in body:
+        data = item.get("Data") if isinstance(item, dict) else None
+        key = data.get(id_alias) if isinstance(data, dict) and id_alias else None
+        keys.append(key if isinstance(key, int) else object())
+    return keys
+
+
+def _retrieve_exception(task: asyncio.Task[object]) -> None:
+    """Mark a prefetch's failure as seen; whoever awaits the task gets it again."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _network_failure(exc: httpx.HTTPError) -> str:

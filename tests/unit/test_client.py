@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -129,6 +130,46 @@ async def test_paging_stops_on_an_empty_page(wisenet: respx.MockRouter) -> None:
     async with make_client(page_size=2) as client:
         assert await collect(client.learners()) == [1, 2]
     assert route.call_count == 2
+
+
+async def test_the_next_page_is_requested_while_the_current_one_is_consumed(
+    wisenet: respx.MockRouter,
+) -> None:
+    """A full page means another is needed: it is already on its way when the first arrives."""
+    pages = {0: [learner(1), learner(2)], 2: [learner(3)]}
+    route = wisenet.get("/learnersAU").mock(
+        side_effect=lambda request: httpx.Response(200, json=pages[int(request.url.params["skip"])])
+    )
+    async with make_client(page_size=2) as client:
+        listing = client.learners()
+        first = await anext(listing)
+        await asyncio.sleep(0)  # let the prefetch task run
+        assert [item.data.learner_id for item in first] == [1, 2]
+        assert route.call_count == 2
+        assert [item.data.learner_id for item in await anext(listing)] == [3]
+        with pytest.raises(StopAsyncIteration):
+            await anext(listing)
+    assert route.call_count == 2
+
+
+async def test_abandoning_a_listing_cancels_the_prefetch(wisenet: respx.MockRouter) -> None:
+    """A consumer that stops early leaves no request behind it."""
+    never = asyncio.Event()
+
+    async def slow_second_page(request: httpx.Request) -> httpx.Response:
+        if request.url.params["skip"] != "0":
+            await never.wait()
+        return httpx.Response(200, json=[learner(1), learner(2)])
+
+    wisenet.get("/learnersAU").mock(side_effect=slow_second_page)
+    async with make_client(page_size=2) as client:
+        listing = client.learners()
+        await anext(listing)
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        assert any(not task.done() for task in others)  # the prefetch is in flight
+        await listing.aclose()
+        await asyncio.sleep(0)
+        assert all(task.done() for task in others)
 
 
 async def test_a_server_repeating_a_page_is_a_malformed_response(wisenet: respx.MockRouter) -> None:
