@@ -1,0 +1,820 @@
+"""Loading a mapping file: YAML text in, a checked and compiled mapping out.
+
+Every problem of a file is reported at once, each naming the source, line and column, the rule
+(when inside one), the path within it, what was expected and what was found:
+
+    mapping.yaml:42:7: rule reconnect: when.all[2]: unknown operator 'greater'; expected one of …
+
+The checks go beyond the schema: fields must exist in the catalogue for the subject in context,
+stage rules may not refer to stages or flags (directly or through facts), facts and dates may not
+refer to themselves, reason texts may use only known, non-personal variables, and tag rules may
+write only owned tags.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from string import Formatter
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from mappings.catalogue import CATALOGUE, CHILDREN, HAS_ENROLMENT, FieldKind, Subject
+from mappings.compiler import CompiledMapping, compile_mapping
+from mappings.schema import (
+    CLOSED,
+    CONDITION_KEYS,
+    DATE_KEYS,
+    FIELD_OPERATORS,
+    UNMAPPED,
+    AllOf,
+    AnyOf,
+    Count,
+    DateExpression,
+    DateOfField,
+    DateOffset,
+    DateOfName,
+    DatePoint,
+    DateTest,
+    Earliest,
+    EnrolmentScope,
+    Every,
+    FactRef,
+    FieldTest,
+    FirstOf,
+    FlagRef,
+    Latest,
+    LearnerScope,
+    MappingSpec,
+    MissingAny,
+    NoneOf,
+    Not,
+    Some,
+    StageIs,
+    TagSelect,
+    condition_kind,
+    date_kind,
+    tag_rule_kind,
+)
+
+Loc = tuple[str | int, ...]
+
+_APPLICABLE: dict[FieldKind, frozenset[str]] = {
+    FieldKind.TEXT: frozenset({"equals", "one_of", "in_set", "matches", "exists"}),
+    FieldKind.DATE: frozenset({"before", "on_or_before", "after", "on_or_after", "exists"}),
+    FieldKind.BOOL: frozenset({"is", "exists"}),
+    FieldKind.INT: frozenset({"equals", "one_of", "exists"}),
+    FieldKind.PRESENCE: frozenset({"exists"}),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One error in a mapping file, where it is and what is wrong."""
+
+    source: str
+    line: int
+    column: int
+    message: str
+    rule: str | None = None
+    path: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}:{self.column}: "
+        rule = f"rule {self.rule}: " if self.rule else ""
+        path = f"{self.path}: " if self.path else ""
+        return where + rule + path + self.message
+
+
+class MappingError(ValueError):
+    """A mapping file has problems; `problems` lists every one."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+def load_mapping(text: str, source: str) -> CompiledMapping:
+    """Parse, check and compile a mapping; raise `MappingError` listing every problem."""
+    return compile_mapping(parse_mapping(text, source))
+
+
+def parse_mapping(text: str, source: str) -> MappingSpec:
+    """Parse and check a mapping without compiling it."""
+    raw = _read_yaml(text, source)
+    try:
+        spec = MappingSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_schema_problem(error, raw, source) for error in exc.errors()]
+        raise MappingError(sorted(problems, key=_order)) from exc
+    problems = Checker(spec, raw, source).run()
+    if problems:
+        raise MappingError(sorted(problems, key=_order))
+    return spec
+
+
+def _order(problem: Problem) -> tuple[int, int, str]:
+    return (problem.line, problem.column, problem.message)
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    yaml = YAML(typ="rt")
+    try:
+        raw = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"not valid YAML: {exc.problem or exc.context}"
+        raise MappingError([Problem(source, line, column, message)]) from exc
+    if not isinstance(raw, CommentedMap):
+        raise MappingError(
+            [
+                Problem(
+                    source,
+                    1,
+                    1,
+                    "a mapping file is a YAML mapping "
+                    "(version, stages, thresholds, …); found "
+                    f"{type(raw).__name__ if raw is not None else 'nothing'}",
+                )
+            ]
+        )
+    return raw
+
+
+# --- positions --------------------------------------------------------------------------------
+
+
+_CONDITION_KEYS_OF_CONSTRUCTS = frozenset({"when", "scope", "not", "where", "enrolment", "among"})
+
+
+def _is_union_position(real: Sequence[str | int]) -> bool:
+    """Whether the node at `real` is a condition, date expression or tag rule.
+
+    Pydantic puts the union's tag into error locations right after such a node.
+    """
+    if len(real) == 3 and real[0] in ("facts", "dates"):
+        return True
+    if len(real) == 3 and real[:2] == ("tags", "rules"):
+        return True
+    if not real:
+        return False
+    last = real[-1]
+    if last in _CONDITION_KEYS_OF_CONSTRUCTS:
+        return True
+    if last == "learner":
+        return not (len(real) == 2 and real[0] in ("facts", "dates"))
+    return isinstance(last, int) and len(real) >= 2 and real[-2] in ("all", "any", "first_of")
+
+
+def locate(raw: Any, loc: Loc) -> tuple[int, int, list[str | int]]:
+    """Line, column (1-based) and the real path of a pydantic location in the YAML tree."""
+    node, line, column = raw, 0, 0
+    real: list[str | int] = []
+    skip_tag = False
+    for part in loc:
+        if (
+            skip_tag
+            and isinstance(node, dict)
+            and part in (condition_kind(node), date_kind(node), tag_rule_kind(node))
+        ):
+            skip_tag = False
+            continue
+        skip_tag = False
+        if isinstance(node, CommentedMap) and part in node:
+            line, column = node.lc.key(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line, column = node.lc.item(part)
+            node = node[part]
+        else:
+            break
+        real.append(part)
+        skip_tag = _is_union_position(real)
+    return line + 1, column + 1, real
+
+
+def _rule_and_path(raw: Any, real: list[str | int]) -> tuple[str | None, str]:
+    """The enclosing rule's id (if any) and the path within it."""
+    prefix = 0
+    rule = None
+    if (
+        len(real) >= 2
+        and real[0] in ("course_enrolment_stages", "flags")
+        and isinstance(real[1], int)
+    ):
+        prefix = 2
+        rule = _rule_id(raw[real[0]][real[1]])
+    elif len(real) >= 3 and real[0] == "tags" and real[1] == "rules" and isinstance(real[2], int):
+        prefix = 3
+        rule = _rule_id(raw["tags"]["rules"][real[2]])
+    return rule, _dotted(real[prefix:])
+
+
+def _rule_id(node: Any) -> str | None:
+    value = node.get("id") if isinstance(node, dict) else None
+    return str(value) if value is not None else None
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _schema_problem(error: Any, raw: Any, source: str) -> Problem:
+    loc: Loc = tuple(error["loc"])
+    line, column, real = locate(raw, loc)
+    rule, path = _rule_and_path(raw, real)
+    return Problem(source, line, column, _schema_message(error, raw, real), rule, path)
+
+
+def _schema_message(error: Any, raw: Any, real: list[str | int]) -> str:
+    kind, found = error["type"], error.get("input")
+    if kind == "unknown_operator":
+        return _unknown(found, CONDITION_KEYS, "operator", "a condition")
+    if kind == "unknown_date_expression":
+        return _unknown(found, DATE_KEYS, "date expression", "a date")
+    if kind == "extra_forbidden":
+        parent = _node_at(raw, real[:-1])
+        allowed = _allowed_keys(parent)
+        expected = f"; expected one of {', '.join(allowed)}" if allowed else ""
+        return f"unknown key '{real[-1] if real else error['loc'][-1]}'{expected}"
+    if kind == "missing":
+        return f"missing required key '{error['loc'][-1]}'"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("value_error", "tag_rule_kind"):
+        return message
+    return f"{message}; found {found!r}"
+
+
+def _unknown(found: Any, keys: Sequence[str], what: str, construct: str) -> str:
+    expected = ", ".join(keys)
+    if isinstance(found, dict) and found:
+        named = ", ".join(f"'{key}'" for key in found)
+        return f"unknown {what} {named}; expected one of {expected}"
+    return (
+        f"{construct} is a mapping with one {what} key; found {found!r}; expected one of {expected}"
+    )
+
+
+def _node_at(raw: Any, path: Sequence[str | int]) -> Any:
+    node = raw
+    for part in path:
+        node = node[part]
+    return node
+
+
+_KEYS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "field": ("field", *FIELD_OPERATORS),
+    "date": ("date", "exists", "before", "on_or_before", "after", "on_or_after"),
+    "some": ("some", "where"),
+    "none": ("none", "where"),
+    "every": ("every", "where"),
+    "count": ("count", "where", "at_least", "at_most"),
+}
+
+
+def _allowed_keys(parent: Any) -> tuple[str, ...]:
+    """The keys a construct accepts, when the construct can be told from its keys."""
+    if not isinstance(parent, dict):
+        return ()
+    kind = condition_kind(parent)
+    if kind in _KEYS_BY_KIND:
+        return _KEYS_BY_KIND[kind]
+    if "today_minus_days" in parent or "today_plus_days" in parent:
+        return ("today_minus_days", "today_plus_days")
+    if "plus_days" in parent or "minus_days" in parent:
+        return ("date", "field", "plus_days", "minus_days")
+    return ()
+
+
+# --- semantic checks --------------------------------------------------------------------------
+
+
+@dataclass
+class Scope:
+    """Where a condition stands: the rule kind it belongs to and how to report it."""
+
+    rule_kind: str  # "stage", "flag", "tag" or "definition"
+    loc: Loc
+
+
+class Checker:
+    """The checks the schema cannot express, with a position for each problem."""
+
+    def __init__(self, spec: MappingSpec, raw: Any, source: str) -> None:
+        self.spec = spec
+        self.raw = raw
+        self.source = source
+        self.problems: list[Problem] = []
+        self.flag_subjects = {flag.id: flag.subject for flag in spec.flags}
+        self.stage_names = set(spec.stages)
+        # Facts and dates that refer (maybe indirectly) to stages or flags.
+        self._uses_decisions: dict[tuple[str, Subject, str], bool] = {}
+        self._visiting: set[tuple[str, Subject, str]] = set()
+
+    def problem(self, loc: Loc, message: str) -> None:
+        """Record one problem at a location."""
+        line, column, real = locate(self.raw, loc)
+        rule, path = _rule_and_path(self.raw, real)
+        self.problems.append(Problem(self.source, line, column, message, rule, path))
+
+    def run(self) -> list[Problem]:
+        """Every problem of the mapping."""
+        self._stages()
+        self._definitions()
+        seen: dict[str, Loc] = {}
+        for index, stage_rule in enumerate(self.spec.course_enrolment_stages):
+            loc: Loc = ("course_enrolment_stages", index)
+            self._unique(stage_rule.id, loc, seen)
+            if stage_rule.stage not in self.stage_names | {CLOSED, UNMAPPED}:
+                self.problem(
+                    (*loc, "stage"),
+                    f"unknown stage '{stage_rule.stage}'; expected "
+                    f"one of {', '.join([*self.spec.stages, CLOSED, UNMAPPED])}",
+                )
+            self.condition(
+                stage_rule.when, Subject.COURSE_ENROLMENT, Scope("stage", (*loc, "when"))
+            )
+        for index, flag in enumerate(self.spec.flags):
+            loc = ("flags", index)
+            self._unique(flag.id, loc, seen)
+            if flag.scope is not None:
+                self.condition(flag.scope, flag.subject, Scope("flag", (*loc, "scope")))
+            self.condition(flag.when, flag.subject, Scope("flag", (*loc, "when")))
+            self._template(flag.reason, flag.subject, (*loc, "reason"))
+        self._tags(seen)
+        return self.problems
+
+    def _unique(self, rule_id: str, loc: Loc, seen: dict[str, Loc]) -> None:
+        if rule_id in seen:
+            self.problem((*loc, "id"), f"duplicate rule id '{rule_id}'")
+        seen.setdefault(rule_id, loc)
+
+    def _stages(self) -> None:
+        declared = self.spec.stages
+        for index, name in enumerate(declared):
+            if name in (CLOSED, UNMAPPED):
+                self.problem(("stages", index), f"'{name}' is reserved; it is not a stage")
+            if declared.index(name) != index:
+                self.problem(("stages", index), f"stage '{name}' is declared twice")
+        precedence = self.spec.learner_stage.precedence
+        for index, name in enumerate(precedence):
+            if name not in self.stage_names:
+                self.problem(
+                    ("learner_stage", "precedence", index),
+                    f"unknown stage '{name}'; expected one of {', '.join(declared)}",
+                )
+            elif precedence.index(name) != index:
+                self.problem(
+                    ("learner_stage", "precedence", index), f"stage '{name}' is listed twice"
+                )
+        missing = [name for name in declared if name not in precedence]
+        if missing:
+            self.problem(
+                ("learner_stage", "precedence"),
+                f"every stage needs a precedence; missing {', '.join(missing)}",
+            )
+
+    def _definitions(self) -> None:
+        for subject in Subject:
+            for name, condition in self.spec.facts.of(subject).items():
+                self.fact_uses_decisions(subject, name)
+                del condition
+            for name in self.spec.dates.of(subject):
+                self.date_uses_decisions(subject, name)
+
+    def fact_uses_decisions(self, subject: Subject, name: str) -> bool:
+        """Check a fact once; whether it refers (maybe indirectly) to stages or flags."""
+        key = ("fact", subject, name)
+        if key in self._uses_decisions:
+            return self._uses_decisions[key]
+        loc: Loc = ("facts", subject.value, name)
+        if key in self._visiting:
+            self.problem(loc, f"fact '{name}' refers to itself")
+            return False
+        self._visiting.add(key)
+        uses = self.condition(self.spec.facts.of(subject)[name], subject, Scope("definition", loc))
+        self._visiting.discard(key)
+        self._uses_decisions[key] = uses
+        return uses
+
+    def date_uses_decisions(self, subject: Subject, name: str) -> bool:
+        """Check a named date once; whether it refers (maybe indirectly) to stages or flags."""
+        key = ("date", subject, name)
+        if key in self._uses_decisions:
+            return self._uses_decisions[key]
+        loc: Loc = ("dates", subject.value, name)
+        if key in self._visiting:
+            self.problem(loc, f"date '{name}' refers to itself")
+            return False
+        self._visiting.add(key)
+        uses = self.date_expression(
+            self.spec.dates.of(subject)[name], subject, Scope("definition", loc)
+        )
+        self._visiting.discard(key)
+        self._uses_decisions[key] = uses
+        return uses
+
+    def date_expression(self, expression: DateExpression, subject: Subject, at: Scope) -> bool:
+        """Check a date expression; whether it uses stages or flags."""
+        if isinstance(expression, DateOfField):
+            self._date_field(expression.field, subject, (*at.loc, "field"))
+            return False
+        if isinstance(expression, DateOfName):
+            return self._named_date(expression.date, subject, (*at.loc, "date"))
+        if isinstance(expression, FirstOf):
+            # Check every option, not just up to the first that uses stages or flags.
+            option_uses = [
+                self.date_expression(option, subject, Scope(at.rule_kind, (*at.loc, "first_of", i)))
+                for i, option in enumerate(expression.first_of)
+            ]
+            return any(option_uses)
+        collection = expression.of
+        child = self._child(subject, collection, (*at.loc, "of"))
+        if child is None:
+            return False
+        name = expression.latest if isinstance(expression, Latest) else expression.earliest
+        key = "latest" if isinstance(expression, Latest) else "earliest"
+        self._date_field(name, child, (*at.loc, key))
+        if expression.where is None:
+            return False
+        return self.condition(expression.where, child, Scope(at.rule_kind, (*at.loc, "where")))
+
+    def _named_date(self, name: str, subject: Subject, loc: Loc) -> bool:
+        if name not in self.spec.dates.of(subject):
+            known = ", ".join(self.spec.dates.of(subject)) or "none defined"
+            self.problem(loc, f"unknown date '{name}' for a {subject.value}; known: {known}")
+            return False
+        return self.date_uses_decisions(subject, name)
+
+    def _date_field(self, name: str, subject: Subject, loc: Loc) -> None:
+        spec = CATALOGUE[subject].get(name)
+        if spec is None or spec.kind is not FieldKind.DATE:
+            dates = [n for n, f in CATALOGUE[subject].items() if f.kind is FieldKind.DATE]
+            self.problem(
+                loc,
+                f"'{name}' is not a date field of a {subject.value}; "
+                f"expected one of {', '.join(dates) or 'none'}",
+            )
+
+    def _child(self, subject: Subject, collection: str, loc: Loc) -> Subject | None:
+        children = CHILDREN[subject]
+        if collection not in children:
+            expected = ", ".join(children) or f"nothing (a {subject.value} has no children)"
+            self.problem(loc, f"a {subject.value} has no '{collection}'; expected {expected}")
+            return None
+        return children[collection]
+
+    def condition(self, spec: Any, subject: Subject, at: Scope) -> bool:  # noqa: PLR0911, PLR0912
+        """Check one condition on `subject`; whether it uses stages or flags."""
+        loc = at.loc
+        if isinstance(spec, AllOf | AnyOf):
+            key = "all" if isinstance(spec, AllOf) else "any"
+            parts = spec.all if isinstance(spec, AllOf) else spec.any
+            # Check every part, not just up to the first that uses stages or flags.
+            part_uses = [
+                self.condition(part, subject, Scope(at.rule_kind, (*loc, key, i)))
+                for i, part in enumerate(parts)
+            ]
+            return any(part_uses)
+        if isinstance(spec, Not):
+            return self.condition(spec.not_, subject, Scope(at.rule_kind, (*loc, "not")))
+        if isinstance(spec, FactRef):
+            if spec.fact not in self.spec.facts.of(subject):
+                known = ", ".join(self.spec.facts.of(subject)) or "none defined"
+                self.problem(
+                    (*loc, "fact"),
+                    f"unknown fact '{spec.fact}' for a {subject.value}; known: {known}",
+                )
+                return False
+            uses = self.fact_uses_decisions(subject, spec.fact)
+            if uses and at.rule_kind == "stage":
+                self.problem(
+                    (*loc, "fact"),
+                    f"stage rules cannot refer to stages or flags; fact '{spec.fact}' does",
+                )
+            return uses
+        if isinstance(spec, FieldTest):
+            return self._field_test(spec, subject, at)
+        if isinstance(spec, DateTest):
+            uses = self._named_date(spec.date, subject, (*loc, "date"))
+            if spec.operator != "exists":
+                self._date_point(spec.operand, subject, (*loc, spec.operator))
+            if uses and at.rule_kind == "stage":
+                self.problem(
+                    (*loc, "date"),
+                    f"stage rules cannot refer to stages or flags; date '{spec.date}' does",
+                )
+            return uses
+        if isinstance(spec, MissingAny):
+            for i, name in enumerate(spec.missing_any):
+                if name not in CATALOGUE[subject]:
+                    self.problem((*loc, "missing_any", i), self._unknown_field(name, subject))
+            return False
+        if isinstance(spec, Some | Every | NoneOf | Count):
+            key = (
+                "some"
+                if isinstance(spec, Some)
+                else "every"
+                if isinstance(spec, Every)
+                else "none"
+                if isinstance(spec, NoneOf)
+                else "count"
+            )
+            child = self._child(subject, getattr(spec, key), (*loc, key))
+            if child is None or spec.where is None:
+                return False
+            return self.condition(spec.where, child, Scope(at.rule_kind, (*loc, "where")))
+        if isinstance(spec, LearnerScope):
+            return self.condition(
+                spec.learner, Subject.LEARNER, Scope(at.rule_kind, (*loc, "learner"))
+            )
+        if isinstance(spec, EnrolmentScope):
+            if subject not in HAS_ENROLMENT:
+                self.problem(
+                    (*loc, "enrolment"),
+                    f"a {subject.value} has no enrolment to refer to; `enrolment:` "
+                    "applies to unit enrolments, credentials and checklists",
+                )
+                return False
+            return self.condition(
+                spec.enrolment, Subject.COURSE_ENROLMENT, Scope(at.rule_kind, (*loc, "enrolment"))
+            )
+        if isinstance(spec, StageIs):
+            return self._stage_test(spec, subject, at)
+        assert isinstance(spec, FlagRef)  # noqa: S101 - the union is closed
+        return self._flag_test(spec, subject, at)
+
+    def _stage_test(self, spec: StageIs, subject: Subject, at: Scope) -> bool:
+        loc = (*at.loc, "stage")
+        if at.rule_kind == "stage":
+            self.problem(loc, "stage rules cannot refer to stages")
+        if subject not in (Subject.LEARNER, Subject.COURSE_ENROLMENT):
+            self.problem(loc, f"a {subject.value} has no stage; use `learner:` or `enrolment:`")
+        for name in spec.stage:
+            if name not in self.stage_names | {CLOSED, UNMAPPED}:
+                self.problem(
+                    loc,
+                    f"unknown stage '{name}'; expected one of "
+                    f"{', '.join([*self.spec.stages, CLOSED, UNMAPPED])}",
+                )
+        return True
+
+    def _flag_test(self, spec: FlagRef, subject: Subject, at: Scope) -> bool:
+        loc = (*at.loc, "flag")
+        if at.rule_kind != "tag":
+            self.problem(loc, "only tag rules may refer to flags")
+        flag_subject = self.flag_subjects.get(spec.flag)
+        if flag_subject is None:
+            known = ", ".join(self.flag_subjects) or "none defined"
+            self.problem(loc, f"unknown flag '{spec.flag}'; known: {known}")
+        elif flag_subject is not subject:
+            self.problem(
+                loc,
+                f"flag '{spec.flag}' is raised on a {flag_subject.value}, not on "
+                f"a {subject.value}"
+                + ("; wrap it in `learner:`" if flag_subject is Subject.LEARNER else ""),
+            )
+        return True
+
+    def _unknown_field(self, name: str, subject: Subject) -> str:
+        return (
+            f"unknown field '{name}' for a {subject.value}; expected one of "
+            f"{', '.join(CATALOGUE[subject])}"
+        )
+
+    def _field_test(self, spec: FieldTest, subject: Subject, at: Scope) -> bool:
+        loc = at.loc
+        field = CATALOGUE[subject].get(spec.field)
+        if field is None:
+            self.problem((*loc, "field"), self._unknown_field(spec.field, subject))
+            return False
+        operator = spec.operator
+        if operator not in _APPLICABLE[field.kind]:
+            self.problem(
+                (*loc, operator),
+                f"operator '{operator}' does not apply to "
+                f"{field.kind.value} field '{spec.field}'; expected one of "
+                f"{', '.join(sorted(_APPLICABLE[field.kind]))}",
+            )
+            return False
+        if operator == "in_set" and spec.in_set not in self.spec.sets:
+            known = ", ".join(self.spec.sets) or "none defined"
+            self.problem((*loc, "in_set"), f"unknown set '{spec.in_set}'; known: {known}")
+        if operator == "matches":
+            try:
+                re.compile(str(spec.matches))
+            except re.error as exc:
+                self.problem((*loc, "matches"), f"not a valid pattern: {exc}")
+        if operator in ("before", "on_or_before", "after", "on_or_after"):
+            return self._date_point(spec.operand, subject, (*loc, operator))
+        return False
+
+    def _date_point(self, point: DatePoint, subject: Subject, loc: Loc) -> bool:
+        if point == "today":
+            return False
+        counts: list[tuple[str, int | str]]
+        if isinstance(point, DateOffset):
+            counts = [("plus_days", point.plus_days), ("minus_days", point.minus_days)]
+        else:
+            counts = [
+                (key, value)
+                for key, value in (
+                    ("today_minus_days", point.today_minus_days),
+                    ("today_plus_days", point.today_plus_days),
+                )
+                if value is not None
+            ]
+        for key, count in counts:
+            if isinstance(count, str) and count not in self.spec.thresholds:
+                known = ", ".join(self.spec.thresholds) or "none defined"
+                self.problem((*loc, key), f"unknown threshold '{count}'; known: {known}")
+        if isinstance(point, DateOffset):
+            if point.date is not None:
+                return self._named_date(point.date, subject, (*loc, "date"))
+            self._date_field(point.field or "", subject, (*loc, "field"))
+        return False
+
+    def _template(self, text: str, subject: Subject, loc: Loc) -> None:
+        allowed = template_variables(self.spec, subject)
+        personal = {name for name, f in CATALOGUE[subject].items() if f.personal}
+        try:
+            parsed = list(Formatter().parse(text))
+        except ValueError as exc:
+            self.problem(loc, f"not a valid reason text: {exc}")
+            return
+        for _, name, format_spec, conversion in parsed:
+            if name is None:
+                continue
+            if format_spec or conversion:
+                self.problem(loc, f"placeholder '{{{name}}}' may not carry a format or conversion")
+            elif name in personal:
+                self.problem(loc, f"'{name}' is personal and cannot appear in a reason")
+            elif name not in allowed:
+                self.problem(
+                    loc,
+                    f"unknown placeholder '{{{name}}}'; expected one of "
+                    f"{', '.join(sorted(allowed))}",
+                )
+
+    def _tags(self, seen: dict[str, Loc]) -> None:
+        owned_names: dict[str, int] = {}
+        for index, owned in enumerate(self.spec.tags.owned):
+            if owned.name in owned_names:
+                self.problem(("tags", "owned", index), f"tag '{owned.name}' is owned twice")
+            owned_names.setdefault(owned.name, index)
+        for index, name in enumerate(self.spec.tags.retired):
+            if name in owned_names:
+                self.problem(
+                    ("tags", "retired", index),
+                    f"tag '{name}' is both owned and retired; a retired tag is only removed",
+                )
+        for index, tag_rule in enumerate(self.spec.tags.rules):
+            loc: Loc = ("tags", "rules", index)
+            self._unique(tag_rule.id, loc, seen)
+            if tag_rule.tag not in owned_names:
+                self.problem(
+                    (*loc, "tag"),
+                    f"tag '{tag_rule.tag}' is not owned; add it to "
+                    "tags.owned (the connector writes only tags it owns)",
+                )
+            if isinstance(tag_rule, TagSelect):
+                select = tag_rule.select
+                if select.learner is not None:
+                    self.condition(
+                        select.learner, Subject.LEARNER, Scope("tag", (*loc, "select", "learner"))
+                    )
+                self.condition(
+                    select.among, Subject.COURSE_ENROLMENT, Scope("tag", (*loc, "select", "among"))
+                )
+                self._named_date(
+                    select.latest, Subject.COURSE_ENROLMENT, (*loc, "select", "latest")
+                )
+            else:
+                self.condition(
+                    tag_rule.when, Subject.COURSE_ENROLMENT, Scope("tag", (*loc, "when"))
+                )
+
+
+def template_variables(spec: MappingSpec, subject: Subject) -> frozenset[str]:
+    """The placeholders a reason on `subject` may use."""
+    names = {"id", "learner_id", "today", "missing"}
+    for name, field in CATALOGUE[subject].items():
+        if field.personal or field.kind is FieldKind.PRESENCE or "." in name:
+            continue
+        names.add(name)
+        if field.kind is FieldKind.DATE:
+            names.add(f"days_since_{name}")
+    for name in spec.dates.of(subject):
+        names |= {name, f"days_since_{name}"}
+    if subject is Subject.COURSE_ENROLMENT:
+        names.add("stage")
+    if subject is Subject.LEARNER:
+        names |= {"learner_stage", "enrolments", "stage_counts"}
+    return frozenset(names)
+
+
+# --- vocabulary warnings ----------------------------------------------------------------------
+
+_VOCABULARY_FIELDS: dict[tuple[Subject, str], str] = {
+    (Subject.COURSE_ENROLMENT, "status"): "enrolment-statuses",
+    (Subject.COURSE_ENROLMENT, "application_status"): "application-statuses",
+    (Subject.UNIT_ENROLMENT, "outcome"): "outcomes",
+    (Subject.CREDENTIAL, "status"): "credential-statuses",
+}
+
+
+def vocabulary_warnings(spec: MappingSpec, known: dict[str, frozenset[str]]) -> list[str]:
+    """Names the mapping compares with statuses or outcomes that the account's combos lack.
+
+    `known` maps a combo name to its normalised descriptions (or codes, for outcomes).
+    """
+    from mappings.compiler import normalise  # noqa: PLC0415 - shared normal form
+
+    warnings: list[str] = []
+    for subject, field_name, values, where in _literals(spec):
+        combo = _VOCABULARY_FIELDS.get((subject, field_name))
+        if combo is None or combo not in known:
+            continue
+        for value in values:
+            if isinstance(value, str) and normalise(value) not in known[combo]:
+                warnings.append(f"{where}: '{value}' is not a value of the account's {combo}")
+    return sorted(set(warnings))
+
+
+def _literals(spec: MappingSpec) -> Iterator[tuple[Subject, str, list[Any], str]]:
+    """Every (subject, field, compared values, where) of the mapping's field tests."""
+    roots: list[tuple[Any, Subject, str]] = []
+    for rule in spec.course_enrolment_stages:
+        roots.append((rule.when, Subject.COURSE_ENROLMENT, f"rule {rule.id}"))
+    for flag in spec.flags:
+        roots += [(flag.when, flag.subject, f"rule {flag.id}")]
+        if flag.scope is not None:
+            roots.append((flag.scope, flag.subject, f"rule {flag.id}"))
+    for subject in Subject:
+        for name, condition in spec.facts.of(subject).items():
+            roots.append((condition, subject, f"fact {name}"))
+    for tag_rule in spec.tags.rules:
+        if not isinstance(tag_rule, TagSelect):
+            roots.append((tag_rule.when, Subject.COURSE_ENROLMENT, f"rule {tag_rule.id}"))
+    for subject in Subject:
+        for name, expression in spec.dates.of(subject).items():
+            roots += [
+                (where, child, f"date {name}")
+                for where, child in _date_conditions(expression, subject)
+            ]
+    for root, subject, where in roots:
+        yield from _walk_literals(root, subject, where, spec)
+
+
+def _date_conditions(expression: Any, subject: Subject) -> Iterator[tuple[Any, Subject]]:
+    """The `where` conditions inside a date expression, with the subject they apply to."""
+    if isinstance(expression, FirstOf):
+        for option in expression.first_of:
+            yield from _date_conditions(option, subject)
+    elif isinstance(expression, Latest | Earliest) and expression.where is not None:
+        child = CHILDREN[subject].get(expression.of)
+        if child is not None:
+            yield expression.where, child
+
+
+def _walk_literals(
+    node: Any, subject: Subject, where: str, spec: MappingSpec
+) -> Iterator[tuple[Subject, str, list[Any], str]]:
+    if isinstance(node, FieldTest):
+        if node.operator in ("equals", "one_of"):
+            values = node.one_of if node.operator == "one_of" else [node.equals]
+            yield subject, node.field, list(values or []), where
+        elif node.operator == "in_set" and node.in_set in spec.sets:
+            yield subject, node.field, list(spec.sets[node.in_set]), f"{where} (set {node.in_set})"
+        return
+    if isinstance(node, AllOf | AnyOf):
+        for part in node.all if isinstance(node, AllOf) else node.any:
+            yield from _walk_literals(part, subject, where, spec)
+    elif isinstance(node, Not):
+        yield from _walk_literals(node.not_, subject, where, spec)
+    elif isinstance(node, LearnerScope):
+        yield from _walk_literals(node.learner, Subject.LEARNER, where, spec)
+    elif isinstance(node, EnrolmentScope):
+        yield from _walk_literals(node.enrolment, Subject.COURSE_ENROLMENT, where, spec)
+    elif isinstance(node, Some | Every | NoneOf | Count) and node.where is not None:
+        key = (
+            "some"
+            if isinstance(node, Some)
+            else "every"
+            if isinstance(node, Every)
+            else "none"
+            if isinstance(node, NoneOf)
+            else "count"
+        )
+        child = CHILDREN[subject].get(getattr(node, key))
+        if child is not None:
+            yield from _walk_literals(node.where, child, where, spec)

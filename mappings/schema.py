@@ -1,0 +1,559 @@
+"""The mapping language (version 1): what admins write in `mapping.yaml`.
+
+A closed set of declarative constructs, no expressions:
+
+- `thresholds`: named day counts; `sets`: named lists of names or codes;
+- `facts`: named conditions per subject (`certified`, `usi_present`, …);
+- `dates`: named dates per subject, e.g. the completion date as a fallback chain;
+- `course_enrolment_stages`: ordered rules, first match wins; `learner_stage`: the roll-up;
+- `flags`: missing data and overdue work, each with a subject, scope, condition and reason;
+- `tags`: the tags the connector owns, and which course enrolments carry them.
+
+A condition is a mapping with exactly one operator key:
+
+```
+all: [C, …]            any: [C, …]            not: C
+fact: NAME             stage: [STAGE, …]      flag: FLAG-ID
+field: NAME + one of   equals | one_of | in_set | is | exists | matches
+                       | before | on_or_before | after | on_or_after
+date: NAME + one of    exists | before | on_or_before | after | on_or_after
+missing_any: [FIELD, …]
+some | every | none | count: CHILDREN (+ where: C; count takes at_least / at_most)
+learner: C             enrolment: C
+```
+
+A date point (what a date is compared with) is `today`, `{today_minus_days: N}`,
+`{today_plus_days: N}`, or `{date: NAME | field: NAME, plus_days: N, minus_days: N}`; N is a
+number or a threshold's name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+
+from mappings.catalogue import Subject
+
+RULE_ID = r"^[a-z][a-z0-9-]*$"
+NAME = r"^[a-z][a-z0-9_]*$"
+CLOSED, UNMAPPED = "closed", "unmapped"
+
+
+class Strict(BaseModel):
+    """Base of every construct: unknown keys are errors; values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+DayCount = Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=NAME)]
+Scalar = str | int | bool
+V = TypeVar("V")
+
+
+def _as_list(value: Any) -> Any:
+    """Let a single name stand for a one-element list."""
+    return [value] if isinstance(value, str) else value
+
+
+NameList = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
+
+
+class TodayOffset(Strict):
+    """A day counted from today."""
+
+    today_minus_days: DayCount | None = None
+    today_plus_days: DayCount | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TodayOffset:
+        if (self.today_minus_days is None) == (self.today_plus_days is None):
+            raise ValueError("give exactly one of today_minus_days, today_plus_days")
+        return self
+
+
+class DateOffset(Strict):
+    """A day counted from another date of the same subject."""
+
+    date: str | None = Field(default=None, pattern=NAME)
+    field: str | None = None
+    plus_days: DayCount = 0
+    minus_days: DayCount = 0
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DateOffset:
+        if (self.date is None) == (self.field is None):
+            raise ValueError("give exactly one of date, field")
+        return self
+
+
+DatePoint = Literal["today"] | TodayOffset | DateOffset
+
+FIELD_OPERATORS = (
+    "equals",
+    "one_of",
+    "in_set",
+    "is",
+    "exists",
+    "matches",
+    "before",
+    "on_or_before",
+    "after",
+    "on_or_after",
+)
+DATE_OPERATORS = ("exists", "before", "on_or_before", "after", "on_or_after")
+
+
+class AllOf(Strict):
+    """Every condition holds."""
+
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyOf(Strict):
+    """At least one condition holds."""
+
+    any: list[Condition] = Field(min_length=1)
+
+
+class Not(Strict):
+    """The condition does not hold."""
+
+    not_: Condition = Field(alias="not")
+
+
+class FactRef(Strict):
+    """A named fact of the subject holds."""
+
+    fact: str = Field(pattern=NAME)
+
+
+class FieldTest(Strict):
+    """A catalogue field of the subject passes one test."""
+
+    field: str
+    equals: Scalar | None = None
+    one_of: list[Scalar] | None = Field(default=None, min_length=1)
+    in_set: str | None = Field(default=None, pattern=NAME)
+    is_: bool | None = Field(default=None, alias="is")
+    exists: bool | None = None
+    matches: str | None = Field(default=None, min_length=1, max_length=200)
+    before: DatePoint | None = None
+    on_or_before: DatePoint | None = None
+    after: DatePoint | None = None
+    on_or_after: DatePoint | None = None
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> FieldTest:
+        given = [op for op in FIELD_OPERATORS if getattr(self, _attr(op)) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a field test takes exactly one operator ({', '.join(FIELD_OPERATORS)}); "
+                f"found {len(given)}" + (f": {', '.join(given)}" if given else "")
+            )
+        return self
+
+    @property
+    def operator(self) -> str:
+        """The one operator given."""
+        return next(op for op in FIELD_OPERATORS if getattr(self, _attr(op)) is not None)
+
+    @property
+    def operand(self) -> Any:
+        """The operator's value."""
+        return getattr(self, _attr(self.operator))
+
+
+class DateTest(Strict):
+    """A named date of the subject passes one test."""
+
+    date: str = Field(pattern=NAME)
+    exists: bool | None = None
+    before: DatePoint | None = None
+    on_or_before: DatePoint | None = None
+    after: DatePoint | None = None
+    on_or_after: DatePoint | None = None
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> DateTest:
+        given = [op for op in DATE_OPERATORS if getattr(self, op) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a date test takes exactly one operator ({', '.join(DATE_OPERATORS)}); "
+                f"found {len(given)}" + (f": {', '.join(given)}" if given else "")
+            )
+        return self
+
+    @property
+    def operator(self) -> str:
+        """The one operator given."""
+        return next(op for op in DATE_OPERATORS if getattr(self, op) is not None)
+
+    @property
+    def operand(self) -> Any:
+        """The operator's value."""
+        return getattr(self, self.operator)
+
+
+class MissingAny(Strict):
+    """At least one of these presence, text or date fields is empty (the flag lists which)."""
+
+    missing_any: list[str] = Field(min_length=1)
+
+
+class Some(Strict):
+    """At least one child (matching `where`, if given) exists."""
+
+    some: str
+    where: Condition | None = None
+
+
+class Every(Strict):
+    """Every child matches `where` (true when there are none)."""
+
+    every: str
+    where: Condition
+
+
+class NoneOf(Strict):
+    """No child matches `where` (or there are no children, without `where`)."""
+
+    none: str
+    where: Condition | None = None
+
+
+class Count(Strict):
+    """The number of children matching `where` is within the bounds."""
+
+    count: str
+    where: Condition | None = None
+    at_least: int | None = Field(default=None, ge=0)
+    at_most: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> Count:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("count needs at_least, at_most or both")
+        return self
+
+
+class LearnerScope(Strict):
+    """The condition holds for the subject's learner."""
+
+    learner: Condition
+
+
+class EnrolmentScope(Strict):
+    """The condition holds for the subject's course enrolment."""
+
+    enrolment: Condition
+
+
+class StageIs(Strict):
+    """The subject's stage (an enrolment's, or the learner's) is one of these."""
+
+    stage: NameList
+
+
+class FlagRef(Strict):
+    """The subject carries this flag (tag rules only)."""
+
+    flag: str = Field(pattern=RULE_ID)
+
+
+CONDITION_KEYS = (
+    "all",
+    "any",
+    "not",
+    "fact",
+    "field",
+    "date",
+    "missing_any",
+    "some",
+    "every",
+    "none",
+    "count",
+    "learner",
+    "enrolment",
+    "stage",
+    "flag",
+)
+
+
+def condition_kind(value: Any) -> str | None:
+    """Which construct a condition is, by its operator key (None if it has none)."""
+    if isinstance(value, dict):
+        return next((key for key in CONDITION_KEYS if key in value), None)
+    for key, model in _CONDITION_MODELS.items():
+        if isinstance(value, model):
+            return key
+    return None
+
+
+Condition = Annotated[
+    Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[Not, Tag("not")]
+    | Annotated[FactRef, Tag("fact")]
+    | Annotated[FieldTest, Tag("field")]
+    | Annotated[DateTest, Tag("date")]
+    | Annotated[MissingAny, Tag("missing_any")]
+    | Annotated[Some, Tag("some")]
+    | Annotated[Every, Tag("every")]
+    | Annotated[NoneOf, Tag("none")]
+    | Annotated[Count, Tag("count")]
+    | Annotated[LearnerScope, Tag("learner")]
+    | Annotated[EnrolmentScope, Tag("enrolment")]
+    | Annotated[StageIs, Tag("stage")]
+    | Annotated[FlagRef, Tag("flag")],
+    Discriminator(
+        condition_kind,
+        custom_error_type="unknown_operator",
+        custom_error_message="unknown operator",
+    ),
+]
+
+_CONDITION_MODELS: dict[str, type[Strict]] = {
+    "all": AllOf,
+    "any": AnyOf,
+    "not": Not,
+    "fact": FactRef,
+    "field": FieldTest,
+    "date": DateTest,
+    "missing_any": MissingAny,
+    "some": Some,
+    "every": Every,
+    "none": NoneOf,
+    "count": Count,
+    "learner": LearnerScope,
+    "enrolment": EnrolmentScope,
+    "stage": StageIs,
+    "flag": FlagRef,
+}
+
+
+# --- date expressions -------------------------------------------------------------------------
+
+
+class DateOfField(Strict):
+    """A date field of the subject."""
+
+    field: str
+
+
+class DateOfName(Strict):
+    """Another named date of the subject."""
+
+    date: str = Field(pattern=NAME)
+
+
+class Latest(Strict):
+    """The latest of a date field over children (matching `where`, if given)."""
+
+    latest: str
+    of: str
+    where: Condition | None = None
+
+
+class Earliest(Strict):
+    """The earliest of a date field over children (matching `where`, if given)."""
+
+    earliest: str
+    of: str
+    where: Condition | None = None
+
+
+class FirstOf(Strict):
+    """The first of these dates that is known."""
+
+    first_of: list[DateExpression] = Field(min_length=1)
+
+
+DATE_KEYS = ("first_of", "latest", "earliest", "field", "date")
+
+
+def date_kind(value: Any) -> str | None:
+    """Which date construct a value is, by its key."""
+    if isinstance(value, dict):
+        return next((key for key in DATE_KEYS if key in value), None)
+    for key, model in _DATE_MODELS.items():
+        if isinstance(value, model):
+            return key
+    return None
+
+
+DateExpression = Annotated[
+    Annotated[FirstOf, Tag("first_of")]
+    | Annotated[Latest, Tag("latest")]
+    | Annotated[Earliest, Tag("earliest")]
+    | Annotated[DateOfField, Tag("field")]
+    | Annotated[DateOfName, Tag("date")],
+    Discriminator(
+        date_kind,
+        custom_error_type="unknown_date_expression",
+        custom_error_message="unknown date expression",
+    ),
+]
+
+_DATE_MODELS: dict[str, type[Strict]] = {
+    "first_of": FirstOf,
+    "latest": Latest,
+    "earliest": Earliest,
+    "field": DateOfField,
+    "date": DateOfName,
+}
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+
+class PerSubject(Strict, Generic[V]):
+    """Named definitions for each subject kind."""
+
+    learner: dict[Annotated[str, Field(pattern=NAME)], V] = Field(default_factory=dict)
+    course_enrolment: dict[Annotated[str, Field(pattern=NAME)], V] = Field(default_factory=dict)
+    unit_enrolment: dict[Annotated[str, Field(pattern=NAME)], V] = Field(default_factory=dict)
+    credential: dict[Annotated[str, Field(pattern=NAME)], V] = Field(default_factory=dict)
+    checklist: dict[Annotated[str, Field(pattern=NAME)], V] = Field(default_factory=dict)
+
+    def of(self, subject: Subject) -> dict[str, V]:
+        """The definitions for one subject."""
+        found: dict[str, V] = getattr(self, subject.value)
+        return found
+
+
+class StageRule(Strict):
+    """Course enrolments matching `when` are in `stage` (the first matching rule wins)."""
+
+    id: str = Field(pattern=RULE_ID)
+    stage: str
+    when: Condition
+    description: str | None = None
+
+
+class LearnerStage(Strict):
+    """The learner's stage is the highest-precedence stage among their enrolments."""
+
+    precedence: list[str] = Field(min_length=1)
+
+
+class FlagRule(Strict):
+    """Raise flag `id` on every `subject` that is in `scope` and matches `when`."""
+
+    id: str = Field(pattern=RULE_ID)
+    subject: Subject
+    scope: Condition | None = None
+    when: Condition
+    reason: str = Field(min_length=1, max_length=300)
+    description: str | None = None
+
+
+class Selection(Strict):
+    """Pick one course enrolment per learner: among those matching `among`, the latest date."""
+
+    learner: Condition | None = None
+    among: Condition
+    latest: str = Field(pattern=NAME)
+    ties: Literal["highest_id", "lowest_id"] = "highest_id"
+
+
+class TagWhen(Strict):
+    """Tag every course enrolment matching `when`."""
+
+    id: str = Field(pattern=RULE_ID)
+    tag: str = Field(min_length=1, max_length=100)
+    when: Condition
+    description: str | None = None
+
+
+class TagSelect(Strict):
+    """Tag the one course enrolment per learner that `select` picks."""
+
+    id: str = Field(pattern=RULE_ID)
+    tag: str = Field(min_length=1, max_length=100)
+    select: Selection
+    description: str | None = None
+
+
+def tag_rule_kind(value: Any) -> str | None:
+    """`when` or `select`."""
+    if isinstance(value, dict):
+        return next((key for key in ("when", "select") if key in value), None)
+    return "select" if isinstance(value, TagSelect) else "when"
+
+
+TagRule = Annotated[
+    Annotated[TagWhen, Tag("when")] | Annotated[TagSelect, Tag("select")],
+    Discriminator(
+        tag_rule_kind,
+        custom_error_type="tag_rule_kind",
+        custom_error_message="a tag rule needs `when` (a condition) or `select` (a selection)",
+    ),
+]
+
+
+class OwnedTag(Strict):
+    """A tag the connector owns; `adopt_existing` lets it take over a tag staff already made."""
+
+    name: str = Field(min_length=1, max_length=100)
+    adopt_existing: bool = False
+
+
+def _owned(value: Any) -> Any:
+    """Let a bare name stand for `{name: …}`."""
+    if isinstance(value, list):
+        return [{"name": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+class Tags(Strict):
+    """The tags the connector owns, retired ones it only removes, and the tag rules."""
+
+    owned: Annotated[list[OwnedTag], BeforeValidator(_owned)] = Field(default_factory=list)
+    retired: list[str] = Field(default_factory=list)
+    rules: list[TagRule] = Field(default_factory=list)
+
+
+class MappingSpec(Strict):
+    """A whole mapping file."""
+
+    version: Literal[1]
+    name: str | None = None
+    stages: list[str] = Field(min_length=1)
+    thresholds: dict[Annotated[str, Field(pattern=NAME)], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict
+    )
+    sets: dict[Annotated[str, Field(pattern=NAME)], list[str]] = Field(default_factory=dict)
+    facts: PerSubject[Condition] = Field(default_factory=PerSubject[Condition])
+    dates: PerSubject[DateExpression] = Field(default_factory=PerSubject[DateExpression])
+    course_enrolment_stages: list[StageRule] = Field(min_length=1)
+    learner_stage: LearnerStage
+    flags: list[FlagRule] = Field(default_factory=list)
+    tags: Tags = Field(default_factory=Tags)
+
+
+def _attr(operator: str) -> str:
+    """The attribute an operator is stored under (`is` is a keyword)."""
+    return "is_" if operator == "is" else operator
+
+
+_MODELS: tuple[type[BaseModel], ...] = (
+    *_CONDITION_MODELS.values(),
+    *_DATE_MODELS.values(),
+    Selection,
+    StageRule,
+    FlagRule,
+    TagWhen,
+    TagSelect,
+    MappingSpec,
+)
+for _model in _MODELS:
+    _model.model_rebuild()
