@@ -11,7 +11,6 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
 
@@ -27,19 +26,14 @@ from connector.sandbox.service import Sandbox, SandboxConfig
 from jobs.bootstrap import build_client
 from jobs.check import run_check
 from jobs.logging import configure_logging
+from jobs.mapping_cli import explain_command, mapping
+from jobs.runtime import Runtime
 from jobs.settings import load_settings
 
 DEFAULT_SANDBOX_KEY = "sandbox-key"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIGURATION = 2
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """What commands get from outside: the clock (a fake one in tests)."""
-
-    clock: Clock
 
 
 @click.group()
@@ -145,6 +139,10 @@ def healthcheck(timeout: float) -> None:
     if response.status_code != 200:
         raise click.ClickException(f"{url}: answered {response.status_code}")
     click.echo(f"{url}: healthy")
+
+
+cli.add_command(mapping)
+cli.add_command(explain_command)
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
