@@ -242,8 +242,3 @@ CHILDREN: dict[Subject, dict[str, Subject]] = {
 
 # Subjects that have a parent course enrolment (`enrolment: …`).
 HAS_ENROLMENT = frozenset({Subject.UNIT_ENROLMENT, Subject.CREDENTIAL, Subject.CHECKLIST})
-
-
-def field_spec(subject: Subject, name: str) -> FieldSpec | None:
-    """The catalogue entry for `name` on `subject`, if there is one."""
-    return CATALOGUE[subject].get(name)

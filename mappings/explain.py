@@ -1,5 +1,7 @@
-"""Why a learner is where they are: the rules that matched and, for each stage rule tried before,
-the first condition that failed (with the value found).
+"""Why a learner is where they are.
+
+The rules that matched and, for each stage rule tried before the one that matched, the first
+condition that failed (with the value found).
 
 `decision_json` is the stable JSON shape scripts rely on:
 
@@ -64,8 +66,11 @@ def explain(bundle: LearnerBundle, mapping: CompiledMapping, today: date) -> Exp
             if rule.id == chosen.stage_rule:
                 break
             misses.append(RuleMiss(rule.id, rule.node.why_not(ctx, ce)))
-        traced.append(EnrolmentExplanation(ce.id, chosen.stage, chosen.stage_rule,
-                                           tuple(misses), chosen.tag_rules))
+        traced.append(
+            EnrolmentExplanation(
+                ce.id, chosen.stage, chosen.stage_rule, tuple(misses), chosen.tag_rules
+            )
+        )
     return Explanation(decision, tuple(traced))
 
 
@@ -79,8 +84,13 @@ def decision_json(decision: Decision) -> dict[str, Any]:
             for ce in decision.course_enrolments
         ],
         "flags": [
-            {"flag": flag.flag, "subject": flag.subject.value, "id": flag.subject_id,
-             "rule": flag.rule, "reason": flag.reason}
+            {
+                "flag": flag.flag,
+                "subject": flag.subject.value,
+                "id": flag.subject_id,
+                "rule": flag.rule,
+                "reason": flag.reason,
+            }
             for flag in decision.flags
         ],
     }
@@ -91,8 +101,7 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
     shaped = decision_json(explanation.decision)
     for entry, traced in zip(shaped["course_enrolments"], explanation.enrolments, strict=True):
         entry["rule"] = traced.rule
-        entry["not_matched"] = [{"rule": m.rule, "why_not": m.why_not}
-                                for m in traced.not_matched]
+        entry["not_matched"] = [{"rule": m.rule, "why_not": m.why_not} for m in traced.not_matched]
         entry["tag_rules"] = list(traced.tag_rules)
     return shaped
 
@@ -100,18 +109,24 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
 def explanation_lines(explanation: Explanation) -> list[str]:
     """The explanation as text for a terminal."""
     decision = explanation.decision
-    lines = [f"learner {decision.learner_id}: stage {decision.learner_stage or 'none'}"
-             + (f" (from enrolment {decision.learner_stage_from})"
-                if decision.learner_stage_from is not None else "")]
+    lines = [
+        f"learner {decision.learner_id}: stage {decision.learner_stage or 'none'}"
+        + (
+            f" (from enrolment {decision.learner_stage_from})"
+            if decision.learner_stage_from is not None
+            else ""
+        )
+    ]
     for traced in explanation.enrolments:
         rule = f"rule {traced.rule}" if traced.rule else "no rule matched"
         lines.append(f"  enrolment {traced.id}: {traced.stage} ({rule})")
         lines += [f"    not {miss.rule}: {miss.why_not}" for miss in traced.not_matched]
         ce = decision.enrolment(traced.id)
         if ce.desired_tags:
-            lines.append(f"    tags: {', '.join(sorted(ce.desired_tags))} "
-                         f"(rules {', '.join(traced.tag_rules)})")
+            lines.append(
+                f"    tags: {', '.join(sorted(ce.desired_tags))} "
+                f"(rules {', '.join(traced.tag_rules)})"
+            )
     for flag in decision.flags:
-        lines.append(f"  flag {flag.flag} on {flag.subject.value} {flag.subject_id}: "
-                     f"{flag.reason}")
+        lines.append(f"  flag {flag.flag} on {flag.subject.value} {flag.subject_id}: {flag.reason}")
     return lines

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from string import Formatter
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
@@ -31,6 +31,8 @@ from mappings.schema import (
     CONDITION_KEYS,
     DATE_KEYS,
     FIELD_OPERATORS,
+    NAME,
+    RULE_ID,
     UNMAPPED,
     AllOf,
     AnyOf,
@@ -48,17 +50,26 @@ from mappings.schema import (
     FieldTest,
     FirstOf,
     FlagRef,
+    FlagRule,
     Latest,
     LearnerScope,
+    LearnerStage,
     MappingSpec,
     MissingAny,
     NoneOf,
     Not,
+    PerSubject,
+    Selection,
     Some,
     StageIs,
+    StageRule,
+    Tags,
     TagSelect,
+    TagWhen,
+    TodayOffset,
     condition_kind,
     date_kind,
+    point_kind,
     tag_rule_kind,
 )
 
@@ -132,18 +143,9 @@ def _read_yaml(text: str, source: str) -> Any:
         message = f"not valid YAML: {exc.problem or exc.context}"
         raise MappingError([Problem(source, line, column, message)]) from exc
     if not isinstance(raw, CommentedMap):
-        raise MappingError(
-            [
-                Problem(
-                    source,
-                    1,
-                    1,
-                    "a mapping file is a YAML mapping "
-                    "(version, stages, thresholds, …); found "
-                    f"{type(raw).__name__ if raw is not None else 'nothing'}",
-                )
-            ]
-        )
+        found = "a list" if isinstance(raw, list) else "nothing" if raw is None else "a value"
+        message = f"a mapping file is a YAML mapping (version, stages, …); found {found}"
+        raise MappingError([Problem(source, 1, 1, message)])
     return raw
 
 
@@ -151,6 +153,7 @@ def _read_yaml(text: str, source: str) -> Any:
 
 
 _CONDITION_KEYS_OF_CONSTRUCTS = frozenset({"when", "scope", "not", "where", "enrolment", "among"})
+_DATE_POINT_KEYS = frozenset({"before", "on_or_before", "after", "on_or_after"})
 
 
 def _is_union_position(real: Sequence[str | int]) -> bool:
@@ -160,20 +163,21 @@ def _is_union_position(real: Sequence[str | int]) -> bool:
     """
     if len(real) == 3 and real[0] in ("facts", "dates"):
         return True
-    if len(real) == 3 and real[:2] == ("tags", "rules"):
+    if len(real) == 3 and tuple(real[:2]) == ("tags", "rules"):
         return True
-    if not real:
-        return False
     last = real[-1]
-    if last in _CONDITION_KEYS_OF_CONSTRUCTS:
+    if last in _CONDITION_KEYS_OF_CONSTRUCTS or last in _DATE_POINT_KEYS:
         return True
     if last == "learner":
         return not (len(real) == 2 and real[0] in ("facts", "dates"))
     return isinstance(last, int) and len(real) >= 2 and real[-2] in ("all", "any", "first_of")
 
 
-def locate(raw: Any, loc: Loc) -> tuple[int, int, list[str | int]]:
-    """Line, column (1-based) and the real path of a pydantic location in the YAML tree."""
+def locate(raw: Any, loc: Loc, *, tagged: bool = True) -> tuple[int, int, list[str | int]]:
+    """Line, column (1-based) and the real path of a location in the YAML tree.
+
+    Pydantic's locations (`tagged`) carry union tags after conditions; the checker's do not.
+    """
     node, line, column = raw, 0, 0
     real: list[str | int] = []
     skip_tag = False
@@ -181,7 +185,8 @@ def locate(raw: Any, loc: Loc) -> tuple[int, int, list[str | int]]:
         if (
             skip_tag
             and isinstance(node, dict)
-            and part in (condition_kind(node), date_kind(node), tag_rule_kind(node))
+            and part
+            in (condition_kind(node), date_kind(node), tag_rule_kind(node), point_kind(node))
         ):
             skip_tag = False
             continue
@@ -195,7 +200,7 @@ def locate(raw: Any, loc: Loc) -> tuple[int, int, list[str | int]]:
         else:
             break
         real.append(part)
-        skip_tag = _is_union_position(real)
+        skip_tag = tagged and _is_union_position(real)
     return line + 1, column + 1, real
 
 
@@ -235,15 +240,20 @@ def _schema_problem(error: Any, raw: Any, source: str) -> Problem:
     return Problem(source, line, column, _schema_message(error, raw, real), rule, path)
 
 
-def _schema_message(error: Any, raw: Any, real: list[str | int]) -> str:
+def _schema_message(error: Any, raw: Any, real: list[str | int]) -> str:  # noqa: PLR0911
     kind, found = error["type"], error.get("input")
     if kind == "unknown_operator":
         return _unknown(found, CONDITION_KEYS, "operator", "a condition")
     if kind == "unknown_date_expression":
         return _unknown(found, DATE_KEYS, "date expression", "a date")
+    if kind == "unknown_date_point":
+        return (
+            "a date is compared with today, {today_minus_days: N}, {today_plus_days: N} "
+            f"or {{date|field: NAME, plus_days: N, minus_days: N}}; found {found!r}"
+        )
     if kind == "extra_forbidden":
         parent = _node_at(raw, real[:-1])
-        allowed = _allowed_keys(parent)
+        allowed = _keys_by_position(real[:-1], parent) or _allowed_keys(parent)
         expected = f"; expected one of {', '.join(allowed)}" if allowed else ""
         return f"unknown key '{real[-1] if real else error['loc'][-1]}'{expected}"
     if kind == "missing":
@@ -251,6 +261,9 @@ def _schema_message(error: Any, raw: Any, real: list[str | int]) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind in ("value_error", "tag_rule_kind"):
         return message
+    described = _PATTERNS.get((error.get("ctx") or {}).get("pattern", ""))
+    if kind == "string_pattern_mismatch" and described:
+        return f"{described}; found {found!r}"
     return f"{message}; found {found!r}"
 
 
@@ -281,18 +294,40 @@ _KEYS_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 
 
-def _allowed_keys(parent: Any) -> tuple[str, ...]:
-    """The keys a construct accepts, when the construct can be told from its keys."""
-    if not isinstance(parent, dict):
+_PATTERNS = {
+    RULE_ID: "an id is lower-case letters, digits and hyphens, starting with a letter",
+    NAME: "a name is lower-case letters, digits and underscores, starting with a letter",
+}
+
+
+def _keys_by_position(path: Sequence[str | int], parent: Any) -> tuple[str, ...]:
+    """The keys of the construct at a fixed place of the file (the top, a rule, `tags` …)."""
+    shape: tuple[str | int, ...] = tuple("#" if isinstance(p, int) else p for p in path)
+    models: dict[tuple[str | int, ...], type[BaseModel]] = {
+        (): MappingSpec,
+        ("course_enrolment_stages", "#"): StageRule,
+        ("flags", "#"): FlagRule,
+        ("tags",): Tags,
+        ("learner_stage",): LearnerStage,
+        ("tags", "rules", "#"): TagSelect
+        if isinstance(parent, dict) and "select" in parent
+        else TagWhen,
+        ("tags", "rules", "#", "select"): Selection,
+        ("facts",): PerSubject,
+        ("dates",): PerSubject,
+    }
+    model = models.get(shape)
+    if path and path[-1] in _DATE_POINT_KEYS:
+        today = "today_minus_days" in parent or "today_plus_days" in parent
+        model = TodayOffset if today else DateOffset
+    if model is None:
         return ()
-    kind = condition_kind(parent)
-    if kind in _KEYS_BY_KIND:
-        return _KEYS_BY_KIND[kind]
-    if "today_minus_days" in parent or "today_plus_days" in parent:
-        return ("today_minus_days", "today_plus_days")
-    if "plus_days" in parent or "minus_days" in parent:
-        return ("date", "field", "plus_days", "minus_days")
-    return ()
+    return tuple(field.alias or name for name, field in model.model_fields.items())
+
+
+def _allowed_keys(parent: dict[str, Any]) -> tuple[str, ...]:
+    """The keys a condition accepts, told from its operator key."""
+    return _KEYS_BY_KIND.get(condition_kind(parent) or "", ())
 
 
 # --- semantic checks --------------------------------------------------------------------------
@@ -322,7 +357,7 @@ class Checker:
 
     def problem(self, loc: Loc, message: str) -> None:
         """Record one problem at a location."""
-        line, column, real = locate(self.raw, loc)
+        line, column, real = locate(self.raw, loc, tagged=False)
         rule, path = _rule_and_path(self.raw, real)
         self.problems.append(Problem(self.source, line, column, message, rule, path))
 
@@ -376,7 +411,9 @@ class Checker:
                 self.problem(
                     ("learner_stage", "precedence", index), f"stage '{name}' is listed twice"
                 )
-        missing = [name for name in declared if name not in precedence]
+        missing = [
+            name for name in declared if name not in precedence and name not in (CLOSED, UNMAPPED)
+        ]
         if missing:
             self.problem(
                 ("learner_stage", "precedence"),
@@ -781,9 +818,7 @@ def _date_conditions(expression: Any, subject: Subject) -> Iterator[tuple[Any, S
         for option in expression.first_of:
             yield from _date_conditions(option, subject)
     elif isinstance(expression, Latest | Earliest) and expression.where is not None:
-        child = CHILDREN[subject].get(expression.of)
-        if child is not None:
-            yield expression.where, child
+        yield expression.where, CHILDREN[subject][expression.of]  # checked by the loader
 
 
 def _walk_literals(
@@ -815,6 +850,5 @@ def _walk_literals(
             if isinstance(node, NoneOf)
             else "count"
         )
-        child = CHILDREN[subject].get(getattr(node, key))
-        if child is not None:
-            yield from _walk_literals(node.where, child, where, spec)
+        child = CHILDREN[subject][getattr(node, key)]  # checked by the loader
+        yield from _walk_literals(node.where, child, where, spec)

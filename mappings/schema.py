@@ -95,7 +95,31 @@ class DateOffset(Strict):
         return self
 
 
-DatePoint = Literal["today"] | TodayOffset | DateOffset
+def point_kind(value: Any) -> str | None:
+    """Which date point a value is: `today`, an offset from today, or one from another date."""
+    if value == "today":
+        return "today"
+    if isinstance(value, dict):
+        if "today_minus_days" in value or "today_plus_days" in value:
+            return "today_offset"
+        if "date" in value or "field" in value:
+            return "date_offset"
+        return None
+    if isinstance(value, TodayOffset):
+        return "today_offset"
+    return "date_offset" if isinstance(value, DateOffset) else None
+
+
+DatePoint = Annotated[
+    Annotated[Literal["today"], Tag("today")]
+    | Annotated[TodayOffset, Tag("today_offset")]
+    | Annotated[DateOffset, Tag("date_offset")],
+    Discriminator(
+        point_kind,
+        custom_error_type="unknown_date_point",
+        custom_error_message="unknown date point",
+    ),
+]
 
 FIELD_OPERATORS = (
     "equals",
