@@ -149,7 +149,9 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     """Run the CLI and return its exit code."""
     runtime = Runtime(clock=clock or SystemClock())
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False, obj=runtime)
+        returned = cli.main(
+            args=list(argv) if argv is not None else None, standalone_mode=False, obj=runtime
+        )
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
@@ -164,7 +166,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     except ConnectorError as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_FAILED
-    return EXIT_OK
+    return returned if isinstance(returned, int) else EXIT_OK
 
 
 def entry() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ def sink() -> CompiledMapping:
     return load_mapping(SINK.read_text(), SINK.name)
 
 
-def ahead(days: int) -> object:
+def ahead(days: int) -> date:
     """The date `days` after today."""
     return TODAY + timedelta(days=days)
 

@@ -15,6 +15,8 @@ from mappings.schema import (
     DateTest,
     FieldTest,
     FirstOf,
+    Selection,
+    StageIs,
     StageRule,
     TagSelect,
     TagWhen,
@@ -99,7 +101,8 @@ def test_constructs_built_in_python_validate_like_parsed_ones() -> None:
     assert point_kind({"colour": 1}) is None
     when = TagWhen(id="t", tag="t", when=test)
     assert tag_rule_kind(when) == "when"
-    assert tag_rule_kind(TagSelect.model_construct()) == "select"
+    select = Selection(among=StageIs(stage=["Done"]), latest="finished")
+    assert tag_rule_kind(TagSelect(id="s", tag="s", select=select)) == "select"
     assert DateTest(date="finished", before="today").operand == "today"
 
 
