@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from string import Formatter
 from typing import Any
 
@@ -56,8 +57,9 @@ Test = Callable[["Context", Record], bool]
 DateOf = Callable[["Context", Record], date | None]
 
 
+@lru_cache(maxsize=4096)
 def normalise(text: str) -> str:
-    """The form names are compared in: whitespace folded, case ignored."""
+    """The form names are compared in: whitespace folded, case ignored (few distinct values)."""
     return " ".join(text.split()).casefold()
 
 
@@ -314,10 +316,13 @@ class Compiler:
 
     @staticmethod
     def _all(parts: list[Node]) -> Node:
-        tests = [part.test for part in parts]
+        tests = tuple(part.test for part in parts)
 
         def test(ctx: Context, record: Record) -> bool:
-            return all(t(ctx, record) for t in tests)
+            for part_test in tests:  # noqa: SIM110 - a loop is faster than all()/any() here
+                if not part_test(ctx, record):
+                    return False
+            return True
 
         def why_not(ctx: Context, record: Record) -> str:
             failing = next(part for part in parts if not part.test(ctx, record))
@@ -327,10 +332,13 @@ class Compiler:
 
     @staticmethod
     def _any(parts: list[Node]) -> Node:
-        tests = [part.test for part in parts]
+        tests = tuple(part.test for part in parts)
 
         def test(ctx: Context, record: Record) -> bool:
-            return any(t(ctx, record) for t in tests)
+            for part_test in tests:  # noqa: SIM110 - a loop is faster than all()/any() here
+                if part_test(ctx, record):
+                    return True
+            return False
 
         def why_not(ctx: Context, record: Record) -> str:
             return "none of: " + "; ".join(part.why_not(ctx, record) for part in parts)
@@ -596,13 +604,14 @@ class Template:
 
 @dataclass(frozen=True)
 class CompiledFlag:
-    """A flag rule, compiled."""
+    """A flag rule, compiled; a `learner:` scope is the same for every subject of a learner."""
 
     id: str
     subject: Subject
     scope: Node | None
     when: Node
     reason: Template
+    scope_is_per_learner: bool = False
 
 
 @dataclass(frozen=True)
@@ -647,6 +656,7 @@ def compile_mapping(spec: MappingSpec) -> CompiledMapping:
             scope=None if rule.scope is None else compiler.condition(rule.scope, rule.subject),
             when=compiler.condition(rule.when, rule.subject),
             reason=Template.parse(rule.reason),
+            scope_is_per_learner=isinstance(rule.scope, LearnerScope),
         )
         for rule in spec.flags
     )

@@ -63,20 +63,28 @@ def _learner_stage(ctx: Context, mapping: CompiledMapping) -> tuple[str | None, 
 
 def _subjects(subject: Subject, ctx: Context) -> tuple[Any, ...]:
     bundle = ctx.bundle
-    return {
-        Subject.LEARNER: (bundle.learner,),
-        Subject.COURSE_ENROLMENT: bundle.course_enrolments,
-        Subject.UNIT_ENROLMENT: bundle.unit_enrolments,
-        Subject.CREDENTIAL: bundle.credentials,
-        Subject.CHECKLIST: bundle.checklists,
-    }[subject]
+    if subject is Subject.COURSE_ENROLMENT:
+        return bundle.course_enrolments
+    if subject is Subject.UNIT_ENROLMENT:
+        return bundle.unit_enrolments
+    if subject is Subject.LEARNER:
+        return (bundle.learner,)
+    if subject is Subject.CREDENTIAL:
+        return bundle.credentials
+    return bundle.checklists
 
 
 def _raise(rule: CompiledFlag, ctx: Context, mapping: CompiledMapping) -> list[Flag]:
+    subjects = _subjects(rule.subject, ctx)
+    scope = rule.scope
+    if scope is not None and rule.scope_is_per_learner and subjects:
+        if not scope.test(ctx, subjects[0]):
+            return []
+        scope = None
     raised = []
-    for record in _subjects(rule.subject, ctx):
+    for record in subjects:
         ctx.missing = []
-        if rule.scope is not None and not rule.scope.test(ctx, record):
+        if scope is not None and not scope.test(ctx, record):
             continue
         if not rule.when.test(ctx, record):
             continue
