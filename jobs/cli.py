@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from importlib.metadata import version
+from pathlib import Path
 
 import click
 import httpx
@@ -26,7 +27,7 @@ from connector.sandbox.service import Sandbox, SandboxConfig
 from jobs.bootstrap import build_client
 from jobs.check import run_check
 from jobs.logging import configure_logging
-from jobs.mapping_cli import explain_command, mapping
+from jobs.mapping_cli import explain_command, mapping, read_mapping_spec
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
 
@@ -66,9 +67,11 @@ def check(runtime: Runtime, embedded: bool) -> None:
             click.echo("embedded sandbox (300 learners, seed 1)")
         click.echo(f"Wisenet at {settings.wisenet_base_url}")
 
+        mapping = read_mapping_spec(Path(settings.mapping_file))
+
         async def _run() -> None:
             async with build_client(settings, runtime.clock) as client:
-                report = await run_check(client)
+                report = await run_check(client, mapping)
             for line in report.lines():
                 click.echo(line)
 

@@ -14,9 +14,9 @@ from connector.errors import ConfigurationError
 from jobs.mapping_cases import run_case
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
-from mappings.compiler import CompiledMapping
+from mappings.compiler import CompiledMapping, compile_mapping
 from mappings.explain import explain, explanation_json, explanation_lines
-from mappings.loader import MappingError, load_mapping
+from mappings.loader import MappingError, parse_mapping
 from mappings.schema import MappingSpec
 
 EXIT_PROBLEMS = 1
@@ -24,8 +24,13 @@ EXIT_PROBLEMS = 1
 
 def read_mapping(path: Path) -> CompiledMapping:
     """Load a mapping file; every problem is printed and the command exits 1."""
+    return compile_mapping(read_mapping_spec(path))
+
+
+def read_mapping_spec(path: Path) -> MappingSpec:
+    """Parse and check a mapping file; every problem is printed and the command exits 1."""
     try:
-        return load_mapping(path.read_text(encoding="utf-8"), str(path))
+        return parse_mapping(path.read_text(encoding="utf-8"), str(path))
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from exc
     except MappingError as exc:

@@ -104,3 +104,42 @@ def test_version_and_help_exit_cleanly(capsys: pytest.CaptureFixture[str]) -> No
     assert "connector, version" in capsys.readouterr().out
     assert main(["--help"]) == EXIT_OK
     assert "check" in capsys.readouterr().out
+
+
+def test_check_warns_about_mapping_names_the_account_lacks(
+    wisenet: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A status the mapping names but the account's combo lacks is a warning, not a failure."""
+    statuses = [
+        "Enquiry",
+        "Pending",
+        "Current",
+        "Completed",
+        "Completion Pending",
+        "Withdrawn",
+        "Cancelled (no penalty)",
+        "Cancelled (penalty)",
+        "Declined",
+    ]
+    wisenet.get("/combos/enrolment-statuses").respond(
+        json=[
+            {"Data": {"EnrolmentStatusId": 90 + i, "Description": d}}
+            for i, d in enumerate(statuses)
+        ]
+    )
+    wisenet.get("/combos/outcomes").respond(
+        json=[
+            {"Data": {"OutcomeId": 700 + i, "Code": code, "Description": "x"}}
+            for i, code in enumerate(["20", "30", "40", "41", "51", "52", "60", "65", "81", "82"])
+        ]
+    )
+    for name in ("application-statuses", "credential-statuses", "countries"):
+        wisenet.get(f"/combos/{name}").respond(json=[{"Data": {"XId": 1, "Description": "Issued"}}])
+    assert main(["check"], clock=FakeClock()) == EXIT_OK
+    out = capsys.readouterr().out
+    assert (
+        "warning: rule reconnect (set finalised_statuses): 'Partial Attendance' is not a value "
+        "of the account's enrolment-statuses"
+    ) in out
+    assert "outcomes" not in out.split("warning:", 1)[1]
+    assert out.rstrip().endswith("check passed")
