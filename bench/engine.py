@@ -13,6 +13,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from connector.sandbox.generator import STATUS_WEIGHTS
 from mappings.bundle import (
     Address,
     Avetmiss,
@@ -28,20 +29,8 @@ from mappings.loader import load_mapping
 from tests.reference import decide
 
 TODAY = date(2026, 11, 29)
-STATUSES = [
-    "Enquiry",
-    "Pending",
-    "Current",
-    "Completed",
-    "Completion Pending",
-    "Withdrawn",
-    "Cancelled (no penalty)",
-    "Cancelled (penalty)",
-    "Partial Attendance",
-    "Declined",
-    "Deferred",
-]
-WEIGHTS = [8, 6, 32, 30, 4, 7, 3, 1, 2, 4, 3]
+STATUSES = [status for status, _ in STATUS_WEIGHTS]
+WEIGHTS = [weight for _, weight in STATUS_WEIGHTS]
 OUTCOMES = ["20", "20", "20", "51", "60", "30", "40", "70", "85", None]
 
 

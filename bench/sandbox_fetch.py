@@ -16,9 +16,7 @@ import math
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,24 +24,8 @@ import httpx
 from connector.clock import SystemClock
 from connector.sandbox.app import free_port
 from connector.wisenet.client import ClientConfig, WisenetClient
-from connector.wisenet.wire import Item
 from jobs.logging import configure_logging
-
-
-async def fetch_everything(client: WisenetClient) -> dict[str, int]:
-    """Fetch every list the connector reads; count the records of each."""
-    listings: dict[str, AsyncIterator[list[Item[Any]]]] = {
-        "Learner": client.learners(),
-        "CourseEnrolment": client.course_enrolments(),
-        "UnitEnrolment": client.unit_enrolments(),
-        "Credential": client.credentials(),
-        "CourseOffer": client.course_offers(),
-        "Checklist": client.checklists(),
-    }
-    counts = {}
-    for entity, pages in listings.items():
-        counts[entity] = sum([len(page) async for page in pages])
-    return counts
+from tests.support.fetch import full_fetch
 
 
 def start_sandbox(learners: int, port: int) -> subprocess.Popen[bytes]:
@@ -96,7 +78,9 @@ def main() -> None:
     async def run() -> tuple[dict[str, int], float]:
         async with WisenetClient(config, clock=SystemClock()) as client:
             began = time.perf_counter()
-            counts = await fetch_everything(client)
+            counts = {
+                entity: len(records) for entity, records in (await full_fetch(client)).items()
+            }
             return counts, time.perf_counter() - began
 
     try:

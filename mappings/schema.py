@@ -29,7 +29,7 @@ number or a threshold's name.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -160,8 +160,38 @@ class FactRef(Strict):
     fact: str = Field(pattern=NAME)
 
 
-class FieldTest(Strict):
+class OneOperator(Strict):
+    """A test that takes exactly one of its construct's operator keys."""
+
+    operators: ClassVar[tuple[str, ...]] = ()
+    construct_name: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Self:
+        given = [op for op in self.operators if getattr(self, _attr(op)) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"{self.construct_name} takes exactly one operator ({', '.join(self.operators)}); "
+                f"found {len(given)}" + (f": {', '.join(given)}" if given else "")
+            )
+        return self
+
+    @property
+    def operator(self) -> str:
+        """The one operator given."""
+        return next(op for op in self.operators if getattr(self, _attr(op)) is not None)
+
+    @property
+    def operand(self) -> Any:
+        """The operator's value."""
+        return getattr(self, _attr(self.operator))
+
+
+class FieldTest(OneOperator):
     """A catalogue field of the subject passes one test."""
+
+    operators: ClassVar[tuple[str, ...]] = FIELD_OPERATORS
+    construct_name: ClassVar[str] = "a field test"
 
     field: str
     equals: Scalar | None = None
@@ -175,29 +205,12 @@ class FieldTest(Strict):
     after: DatePoint | None = None
     on_or_after: DatePoint | None = None
 
-    @model_validator(mode="after")
-    def _one_operator(self) -> FieldTest:
-        given = [op for op in FIELD_OPERATORS if getattr(self, _attr(op)) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"a field test takes exactly one operator ({', '.join(FIELD_OPERATORS)}); "
-                f"found {len(given)}" + (f": {', '.join(given)}" if given else "")
-            )
-        return self
 
-    @property
-    def operator(self) -> str:
-        """The one operator given."""
-        return next(op for op in FIELD_OPERATORS if getattr(self, _attr(op)) is not None)
-
-    @property
-    def operand(self) -> Any:
-        """The operator's value."""
-        return getattr(self, _attr(self.operator))
-
-
-class DateTest(Strict):
+class DateTest(OneOperator):
     """A named date of the subject passes one test."""
+
+    operators: ClassVar[tuple[str, ...]] = DATE_OPERATORS
+    construct_name: ClassVar[str] = "a date test"
 
     date: str = Field(pattern=NAME)
     exists: bool | None = None
@@ -205,26 +218,6 @@ class DateTest(Strict):
     on_or_before: DatePoint | None = None
     after: DatePoint | None = None
     on_or_after: DatePoint | None = None
-
-    @model_validator(mode="after")
-    def _one_operator(self) -> DateTest:
-        given = [op for op in DATE_OPERATORS if getattr(self, op) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"a date test takes exactly one operator ({', '.join(DATE_OPERATORS)}); "
-                f"found {len(given)}" + (f": {', '.join(given)}" if given else "")
-            )
-        return self
-
-    @property
-    def operator(self) -> str:
-        """The one operator given."""
-        return next(op for op in DATE_OPERATORS if getattr(self, op) is not None)
-
-    @property
-    def operand(self) -> Any:
-        """The operator's value."""
-        return getattr(self, self.operator)
 
 
 class MissingAny(Strict):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +13,7 @@ from connector.errors import QuotaExhaustedError
 from connector.sandbox.app import SandboxServer
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
-from connector.wisenet.wire import Item
+from tests.support.fetch import full_fetch
 from tests.support.sandbox import KEY, control, served
 
 pytestmark = pytest.mark.integration
@@ -35,22 +34,6 @@ def client_for(server: SandboxServer, **config: Any) -> WisenetClient:
         clock=SystemClock(),
         rng=random.Random(3),
     )
-
-
-async def full_fetch(client: WisenetClient) -> dict[str, dict[int, Any]]:
-    """Every record the connector reads, by entity and id."""
-    fetched: dict[str, dict[int, Any]] = {}
-    listings: dict[str, AsyncIterator[list[Item[Any]]]] = {
-        "Learner": client.learners(),
-        "CourseEnrolment": client.course_enrolments(),
-        "UnitEnrolment": client.unit_enrolments(),
-        "Credential": client.credentials(),
-        "CourseOffer": client.course_offers(),
-        "Checklist": client.checklists(),
-    }
-    for entity, pages in listings.items():
-        fetched[entity] = {item.data.key(): item.data async for page in pages for item in page}
-    return fetched
 
 
 def assert_matches_dataset(fetched: dict[str, dict[int, Any]], server: SandboxServer) -> None:
