@@ -1,0 +1,68 @@
+"""Applying and checking the store's Alembic migrations.
+
+On SQLite they are applied automatically at start-up (one process). On PostgreSQL
+`connector db upgrade` applies them under an advisory lock, and the service refuses to run on a
+schema that is not at the head revision.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_LOCK_KEY = 7_201_455  # advisory lock id of schema upgrades
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision the code knows."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None  # noqa: S101 - there is always an initial revision
+    return head
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    command.upgrade(_config(connection), "head")
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade(engine: AsyncEngine) -> None:
+    """Bring the schema to the head revision."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None before the first upgrade)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current)
+
+
+async def upgrade_database(url: str) -> str:
+    """`connector db upgrade`: bring the database at `url` to the head revision; return it."""
+    engine = create_async_engine(url)
+    try:
+        await upgrade(engine)
+        current = await current_revision(engine)
+    finally:
+        await engine.dispose()
+    return current or ""

@@ -1,0 +1,181 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in `migrations/` create them.
+
+Snapshots keep only what rules read (the bundle values of `mappings.bundle`, as JSON) plus ids,
+Wisenet's modification stamp and a content hash; never whole records, names or free text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+identity = Table(
+    "store_identity",
+    metadata,
+    Column("key", String(16), primary_key=True),
+    Column("base_url", String(300), nullable=False),
+    Column("account_number", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("entity", String(32), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("learner_id", Integer, nullable=True),
+    Column("parent_id", Integer, nullable=True),
+    Column("modified", String(40), nullable=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("tag_ids", JSON, nullable=True),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Index("ix_records_entity_learner", "entity", "learner_id"),
+    Index("ix_records_entity_parent", "entity", "parent_id"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("entity", String(32), primary_key=True),
+    Column("high_water", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+combos = Table(
+    "combos",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("entries", JSON, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("tag_id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("archived", Boolean, nullable=False),
+    Column("created_by_connector", Boolean, nullable=False, default=False),
+    Index("ix_tags_name", "name"),
+)
+
+learner_state = Table(
+    "learner_state",
+    metadata,
+    Column("learner_id", Integer, primary_key=True, autoincrement=False),
+    Column("stage", String(40), nullable=True),
+    Column("mapping_version", Integer, nullable=False),
+    Column("decided_on", Date, nullable=False),
+    Column("decision", JSON, nullable=False),
+)
+
+enrolment_state = Table(
+    "enrolment_state",
+    metadata,
+    Column("course_enrolment_id", Integer, primary_key=True, autoincrement=False),
+    Column("learner_id", Integer, nullable=False, index=True),
+    Column("stage", String(40), nullable=False),
+    Column("desired_tags", JSON, nullable=False),
+    Column("stage_since", DateTime(timezone=True), nullable=False),
+)
+
+flags = Table(
+    "flags",
+    metadata,
+    Column("flag", String(100), primary_key=True),
+    Column("subject", String(32), primary_key=True),
+    Column("subject_id", Integer, primary_key=True, autoincrement=False),
+    Column("learner_id", Integer, nullable=False, index=True),
+    Column("rule", String(100), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+)
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(32), nullable=False),
+    Column("subject_id", Integer, nullable=False),
+    Column("learner_id", Integer, nullable=False, index=True),
+    Column("from_stage", String(40), nullable=True),
+    Column("to_stage", String(40), nullable=True),
+    Column("rule", String(100), nullable=True),
+    Column("observed_at", DateTime(timezone=True), nullable=False),
+    Column("effective_date", Date, nullable=True),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("course_enrolment_id", Integer, primary_key=True, autoincrement=False),
+    Column("learner_id", Integer, nullable=False),
+    Column("add_tags", JSON, nullable=False),
+    Column("remove_tags", JSON, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("correlation_id", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", DateTime(timezone=True), nullable=True),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("course_enrolment_id", Integer, nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+budget = Table(
+    "budget",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("used", Integer, nullable=False),
+    Column("exhausted", Boolean, nullable=False),
+)
+
+mapping_versions = Table(
+    "mapping_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("checksum", String(64), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("activated_at", DateTime(timezone=True), nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(40), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("outcome", String(40), nullable=True),
+    Column("detail", JSON, nullable=True),
+)

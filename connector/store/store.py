@@ -1,0 +1,640 @@
+"""The store's operations: snapshots, cursors, decisions, outbox, tags, budget, mapping versions.
+
+Every method is one transaction, so nothing is half-applied: a page of snapshots commits with
+its cursor, a decision commits with its flags, stage history and outbox rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from connector.clock import Clock
+from connector.errors import ConfigurationError
+from connector.store import migrate
+from connector.store.codec import content_hash, decode, encode
+from connector.store.schema import (
+    budget,
+    combos,
+    cursors,
+    dead_letters,
+    enrolment_state,
+    flags,
+    identity,
+    learner_state,
+    mapping_versions,
+    outbox,
+    records,
+    stage_history,
+    tags,
+)
+from mappings.bundle import (
+    Checklist,
+    CourseEnrolment,
+    Credential,
+    Learner,
+    LearnerBundle,
+    UnitEnrolment,
+)
+from mappings.decision import Decision
+from mappings.explain import decision_json
+
+LEARNER, ENROLMENT, UNIT, CREDENTIAL, CHECKLIST = (
+    "Learner",
+    "CourseEnrolment",
+    "UnitEnrolment",
+    "Credential",
+    "Checklist",
+)
+_KINDS: dict[str, type] = {
+    LEARNER: Learner,
+    ENROLMENT: CourseEnrolment,
+    UNIT: UnitEnrolment,
+    CREDENTIAL: Credential,
+    CHECKLIST: Checklist,
+}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the store keeps of one Wisenet record."""
+
+    entity: str
+    id: int
+    record: Any
+    modified: str | None = None
+    learner_id: int | None = None
+    parent_id: int | None = None
+    tag_ids: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """An outbox row: the owned tag names to add and remove on one course enrolment."""
+
+    course_enrolment_id: int
+    learner_id: int
+    add: frozenset[str]
+    remove: frozenset[str]
+    priority: int
+    correlation_id: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class StoredTag:
+    """A tag definition as the store knows it."""
+
+    tag_id: int
+    name: str
+    archived: bool
+    created_by_connector: bool
+
+
+class Store:
+    """The connector's database."""
+
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @classmethod
+    async def open(
+        cls, url: str, clock: Clock, *, base_url: str, account_number: str | None
+    ) -> Store:
+        """Connect, migrate (SQLite) or check the schema (PostgreSQL), and check the identity."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            _create_private_file(Path(parsed.database or ""))
+        engine = create_async_engine(url)
+        store = cls(engine, clock)
+        try:
+            if parsed.get_backend_name() == "sqlite":
+                await migrate.upgrade(engine)
+            else:
+                await _require_current_schema(engine)
+            await store._claim(base_url, account_number)
+        except SQLAlchemyError as exc:
+            await engine.dispose()
+            raise ConfigurationError(f"the store cannot be opened ({type(exc).__name__})") from exc
+        except ConfigurationError:
+            await engine.dispose()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Release the connection pool."""
+        await self.engine.dispose()
+
+    async def _claim(self, base_url: str, account_number: str | None) -> None:
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(identity))).mappings().first()
+            if row is None:
+                await conn.execute(
+                    identity.insert().values(
+                        key="store",
+                        base_url=base_url,
+                        account_number=account_number,
+                        created_at=self.clock.now(),
+                    )
+                )
+                return
+        if row["base_url"] != base_url or (
+            account_number is not None and row["account_number"] not in (None, account_number)
+        ):
+            raise ConfigurationError(
+                f"this store belongs to {row['base_url']} (account {row['account_number']}); "
+                "use another CONNECTOR_DATABASE_URL for another Wisenet account"
+            )
+
+    # --- snapshots ----------------------------------------------------------------------------
+
+    async def save(
+        self, snapshots: Sequence[Snapshot], *, entity: str, high_water: datetime | None
+    ) -> set[int]:
+        """Store a page of snapshots and advance the entity's cursor, together.
+
+        Unchanged content (same hash) is skipped. Returns the learners whose bundle changed.
+        """
+        changed: set[int] = set()
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            for snapshot in snapshots:
+                fields = encode(snapshot.record)
+                tag_ids = list(snapshot.tag_ids) if snapshot.tag_ids is not None else None
+                digest = content_hash(fields, tag_ids)
+                key = and_(records.c.entity == snapshot.entity, records.c.id == snapshot.id)
+                existing = (await conn.execute(select(records.c.content_hash).where(key))).first()
+                if existing is not None and existing[0] == digest:
+                    continue
+                learner_id = snapshot.learner_id
+                if learner_id is None:
+                    learner_id = await self._learner_of(conn, snapshot)
+                values = {
+                    "entity": snapshot.entity,
+                    "id": snapshot.id,
+                    "learner_id": learner_id,
+                    "parent_id": snapshot.parent_id,
+                    "modified": snapshot.modified,
+                    "content_hash": digest,
+                    "fields": fields,
+                    "tag_ids": tag_ids,
+                    "fetched_at": now,
+                }
+                await _upsert(conn, records, values, ("entity", "id"))
+                if learner_id is not None:
+                    changed.add(learner_id)
+            if high_water is not None:
+                await _upsert(
+                    conn,
+                    cursors,
+                    {"entity": entity, "high_water": high_water, "updated_at": now},
+                    ("entity",),
+                )
+        return changed
+
+    async def _learner_of(self, conn: AsyncConnection, snapshot: Snapshot) -> int | None:
+        if snapshot.parent_id is None:
+            return None
+        found = (
+            await conn.execute(
+                select(records.c.learner_id).where(
+                    records.c.entity == ENROLMENT, records.c.id == snapshot.parent_id
+                )
+            )
+        ).first()
+        return None if found is None else found[0]
+
+    async def cursor(self, entity: str) -> datetime | None:
+        """The entity's high-water modification time (None before the first poll)."""
+        async with self.engine.connect() as conn:
+            found = (
+                await conn.execute(select(cursors.c.high_water).where(cursors.c.entity == entity))
+            ).first()
+        if found is None:
+            return None
+        moment: datetime = found[0]
+        return (
+            moment if moment.tzinfo is not None else moment.replace(tzinfo=self.clock.now().tzinfo)
+        )
+
+    async def forget(self, entity: str, ids: Iterable[int]) -> set[int]:
+        """Delete records (a learner takes everything of theirs); return the learners touched."""
+        touched: set[int] = set()
+        async with self.engine.begin() as conn:
+            for ident in ids:
+                found = (
+                    await conn.execute(
+                        select(records.c.learner_id).where(
+                            records.c.entity == entity, records.c.id == ident
+                        )
+                    )
+                ).first()
+                if found is None:
+                    continue
+                if entity == LEARNER:
+                    await self._purge_learner(conn, ident)
+                    continue
+                await conn.execute(
+                    delete(records).where(records.c.entity == entity, records.c.id == ident)
+                )
+                if found[0] is not None:
+                    touched.add(found[0])
+        return touched
+
+    async def _purge_learner(self, conn: AsyncConnection, learner_id: int) -> None:
+        for table in (records, learner_state, enrolment_state, flags, stage_history, outbox):
+            await conn.execute(delete(table).where(table.c.learner_id == learner_id))
+        await conn.execute(
+            delete(records).where(records.c.entity == LEARNER, records.c.id == learner_id)
+        )
+
+    async def learner_ids(self) -> list[int]:
+        """Every stored learner, ascending."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(records.c.id).where(records.c.entity == LEARNER).order_by(records.c.id)
+            )
+            return [row[0] for row in rows]
+
+    async def bundle(self, learner_id: int) -> LearnerBundle | None:
+        """A learner's bundle, assembled from the stored snapshots."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(records.c.entity, records.c.fields)
+                    .where(records.c.learner_id == learner_id)
+                    .order_by(records.c.entity, records.c.id)
+                )
+            ).all()
+            own = (
+                await conn.execute(
+                    select(records.c.fields).where(
+                        records.c.entity == LEARNER, records.c.id == learner_id
+                    )
+                )
+            ).first()
+        if own is None:
+            return None
+        grouped: dict[str, list[Any]] = {kind: [] for kind in _KINDS}
+        for entity, fields in rows:
+            if entity in grouped and entity != LEARNER:
+                grouped[entity].append(decode(_KINDS[entity], fields))
+        return LearnerBundle(
+            learner=decode(Learner, own[0]),
+            course_enrolments=tuple(grouped[ENROLMENT]),
+            unit_enrolments=tuple(grouped[UNIT]),
+            credentials=tuple(grouped[CREDENTIAL]),
+            checklists=tuple(grouped[CHECKLIST]),
+        )
+
+    async def enrolment_snapshot(self, ce_id: int) -> tuple[tuple[int, ...], datetime] | None:
+        """A course enrolment's stored tag ids and when they were fetched."""
+        async with self.engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    select(records.c.tag_ids, records.c.fetched_at).where(
+                        records.c.entity == ENROLMENT, records.c.id == ce_id
+                    )
+                )
+            ).first()
+        if found is None:
+            return None
+        return tuple(found[0] or ()), found[1]
+
+    async def learner_is_active(self, learner_id: int) -> bool:
+        """Whether the learner's own snapshot says they are active."""
+        bundle = await self.bundle(learner_id)
+        return bundle is not None and bundle.learner.is_active is True
+
+    # --- reference data -------------------------------------------------------------------
+
+    async def save_combos(self, loaded: dict[str, list[dict[str, Any]]]) -> None:
+        """Keep the account's combos."""
+        async with self.engine.begin() as conn:
+            for name, entries in loaded.items():
+                await _upsert(
+                    conn,
+                    combos,
+                    {"name": name, "entries": entries, "loaded_at": self.clock.now()},
+                    ("name",),
+                )
+
+    async def load_combos(self) -> dict[str, list[dict[str, Any]]]:
+        """The stored combos."""
+        async with self.engine.connect() as conn:
+            return {
+                row[0]: row[1]
+                for row in await conn.execute(select(combos.c.name, combos.c.entries))
+            }
+
+    async def save_tags(self, found: Iterable[StoredTag]) -> None:
+        """Keep tag definitions (keeping the record of which ones the connector made)."""
+        async with self.engine.begin() as conn:
+            for tag in found:
+                existing = (
+                    await conn.execute(
+                        select(tags.c.created_by_connector).where(tags.c.tag_id == tag.tag_id)
+                    )
+                ).first()
+                made = tag.created_by_connector or bool(existing and existing[0])
+                await _upsert(
+                    conn,
+                    tags,
+                    {
+                        "tag_id": tag.tag_id,
+                        "name": tag.name,
+                        "archived": tag.archived,
+                        "created_by_connector": made,
+                    },
+                    ("tag_id",),
+                )
+
+    async def tags(self) -> list[StoredTag]:
+        """Every known tag definition."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(tags).order_by(tags.c.tag_id))
+            return [StoredTag(r.tag_id, r.name, r.archived, r.created_by_connector) for r in rows]
+
+    # --- decisions and the outbox -----------------------------------------------------------
+
+    async def record_decision(
+        self,
+        decision: Decision,
+        *,
+        mapping_version: int,
+        today: date,
+        writes: Sequence[PendingWrite],
+        cancel_writes: Iterable[int],
+    ) -> list[tuple[str, int, str | None, str | None]]:
+        """Store a learner's decision, its flags, stage history and outbox rows, together.
+
+        Returns the stage changes as (subject, id, from, to).
+        """
+        now = self.clock.now()
+        changes: list[tuple[str, int, str | None, str | None]] = []
+        learner_id = decision.learner_id
+        async with self.engine.begin() as conn:
+            before = (
+                await conn.execute(
+                    select(learner_state.c.stage).where(learner_state.c.learner_id == learner_id)
+                )
+            ).first()
+            if before is None or before[0] != decision.learner_stage:
+                changes.append(
+                    ("learner", learner_id, before[0] if before else None, decision.learner_stage)
+                )
+            await _upsert(
+                conn,
+                learner_state,
+                {
+                    "learner_id": learner_id,
+                    "stage": decision.learner_stage,
+                    "mapping_version": mapping_version,
+                    "decided_on": today,
+                    "decision": decision_json(decision),
+                },
+                ("learner_id",),
+            )
+            previous = {
+                row.course_enrolment_id: row
+                for row in await conn.execute(
+                    select(enrolment_state).where(enrolment_state.c.learner_id == learner_id)
+                )
+            }
+            for ce in decision.course_enrolments:
+                old = previous.get(ce.id)
+                moved = old is None or old.stage != ce.stage
+                if moved:
+                    changes.append(
+                        ("course_enrolment", ce.id, old.stage if old else None, ce.stage)
+                    )
+                await _upsert(
+                    conn,
+                    enrolment_state,
+                    {
+                        "course_enrolment_id": ce.id,
+                        "learner_id": learner_id,
+                        "stage": ce.stage,
+                        "desired_tags": sorted(ce.desired_tags),
+                        "stage_since": now if moved or old is None else old.stage_since,
+                    },
+                    ("course_enrolment_id",),
+                )
+            for subject, subject_id, old_stage, new_stage in changes:
+                await conn.execute(
+                    stage_history.insert().values(
+                        subject=subject,
+                        subject_id=subject_id,
+                        learner_id=learner_id,
+                        from_stage=old_stage,
+                        to_stage=new_stage,
+                        observed_at=now,
+                    )
+                )
+            await conn.execute(delete(flags).where(flags.c.learner_id == learner_id))
+            for flag in decision.flags:
+                await conn.execute(
+                    flags.insert().values(
+                        flag=flag.flag,
+                        subject=flag.subject.value,
+                        subject_id=flag.subject_id,
+                        learner_id=learner_id,
+                        rule=flag.rule,
+                        reason=flag.reason,
+                        raised_at=now,
+                    )
+                )
+            for ce_id in cancel_writes:
+                await conn.execute(delete(outbox).where(outbox.c.course_enrolment_id == ce_id))
+            for write in writes:
+                await _upsert(
+                    conn,
+                    outbox,
+                    {
+                        "course_enrolment_id": write.course_enrolment_id,
+                        "learner_id": learner_id,
+                        "add_tags": sorted(write.add),
+                        "remove_tags": sorted(write.remove),
+                        "priority": write.priority,
+                        "correlation_id": write.correlation_id,
+                        "created_at": now,
+                        "attempts": 0,
+                        "not_before": None,
+                    },
+                    ("course_enrolment_id",),
+                )
+        return changes
+
+    async def pending_writes(self, limit: int) -> list[PendingWrite]:
+        """Outbox rows due now, most urgent first."""
+        now = self.clock.now()
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(outbox)
+                .where((outbox.c.not_before.is_(None)) | (outbox.c.not_before <= now))
+                .order_by(outbox.c.priority, outbox.c.created_at, outbox.c.course_enrolment_id)
+                .limit(limit)
+            )
+            return [
+                PendingWrite(
+                    r.course_enrolment_id,
+                    r.learner_id,
+                    frozenset(r.add_tags),
+                    frozenset(r.remove_tags),
+                    r.priority,
+                    r.correlation_id,
+                    r.attempts,
+                )
+                for r in rows
+            ]
+
+    async def outbox_size(self) -> int:
+        """Writes waiting."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
+
+    async def finish_write(self, write: PendingWrite, snapshot: Snapshot | None) -> None:
+        """Drop a done (or skipped) outbox row, storing the PATCH response as the snapshot."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(outbox).where(outbox.c.course_enrolment_id == write.course_enrolment_id)
+            )
+        if snapshot is not None:
+            await self.save([snapshot], entity=snapshot.entity, high_water=None)
+
+    async def dead_letter(self, write: PendingWrite, reason: str) -> None:
+        """Move a write that cannot succeed to the dead letters, with its reason."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                dead_letters.insert().values(
+                    course_enrolment_id=write.course_enrolment_id,
+                    reason=reason[:300],
+                    attempts=write.attempts + 1,
+                    payload={"add": sorted(write.add), "remove": sorted(write.remove)},
+                    created_at=self.clock.now(),
+                )
+            )
+            await conn.execute(
+                delete(outbox).where(outbox.c.course_enrolment_id == write.course_enrolment_id)
+            )
+
+    async def postpone_write(self, write: PendingWrite, until: datetime) -> None:
+        """Try a write again later."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.course_enrolment_id == write.course_enrolment_id)
+                .values(not_before=until, attempts=write.attempts + 1)
+            )
+
+    # --- mapping versions -------------------------------------------------------------------
+
+    async def active_mapping(self) -> tuple[int, str, str] | None:
+        """The active mapping: (version, source, text)."""
+        async with self.engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    select(
+                        mapping_versions.c.version,
+                        mapping_versions.c.source,
+                        mapping_versions.c.text,
+                    ).where(mapping_versions.c.active.is_(True))
+                )
+            ).first()
+        return None if found is None else (found[0], found[1], found[2])
+
+    async def activate_mapping(self, text: str, source: str) -> int:
+        """Make `text` the active mapping; return its version."""
+        checksum = hashlib.sha256(text.encode()).hexdigest()
+        async with self.engine.begin() as conn:
+            await conn.execute(update(mapping_versions).values(active=False))
+            result = await conn.execute(
+                mapping_versions.insert().values(
+                    checksum=checksum,
+                    source=source,
+                    text=text,
+                    activated_at=self.clock.now(),
+                    active=True,
+                )
+            )
+            version = result.inserted_primary_key
+            assert version is not None  # noqa: S101 - an insert always has a key
+            return int(version[0])
+
+    # --- the day's budget -------------------------------------------------------------------
+
+    async def spend(self, day: date, quota: int) -> bool:
+        """Count one request against `day` if the quota allows it."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(budget).where(budget.c.day == day))).first()
+            if row is None:
+                await conn.execute(budget.insert().values(day=day, used=1, exhausted=False))
+                return quota >= 1
+            if row.exhausted or row.used >= quota:
+                return False
+            await conn.execute(
+                update(budget).where(budget.c.day == day).values(used=budget.c.used + 1)
+            )
+            return True
+
+    async def budget_row(self, day: date) -> tuple[int, bool]:
+        """(requests used, exhausted) on `day`."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(budget).where(budget.c.day == day))).first()
+        return (0, False) if row is None else (row.used, row.exhausted)
+
+    async def mark_exhausted(self, day: date) -> None:
+        """Record that Wisenet said the day's quota is spent."""
+        async with self.engine.begin() as conn:
+            await _upsert(
+                conn,
+                budget,
+                {"day": day, "used": 0, "exhausted": True},
+                ("day",),
+                update_only=("exhausted",),
+            )
+
+
+async def _upsert(
+    conn: AsyncConnection,
+    table: Any,
+    values: dict[str, Any],
+    keys: tuple[str, ...],
+    *,
+    update_only: tuple[str, ...] | None = None,
+) -> None:
+    """Insert or update by primary key, on SQLite and PostgreSQL alike."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values)
+    columns = update_only or tuple(k for k in values if k not in keys)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
+    )
+    await conn.execute(statement)
+
+
+async def _require_current_schema(engine: AsyncEngine) -> None:
+    """Refuse a PostgreSQL schema that `connector db upgrade` has not brought to the head."""
+    if await migrate.current_revision(engine) != migrate.head_revision():
+        raise ConfigurationError(
+            "the database schema is not current; run `connector db upgrade` first"
+        )
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (it holds personal data)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -1,0 +1,164 @@
+"""The store on SQLite and on PostgreSQL: snapshots, cursors, decisions, outbox, budget."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from connector.errors import ConfigurationError
+from connector.store import migrate
+from connector.store.store import ENROLMENT, LEARNER, UNIT, PendingWrite, Snapshot, Store
+from mappings.evaluate import evaluate
+from tests.support.bundles import TODAY, ago, default_mapping, enrolment, learner, unit
+from tests.support.clock import FakeClock
+from tests.support.databases import database
+
+pytestmark = pytest.mark.integration
+BASE = "https://wisenet.test/v1"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An empty, migrated store of each kind."""
+    async with database(request.param, tmp_path) as url:
+        if request.param == "postgresql":
+            await migrate.upgrade_database(url)
+        opened = await Store.open(url, FakeClock(), base_url=BASE, account_number="ACME01")
+        try:
+            yield opened
+        finally:
+            await opened.close()
+
+
+def snapshots() -> list[Snapshot]:
+    """A learner, an enrolment and a unit, as the poller would store them."""
+    return [
+        Snapshot(LEARNER, 1, learner(), "2025-03-14T09:21:37.52", learner_id=1),
+        Snapshot(
+            ENROLMENT,
+            10,
+            enrolment(10, "Completed", end_date=ago(40)),
+            "2025-03-14T10:00",
+            learner_id=1,
+            tag_ids=(12,),
+        ),
+        Snapshot(UNIT, 20, unit(20, 10, "20", 40), "2025-03-14T10:01", parent_id=10),
+    ]
+
+
+async def test_snapshots_assemble_into_the_learners_bundle(store: Store) -> None:
+    """Stored values come back as the same bundle; the unit finds its learner via its parent."""
+    changed = await store.save(snapshots(), entity=LEARNER, high_water=None)
+    assert changed == {1}
+    bundle = await store.bundle(1)
+    assert bundle is not None
+    assert bundle.learner == learner()
+    assert bundle.course_enrolments == (enrolment(10, "Completed", end_date=ago(40)),)
+    assert bundle.unit_enrolments == (unit(20, 10, "20", 40),)
+    assert await store.learner_ids() == [1]
+    tag_ids, fetched_at = await store.enrolment_snapshot(10) or ((), None)
+    assert tag_ids == (12,)
+    assert fetched_at is not None
+
+
+async def test_unchanged_content_is_skipped_and_the_cursor_moves_with_the_page(
+    store: Store,
+) -> None:
+    """Same content, no change reported; the cursor is saved in the same transaction."""
+    mark = datetime(2025, 3, 14, 0, 0, tzinfo=UTC)
+    assert await store.save(snapshots(), entity=ENROLMENT, high_water=mark) == {1}
+    assert await store.save(snapshots(), entity=ENROLMENT, high_water=mark) == set()
+    assert await store.cursor(ENROLMENT) == mark
+    assert await store.cursor(UNIT) is None
+    moved = [Snapshot(ENROLMENT, 10, enrolment(10, "Withdrawn"), learner_id=1)]
+    assert await store.save(moved, entity=ENROLMENT, high_water=None) == {1}
+
+
+async def test_deleting_a_learner_purges_everything_of_theirs(store: Store) -> None:
+    """A learner deleted in Wisenet leaves nothing behind."""
+    await store.save(snapshots(), entity=LEARNER, high_water=None)
+    assert await store.forget(UNIT, [20]) == {1}
+    await store.forget(LEARNER, [1])
+    assert await store.bundle(1) is None
+    assert await store.learner_ids() == []
+    assert await store.forget(LEARNER, [99]) == set()
+
+
+async def test_a_decision_is_stored_with_history_flags_and_outbox(store: Store) -> None:
+    """One transaction: state, stage history on change only, flags replaced, outbox upserted."""
+    await store.save(snapshots(), entity=LEARNER, high_water=None)
+    bundle = await store.bundle(1)
+    assert bundle is not None
+    decision = evaluate(bundle, default_mapping(), TODAY)
+    write = PendingWrite(10, 1, frozenset({"certificate-overdue"}), frozenset(), 1, "c-1", 0)
+    changes = await store.record_decision(
+        decision, mapping_version=1, today=TODAY, writes=[write], cancel_writes=[]
+    )
+    assert ("course_enrolment", 10, None, "Completion") in changes
+    assert await store.pending_writes(10) == [write]
+    again = await store.record_decision(
+        decision, mapping_version=1, today=TODAY, writes=[], cancel_writes=[10]
+    )
+    assert again == []
+    assert await store.outbox_size() == 0
+
+
+async def test_the_outbox_postpones_and_dead_letters(store: Store) -> None:
+    """A write can be retried later or given up with its reason."""
+    await store.save(snapshots(), entity=LEARNER, high_water=None)
+    bundle = await store.bundle(1)
+    assert bundle is not None
+    write = PendingWrite(10, 1, frozenset({"certified"}), frozenset(), 0, "c-2", 0)
+    decision = evaluate(bundle, default_mapping(), TODAY)
+    await store.record_decision(
+        decision, mapping_version=1, today=TODAY, writes=[write], cancel_writes=[]
+    )
+    await store.postpone_write(write, datetime(2099, 1, 1, tzinfo=UTC))
+    assert await store.pending_writes(10) == []
+    await store.dead_letter(write, "rejected with 400")
+    assert await store.outbox_size() == 0
+
+
+async def test_the_budget_counts_per_day_and_stops_when_exhausted(store: Store) -> None:
+    """Requests are counted per budget day; an exhausted day refuses the rest."""
+    day = date(2025, 3, 14)
+    assert [await store.spend(day, 2) for _ in range(3)] == [True, True, False]
+    assert await store.budget_row(day) == (2, False)
+    other = date(2025, 3, 15)
+    await store.mark_exhausted(other)
+    assert not await store.spend(other, 100)
+
+
+async def test_mapping_versions_switch_atomically(store: Store) -> None:
+    """Only one mapping is active; versions count up."""
+    assert await store.active_mapping() is None
+    first = await store.activate_mapping("version: 1", "config/mapping.yaml")
+    second = await store.activate_mapping("version: 1 # edited", "config/mapping.yaml")
+    assert second == first + 1
+    assert await store.active_mapping() == (second, "config/mapping.yaml", "version: 1 # edited")
+
+
+async def test_a_store_refuses_another_wisenet_account(tmp_path: Path) -> None:
+    """The store records the account it was made for and refuses any other."""
+    async with database("sqlite", tmp_path) as url:
+        first = await Store.open(url, FakeClock(), base_url=BASE, account_number="ACME01")
+        await first.close()
+        with pytest.raises(ConfigurationError, match=r"belongs to https://wisenet\.test/v1"):
+            await Store.open(
+                url, FakeClock(), base_url="https://other.test/v1", account_number="ACME01"
+            )
+    assert stat.S_IMODE((tmp_path / "store.db").stat().st_mode) == 0o600
+
+
+async def test_postgresql_needs_an_explicit_upgrade(tmp_path: Path) -> None:
+    """On PostgreSQL the service refuses a schema `connector db upgrade` has not migrated."""
+    async with database("postgresql", tmp_path) as url:
+        with pytest.raises(ConfigurationError, match="run `connector db upgrade`"):
+            await Store.open(url, FakeClock(), base_url=BASE, account_number=None)
+        assert await migrate.upgrade_database(url) == migrate.head_revision()
+        opened = await Store.open(url, FakeClock(), base_url=BASE, account_number=None)
+        await opened.close()
