@@ -10,11 +10,11 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -170,51 +170,76 @@ class Store:
         changed: set[int] = set()
         now = self.clock.now()
         async with self.engine.begin() as conn:
+            known = await self._hashes(conn, snapshots)
+            parents = await self._parent_learners(conn, snapshots)
+            rows = []
             for snapshot in snapshots:
                 fields = encode(snapshot.record)
                 tag_ids = list(snapshot.tag_ids) if snapshot.tag_ids is not None else None
                 digest = content_hash(fields, tag_ids)
-                key = and_(records.c.entity == snapshot.entity, records.c.id == snapshot.id)
-                existing = (await conn.execute(select(records.c.content_hash).where(key))).first()
-                if existing is not None and existing[0] == digest:
+                if known.get((snapshot.entity, snapshot.id)) == digest:
                     continue
                 learner_id = snapshot.learner_id
-                if learner_id is None:
-                    learner_id = await self._learner_of(conn, snapshot)
-                values = {
-                    "entity": snapshot.entity,
-                    "id": snapshot.id,
-                    "learner_id": learner_id,
-                    "parent_id": snapshot.parent_id,
-                    "modified": snapshot.modified,
-                    "content_hash": digest,
-                    "fields": fields,
-                    "tag_ids": tag_ids,
-                    "fetched_at": now,
-                }
-                await _upsert(conn, records, values, ("entity", "id"))
+                if learner_id is None and snapshot.parent_id is not None:
+                    learner_id = parents.get(snapshot.parent_id)
+                rows.append(
+                    {
+                        "entity": snapshot.entity,
+                        "id": snapshot.id,
+                        "learner_id": learner_id,
+                        "parent_id": snapshot.parent_id,
+                        "modified": snapshot.modified,
+                        "content_hash": digest,
+                        "fields": fields,
+                        "tag_ids": tag_ids,
+                        "fetched_at": now,
+                    }
+                )
                 if learner_id is not None:
                     changed.add(learner_id)
+            if rows:
+                await _upsert_many(conn, records, rows, ("entity", "id"))
             if high_water is not None:
                 await _upsert(
                     conn,
                     cursors,
-                    {"entity": entity, "high_water": high_water, "updated_at": now},
+                    {"entity": entity, "high_water": high_water.astimezone(UTC), "updated_at": now},
                     ("entity",),
                 )
         return changed
 
-    async def _learner_of(self, conn: AsyncConnection, snapshot: Snapshot) -> int | None:
-        if snapshot.parent_id is None:
-            return None
-        found = (
-            await conn.execute(
-                select(records.c.learner_id).where(
-                    records.c.entity == ENROLMENT, records.c.id == snapshot.parent_id
+    @staticmethod
+    async def _hashes(
+        conn: AsyncConnection, snapshots: Sequence[Snapshot]
+    ) -> dict[tuple[str, int], str]:
+        """The stored content hash of each snapshot's record, in one query per entity."""
+        found: dict[tuple[str, int], str] = {}
+        for entity in {snapshot.entity for snapshot in snapshots}:
+            ids = [s.id for s in snapshots if s.entity == entity]
+            rows = await conn.execute(
+                select(records.c.id, records.c.content_hash).where(
+                    records.c.entity == entity, records.c.id.in_(ids)
                 )
             )
-        ).first()
-        return None if found is None else found[0]
+            found.update({(entity, ident): digest for ident, digest in rows})
+        return found
+
+    @staticmethod
+    async def _parent_learners(
+        conn: AsyncConnection, snapshots: Sequence[Snapshot]
+    ) -> dict[int, int | None]:
+        """The learner of each parent course enrolment named: from this batch, else stored."""
+        batch = {s.id: s.learner_id for s in snapshots if s.entity == ENROLMENT}
+        parents = {s.parent_id for s in snapshots if s.learner_id is None and s.parent_id}
+        missing = parents - set(batch)
+        if missing:
+            rows = await conn.execute(
+                select(records.c.id, records.c.learner_id).where(
+                    records.c.entity == ENROLMENT, records.c.id.in_(missing)
+                )
+            )
+            batch.update({row[0]: row[1] for row in rows})
+        return batch
 
     async def cursor(self, entity: str) -> datetime | None:
         """The entity's high-water modification time (None before the first poll)."""
@@ -224,10 +249,7 @@ class Store:
             ).first()
         if found is None:
             return None
-        moment: datetime = found[0]
-        return (
-            moment if moment.tzinfo is not None else moment.replace(tzinfo=self.clock.now().tzinfo)
-        )
+        return _aware(found[0])
 
     async def forget(self, entity: str, ids: Iterable[int]) -> set[int]:
         """Delete records (a learner takes everything of theirs); return the learners touched."""
@@ -299,6 +321,52 @@ class Store:
             checklists=tuple(grouped[CHECKLIST]),
         )
 
+    async def bundles(
+        self, learner_ids: Sequence[int]
+    ) -> dict[int, tuple[LearnerBundle, dict[int, tuple[int, ...]]]]:
+        """Several learners' bundles, with each enrolment's stored tag ids, in one query."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        records.c.entity,
+                        records.c.id,
+                        records.c.learner_id,
+                        records.c.fields,
+                        records.c.tag_ids,
+                    )
+                    .where(records.c.learner_id.in_(learner_ids))
+                    .order_by(records.c.learner_id, records.c.entity, records.c.id)
+                )
+            ).all()
+        grouped: dict[int, dict[str, list[Any]]] = {}
+        tag_ids: dict[int, dict[int, tuple[int, ...]]] = {}
+        own: dict[int, Learner] = {}
+        for entity, ident, learner_id, fields, stored_tags in rows:
+            if entity == LEARNER and ident == learner_id:
+                own[learner_id] = decode(Learner, fields)
+                continue
+            if entity in _KINDS:
+                grouped.setdefault(learner_id, {}).setdefault(entity, []).append(
+                    decode(_KINDS[entity], fields)
+                )
+            if entity == ENROLMENT:
+                tag_ids.setdefault(learner_id, {})[ident] = tuple(stored_tags or ())
+        found = {}
+        for learner_id, learner in own.items():
+            kinds = grouped.get(learner_id, {})
+            found[learner_id] = (
+                LearnerBundle(
+                    learner=learner,
+                    course_enrolments=tuple(kinds.get(ENROLMENT, ())),
+                    unit_enrolments=tuple(kinds.get(UNIT, ())),
+                    credentials=tuple(kinds.get(CREDENTIAL, ())),
+                    checklists=tuple(kinds.get(CHECKLIST, ())),
+                ),
+                tag_ids.get(learner_id, {}),
+            )
+        return found
+
     async def enrolment_snapshot(self, ce_id: int) -> tuple[tuple[int, ...], datetime] | None:
         """A course enrolment's stored tag ids and when they were fetched."""
         async with self.engine.connect() as conn:
@@ -311,12 +379,19 @@ class Store:
             ).first()
         if found is None:
             return None
-        return tuple(found[0] or ()), found[1]
+        return tuple(found[0] or ()), _aware(found[1])
 
     async def learner_is_active(self, learner_id: int) -> bool:
         """Whether the learner's own snapshot says they are active."""
-        bundle = await self.bundle(learner_id)
-        return bundle is not None and bundle.learner.is_active is True
+        async with self.engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    select(records.c.fields).where(
+                        records.c.entity == LEARNER, records.c.id == learner_id
+                    )
+                )
+            ).first()
+        return found is not None and found[0].get("is_active") is True
 
     # --- reference data -------------------------------------------------------------------
 
@@ -382,99 +457,125 @@ class Store:
 
         Returns the stage changes as (subject, id, from, to).
         """
+        return (
+            await self.record_decisions(
+                [(decision, writes, cancel_writes)], mapping_version=mapping_version, today=today
+            )
+        )[0]
+
+    async def record_decisions(
+        self,
+        decided: Sequence[tuple[Decision, Sequence[PendingWrite], Iterable[int]]],
+        *,
+        mapping_version: int,
+        today: date,
+    ) -> list[list[tuple[str, int, str | None, str | None]]]:
+        """Store several learners' decisions in one transaction; their stage changes, in order."""
+        async with self.engine.begin() as conn:
+            return [
+                await self._record(conn, decision, mapping_version, today, writes, cancels)
+                for decision, writes, cancels in decided
+            ]
+
+    async def _record(
+        self,
+        conn: AsyncConnection,
+        decision: Decision,
+        mapping_version: int,
+        today: date,
+        writes: Sequence[PendingWrite],
+        cancel_writes: Iterable[int],
+    ) -> list[tuple[str, int, str | None, str | None]]:
         now = self.clock.now()
         changes: list[tuple[str, int, str | None, str | None]] = []
         learner_id = decision.learner_id
-        async with self.engine.begin() as conn:
-            before = (
-                await conn.execute(
-                    select(learner_state.c.stage).where(learner_state.c.learner_id == learner_id)
-                )
-            ).first()
-            if before is None or before[0] != decision.learner_stage:
-                changes.append(
-                    ("learner", learner_id, before[0] if before else None, decision.learner_stage)
-                )
+        before = (
+            await conn.execute(
+                select(learner_state.c.stage).where(learner_state.c.learner_id == learner_id)
+            )
+        ).first()
+        if before is None or before[0] != decision.learner_stage:
+            changes.append(
+                ("learner", learner_id, before[0] if before else None, decision.learner_stage)
+            )
+        await _upsert(
+            conn,
+            learner_state,
+            {
+                "learner_id": learner_id,
+                "stage": decision.learner_stage,
+                "mapping_version": mapping_version,
+                "decided_on": today,
+                "decision": decision_json(decision),
+            },
+            ("learner_id",),
+        )
+        previous = {
+            row.course_enrolment_id: row
+            for row in await conn.execute(
+                select(enrolment_state).where(enrolment_state.c.learner_id == learner_id)
+            )
+        }
+        for ce in decision.course_enrolments:
+            old = previous.get(ce.id)
+            moved = old is None or old.stage != ce.stage
+            if moved:
+                changes.append(("course_enrolment", ce.id, old.stage if old else None, ce.stage))
             await _upsert(
                 conn,
-                learner_state,
+                enrolment_state,
                 {
+                    "course_enrolment_id": ce.id,
                     "learner_id": learner_id,
-                    "stage": decision.learner_stage,
-                    "mapping_version": mapping_version,
-                    "decided_on": today,
-                    "decision": decision_json(decision),
+                    "stage": ce.stage,
+                    "desired_tags": sorted(ce.desired_tags),
+                    "stage_since": now if moved or old is None else old.stage_since,
                 },
-                ("learner_id",),
+                ("course_enrolment_id",),
             )
-            previous = {
-                row.course_enrolment_id: row
-                for row in await conn.execute(
-                    select(enrolment_state).where(enrolment_state.c.learner_id == learner_id)
+        for subject, subject_id, old_stage, new_stage in changes:
+            await conn.execute(
+                stage_history.insert().values(
+                    subject=subject,
+                    subject_id=subject_id,
+                    learner_id=learner_id,
+                    from_stage=old_stage,
+                    to_stage=new_stage,
+                    observed_at=now,
                 )
-            }
-            for ce in decision.course_enrolments:
-                old = previous.get(ce.id)
-                moved = old is None or old.stage != ce.stage
-                if moved:
-                    changes.append(
-                        ("course_enrolment", ce.id, old.stage if old else None, ce.stage)
-                    )
-                await _upsert(
-                    conn,
-                    enrolment_state,
-                    {
-                        "course_enrolment_id": ce.id,
-                        "learner_id": learner_id,
-                        "stage": ce.stage,
-                        "desired_tags": sorted(ce.desired_tags),
-                        "stage_since": now if moved or old is None else old.stage_since,
-                    },
-                    ("course_enrolment_id",),
+            )
+        await conn.execute(delete(flags).where(flags.c.learner_id == learner_id))
+        for flag in decision.flags:
+            await conn.execute(
+                flags.insert().values(
+                    flag=flag.flag,
+                    subject=flag.subject.value,
+                    subject_id=flag.subject_id,
+                    learner_id=learner_id,
+                    rule=flag.rule,
+                    reason=flag.reason,
+                    raised_at=now,
                 )
-            for subject, subject_id, old_stage, new_stage in changes:
-                await conn.execute(
-                    stage_history.insert().values(
-                        subject=subject,
-                        subject_id=subject_id,
-                        learner_id=learner_id,
-                        from_stage=old_stage,
-                        to_stage=new_stage,
-                        observed_at=now,
-                    )
-                )
-            await conn.execute(delete(flags).where(flags.c.learner_id == learner_id))
-            for flag in decision.flags:
-                await conn.execute(
-                    flags.insert().values(
-                        flag=flag.flag,
-                        subject=flag.subject.value,
-                        subject_id=flag.subject_id,
-                        learner_id=learner_id,
-                        rule=flag.rule,
-                        reason=flag.reason,
-                        raised_at=now,
-                    )
-                )
-            for ce_id in cancel_writes:
-                await conn.execute(delete(outbox).where(outbox.c.course_enrolment_id == ce_id))
-            for write in writes:
-                await _upsert(
-                    conn,
-                    outbox,
-                    {
-                        "course_enrolment_id": write.course_enrolment_id,
-                        "learner_id": learner_id,
-                        "add_tags": sorted(write.add),
-                        "remove_tags": sorted(write.remove),
-                        "priority": write.priority,
-                        "correlation_id": write.correlation_id,
-                        "created_at": now,
-                        "attempts": 0,
-                        "not_before": None,
-                    },
-                    ("course_enrolment_id",),
-                )
+            )
+        for ce_id in cancel_writes:
+            await conn.execute(delete(outbox).where(outbox.c.course_enrolment_id == ce_id))
+        for write in writes:
+            await _upsert(
+                conn,
+                outbox,
+                {
+                    "course_enrolment_id": write.course_enrolment_id,
+                    "learner_id": learner_id,
+                    "add_tags": sorted(write.add),
+                    "remove_tags": sorted(write.remove),
+                    "priority": write.priority,
+                    "correlation_id": write.correlation_id,
+                    "created_at": now,
+                    "attempts": 0,
+                    "not_before": None,
+                },
+                ("course_enrolment_id",),
+            )
         return changes
 
     async def pending_writes(self, limit: int) -> list[PendingWrite]:
@@ -625,12 +726,31 @@ async def _upsert(
     await conn.execute(statement)
 
 
+def _aware(moment: datetime) -> datetime:
+    """Datetimes are stored in UTC; SQLite returns them without their zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 async def _require_current_schema(engine: AsyncEngine) -> None:
     """Refuse a PostgreSQL schema that `connector db upgrade` has not brought to the head."""
     if await migrate.current_revision(engine) != migrate.head_revision():
         raise ConfigurationError(
             "the database schema is not current; run `connector db upgrade` first"
         )
+
+
+async def _upsert_many(
+    conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], keys: tuple[str, ...]
+) -> None:
+    """Insert or update many rows by primary key in one statement per batch."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    columns = [c for c in rows[0] if c not in keys]
+    for start in range(0, len(rows), 500):
+        statement = dialect.insert(table).values(rows[start : start + 500])
+        statement = statement.on_conflict_do_update(
+            index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
+        )
+        await conn.execute(statement)
 
 
 def _create_private_file(path: Path) -> None:

@@ -1,0 +1,414 @@
+"""The sync: poll Wisenet into the store, decide the learners that changed, write tags back.
+
+- **Poll**: each entity's list, modified since its cursor less the overlap; course enrolments
+  come oldest-modified first, so their cursor moves with every committed page (a crash resumes
+  from the last page); the other lists are ordered by id, so their cursor moves when the list is
+  complete. Credentials (no modified filter) and deletes come from the audit log after the first
+  full read.
+- **Decide**: only learners whose snapshots changed are evaluated; each decision commits with its
+  flags, stage history and outbox rows.
+- **Write**: the outbox drains by priority; one PATCH per enrolment whose owned tags differ; the
+  response becomes the new snapshot; inactive learners are never written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+import structlog
+
+from connector.bundles import Labels, snapshot_values
+from connector.errors import (
+    ConfigurationError,
+    InactiveLearnerError,
+    NotFoundError,
+    QuotaExhaustedError,
+    RejectedError,
+    TransientError,
+)
+from connector.store.store import (
+    CHECKLIST,
+    CREDENTIAL,
+    ENROLMENT,
+    LEARNER,
+    UNIT,
+    PendingWrite,
+    Snapshot,
+    Store,
+    StoredTag,
+)
+from connector.wisenet.client import WisenetClient
+from connector.wisenet.timestamps import parse_timestamp
+from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, Combo
+from connector.wisenet.wire import ComboEntry, Item
+from mappings.compiler import CompiledMapping
+from mappings.evaluate import evaluate
+from mappings.plan import Ownership, plan
+
+log = structlog.get_logger(__name__)
+AUDIT = "AuditLog"
+DELETABLE = {
+    "Learner": LEARNER,
+    "CourseEnrolment": ENROLMENT,
+    "UnitEnrolment": UNIT,
+    "Checklist": CHECKLIST,
+}
+RECENT, BACKLOG = 0, 1
+DECIDE_BATCH = 200
+
+
+@dataclass
+class SyncReport:
+    """What one sync did."""
+
+    records_changed: int = 0
+    learners_evaluated: int = 0
+    stage_changes: int = 0
+    writes_planned: int = 0
+    writes_done: int = 0
+    writes_skipped: int = 0
+    writes_failed: int = 0
+    deleted: int = 0
+    dry_run_patches: list[tuple[int, list[str], list[str]]] = field(default_factory=list)
+
+
+@dataclass
+class SyncContext:
+    """What a sync needs: the client, the store, the active mapping and the account's day."""
+
+    client: WisenetClient
+    store: Store
+    mapping: CompiledMapping
+    mapping_version: int
+    account_tz: tzinfo
+    overlap: timedelta
+    dry_run: bool = False
+    max_snapshot_age: timedelta = timedelta(minutes=10)
+    labels: Labels | None = None
+
+    def today(self) -> date:
+        """The account's calendar date."""
+        return self.store.clock.now().astimezone(self.account_tz).date()
+
+    @property
+    def ownership(self) -> Ownership:
+        """The tags this mapping owns and retires."""
+        tags = self.mapping.spec.tags
+        return Ownership(frozenset(t.name for t in tags.owned), frozenset(tags.retired))
+
+
+# --- poll -------------------------------------------------------------------------------------
+
+
+async def labels_for(ctx: SyncContext) -> Labels:
+    """Labels from the stored combos, loading them from Wisenet when the store has none."""
+    if ctx.labels is not None:
+        return ctx.labels
+    stored = await ctx.store.load_combos()
+    if not all(name in stored for name in LIFECYCLE_COMBOS):
+        loaded = {
+            name: [e.model_dump() for e in await ctx.client.combo(name)]
+            for name in LIFECYCLE_COMBOS
+        }
+        await ctx.store.save_combos(loaded)
+        stored = loaded
+    ctx.labels = Labels.from_combos(
+        {
+            name: Combo.of(name, [ComboEntry.model_validate(e) for e in entries])
+            for name, entries in stored.items()
+        }
+    )
+    return ctx.labels
+
+
+def _stamp(item: Item[Any], zone: tzinfo) -> datetime | None:
+    raw = getattr(item.data, "last_modified_time_stamp", None)
+    return None if raw is None else parse_timestamp(raw, zone)
+
+
+def _snapshot(entity: str, item: Item[Any], labels: Labels) -> Snapshot | None:
+    value = snapshot_values(item, labels)
+    if value is None:
+        return None
+    data = item.data
+    learner_id = {
+        LEARNER: getattr(data, "learner_id", None),
+        ENROLMENT: getattr(data, "learner_id", None),
+    }.get(entity)
+    if entity == CHECKLIST and data.entity_name == "Learner":
+        learner_id = data.record_id
+    parent = {
+        UNIT: getattr(data, "course_enrolment_id", None),
+        CREDENTIAL: getattr(data, "course_enrolment_id", None),
+    }.get(entity)
+    if entity == CHECKLIST and data.entity_name == "CourseEnrolment":
+        parent = data.record_id
+    tags = tuple(t.tag_id for t in data.tag_ids or ()) if entity == ENROLMENT else None
+    return Snapshot(
+        entity,
+        data.key(),
+        value,
+        getattr(data, "last_modified_time_stamp", None),
+        learner_id=learner_id,
+        parent_id=parent,
+        tag_ids=tags,
+    )
+
+
+async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
+    """Read what changed since each cursor; return the learners whose bundle changed."""
+    labels = await labels_for(ctx)
+    changed: set[int] = set()
+    first_sync = await ctx.store.cursor(AUDIT) is None
+    listings: list[
+        tuple[str, Callable[[datetime | None], AsyncIterator[list[Item[Any]]]], bool]
+    ] = [
+        (LEARNER, lambda since: ctx.client.learners(modified_since=since), False),
+        (ENROLMENT, lambda since: ctx.client.course_enrolments(modified_since=since), True),
+        (UNIT, lambda since: ctx.client.unit_enrolments(modified_since=since), False),
+        (CHECKLIST, lambda since: ctx.client.checklists(modified_since=since), False),
+    ]
+    newest: datetime | None = None
+    for entity, listing, sorted_by_modified in listings:
+        cursor = await ctx.store.cursor(entity)
+        since = None if cursor is None else cursor - ctx.overlap
+        high = cursor
+        async for page in listing(since):
+            stamps = [s for s in (_stamp(item, ctx.account_tz) for item in page) if s]
+            high = max([*stamps, *([high] if high else [])], default=None)
+            snaps = [s for s in (_snapshot(entity, item, labels) for item in page) if s]
+            touched = await ctx.store.save(
+                snaps, entity=entity, high_water=high if sorted_by_modified else None
+            )
+            changed |= touched
+            report.records_changed += len(touched)
+        if high is not None:
+            await ctx.store.save([], entity=entity, high_water=high)
+            newest = max(newest, high) if newest else high
+    if first_sync:
+        async for page in ctx.client.credentials():
+            snaps = [s for s in (_snapshot(CREDENTIAL, item, labels) for item in page) if s]
+            changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
+        if newest is not None:
+            await ctx.store.save([], entity=AUDIT, high_water=newest)
+    else:
+        changed |= await _audit(ctx, labels, report)
+    return changed
+
+
+async def _audit(ctx: SyncContext, labels: Labels, report: SyncReport) -> set[int]:
+    """Credentials and deletes since the audit cursor (neither shows in modified lists)."""
+    cursor = await ctx.store.cursor(AUDIT)
+    assert cursor is not None  # noqa: S101 - set by the first sync
+    changed: set[int] = set()
+    high = cursor
+    credentials: set[int] = set()
+    deletes: dict[str, set[int]] = {}
+    async for page in ctx.client.audit_logs(modified_since=cursor - ctx.overlap):
+        for item in page:
+            entry = item.data
+            stamp = _stamp(item, ctx.account_tz)
+            high = max(high, stamp) if stamp else high
+            if entry.audit_action == "D" and entry.entity_name in DELETABLE:
+                deletes.setdefault(DELETABLE[entry.entity_name], set()).add(entry.record_id)
+            elif entry.entity_name == "Credential":
+                credentials.add(entry.record_id)
+    for credential_id in sorted(credentials):
+        try:
+            credential = await ctx.client.get_credential(credential_id)
+        except NotFoundError:
+            continue
+        snapshot = _snapshot(CREDENTIAL, credential, labels)
+        if snapshot is not None:
+            changed |= await ctx.store.save([snapshot], entity=CREDENTIAL, high_water=None)
+    for entity, ids in deletes.items():
+        changed |= await ctx.store.forget(entity, ids)
+        report.deleted += len(ids)
+    await ctx.store.save([], entity=AUDIT, high_water=high)
+    return changed
+
+
+# --- decide -----------------------------------------------------------------------------------
+
+
+async def decide(
+    ctx: SyncContext, learner_ids: Iterable[int], report: SyncReport, *, priority: int = RECENT
+) -> None:
+    """Evaluate learners and queue the tag changes their decisions call for (in batches)."""
+    catalogue = {tag.tag_id: tag.name for tag in await ctx.store.tags()}
+    today = ctx.today()
+    ownership = ctx.ownership
+    ordered = sorted(learner_ids)
+    for start in range(0, len(ordered), DECIDE_BATCH):
+        loaded = await ctx.store.bundles(ordered[start : start + DECIDE_BATCH])
+        decided = []
+        correlations = {}
+        for learner_id, (bundle, tag_ids) in sorted(loaded.items()):
+            decision = evaluate(bundle, ctx.mapping, today)
+            active = bundle.learner.is_active is True
+            correlations[learner_id] = correlation = uuid.uuid4().hex[:12]
+            writes, cancels = [], []
+            for ce in decision.course_enrolments:
+                current = {catalogue[t] for t in tag_ids.get(ce.id, ()) if t in catalogue}
+                patch = plan(current, ce.desired_tags, ownership) if active else None
+                if patch is None:
+                    cancels.append(ce.id)
+                    continue
+                writes.append(
+                    PendingWrite(
+                        ce.id, learner_id, patch.add, patch.remove, priority, correlation, 0
+                    )
+                )
+            decided.append((decision, writes, cancels))
+            report.writes_planned += len(writes)
+        changes = await ctx.store.record_decisions(
+            decided, mapping_version=ctx.mapping_version, today=today
+        )
+        report.learners_evaluated += len(decided)
+        for (decision, _, _), moved in zip(decided, changes, strict=True):
+            report.stage_changes += len(moved)
+            for subject, subject_id, old, new in moved:
+                log.info(
+                    "stage.changed",
+                    subject=subject,
+                    id=subject_id,
+                    learner_id=decision.learner_id,
+                    from_stage=old,
+                    to_stage=new,
+                    correlation_id=correlations[decision.learner_id],
+                )
+
+
+# --- write ------------------------------------------------------------------------------------
+
+
+class TagDefinitions:
+    """Owned tag names to Wisenet tag ids, creating a definition only when a write needs it."""
+
+    def __init__(self, ctx: SyncContext, known: list[StoredTag]) -> None:
+        self.ctx = ctx
+        self.by_name = {tag.name: tag for tag in known}
+        self.adoptable = {t.name for t in ctx.mapping.spec.tags.owned if t.adopt_existing}
+
+    async def refresh(self) -> None:
+        """Read the account's tag definitions into the store."""
+        found = [
+            StoredTag(
+                t.data.tag_id,
+                t.data.name,
+                archived=t.data.archived_flag,
+                created_by_connector=False,
+            )
+            for t in await self.ctx.client.tags()
+        ]
+        await self.ctx.store.save_tags(found)
+        self.by_name = {tag.name: tag for tag in await self.ctx.store.tags()}
+
+    async def id_for(self, name: str) -> int:
+        """The tag id to write for an owned name (made now if missing); refuses foreign tags."""
+        tag = self.by_name.get(name)
+        if tag is None:
+            created = await self.ctx.client.create_tag(name)
+            tag = StoredTag(created.data.tag_id, name, archived=False, created_by_connector=True)
+            await self.ctx.store.save_tags([tag])
+            self.by_name[name] = tag
+            log.info("tag.created", tag=name, tag_id=tag.tag_id)
+            return tag.tag_id
+        if not tag.created_by_connector and name not in self.adoptable:
+            raise ConfigurationError(
+                f"tag '{name}' already exists in Wisenet and was not made by the connector; "
+                "set adopt_existing: true for it in the mapping to use it"
+            )
+        if tag.archived:
+            raise ConfigurationError(f"owned tag '{name}' is archived in Wisenet; its writes stop")
+        return tag.tag_id
+
+
+async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = 10_000) -> None:
+    """Drain the outbox: one PATCH per enrolment whose owned tags differ."""
+    pending = await ctx.store.pending_writes(limit)
+    if not pending:
+        return
+    if ctx.dry_run:
+        for write in pending:
+            report.dry_run_patches.append(
+                (write.course_enrolment_id, sorted(write.add), sorted(write.remove))
+            )
+        return
+    definitions = TagDefinitions(ctx, await ctx.store.tags())
+    await definitions.refresh()
+    for write in pending:
+        try:
+            done = await _write_one(ctx, definitions, write)
+        except QuotaExhaustedError:
+            log.warning("write.paused", reason="quota", backlog=len(pending))
+            return
+        except ConfigurationError as exc:
+            await ctx.store.dead_letter(write, str(exc))
+            report.writes_failed += 1
+            continue
+        except InactiveLearnerError:
+            await ctx.store.finish_write(write, None)
+            report.writes_skipped += 1
+            continue
+        except RejectedError as exc:
+            await ctx.store.dead_letter(write, str(exc))
+            report.writes_failed += 1
+            continue
+        except TransientError:
+            await ctx.store.postpone_write(write, ctx.store.clock.now() + timedelta(minutes=5))
+            report.writes_failed += 1
+            continue
+        if done:
+            report.writes_done += 1
+        else:
+            report.writes_skipped += 1
+
+
+async def _write_one(ctx: SyncContext, definitions: TagDefinitions, write: PendingWrite) -> bool:
+    """PATCH one enrolment's tags; False when nothing needed sending."""
+    if not await ctx.store.learner_is_active(write.learner_id):
+        await ctx.store.finish_write(write, None)
+        return False
+    snapshot = await ctx.store.enrolment_snapshot(write.course_enrolment_id)
+    if snapshot is None:
+        await ctx.store.finish_write(write, None)
+        return False
+    current, fetched_at = snapshot
+    if ctx.store.clock.now() - fetched_at > ctx.max_snapshot_age:
+        fresh = await ctx.client.get_course_enrolment(write.course_enrolment_id)
+        current = tuple(t.tag_id for t in fresh.data.tag_ids or ())
+    remove_ids = {definitions.by_name[n].tag_id for n in write.remove if n in definitions.by_name}
+    add_ids = [await definitions.id_for(name) for name in sorted(write.add)]
+    wanted = [t for t in current if t not in remove_ids]
+    wanted += [t for t in add_ids if t not in wanted]
+    if wanted == list(current):
+        await ctx.store.finish_write(write, None)
+        return False
+    item = await ctx.client.set_course_enrolment_tags(
+        write.course_enrolment_id, wanted, learner_id=write.learner_id
+    )
+    labels = await labels_for(ctx)
+    await ctx.store.finish_write(write, _snapshot(ENROLMENT, item, labels))
+    log.info(
+        "tags.written",
+        course_enrolment_id=write.course_enrolment_id,
+        learner_id=write.learner_id,
+        added=sorted(write.add),
+        removed=sorted(write.remove),
+        correlation_id=write.correlation_id,
+    )
+    return True
+
+
+async def sync(ctx: SyncContext) -> SyncReport:
+    """Poll, decide the changed learners, write back."""
+    report = SyncReport()
+    changed = await poll(ctx, report)
+    await decide(ctx, changed, report)
+    await write_back(ctx, report)
+    return report

@@ -1,0 +1,161 @@
+"""The sync end to end against a served sandbox, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from connector.bundles import Labels
+from connector.sandbox.app import SandboxServer
+from connector.store import migrate
+from connector.store.budget import StoreBudget
+from connector.store.store import Store
+from connector.wisenet.client import ClientConfig, WisenetClient
+from connector.wisenet.retry import RetryPolicy
+from jobs.sync import SyncContext, sync
+from tests.reference import decide
+from tests.support.bundles import DEFAULT_MAPPING, default_mapping
+from tests.support.clock import FakeClock
+from tests.support.databases import database
+from tests.support.sandbox import KEY, TODAY, control, served
+from tests.support.sandbox_bundles import bundle_for, combos
+
+pytestmark = pytest.mark.integration
+SYDNEY = ZoneInfo("Australia/Sydney")
+OWNED = {"certified", "reconnect-eligible", "certificate-overdue", "missing-usi"}
+
+
+@dataclass
+class Rig:
+    """A served sandbox, a store and a sync context wired to both."""
+
+    server: SandboxServer
+    store: Store
+    ctx: SyncContext
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
+    """A 300-learner sandbox and a fresh store of each kind, at 09:00 on the sandbox's today."""
+    clock = FakeClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
+    with served() as server:
+        async with database(request.param, tmp_path) as url:
+            if request.param == "postgresql":
+                await migrate.upgrade_database(url)
+            store = await Store.open(url, clock, base_url=server.base_url, account_number=None)
+            version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
+            budget = StoreBudget(store, 100_000, SYDNEY, datetime.min.time(), clock)
+            client = WisenetClient(
+                ClientConfig(
+                    base_url=server.base_url,
+                    api_key=KEY,
+                    account_tz=SYDNEY,
+                    rate_limit=500.0,
+                    retry=RetryPolicy(initial_backoff=0.01),
+                ),
+                clock=clock,
+                budget=budget,
+                rng=random.Random(1),
+            )
+            ctx = SyncContext(
+                client, store, default_mapping(), version, SYDNEY, overlap=timedelta(minutes=65)
+            )
+            try:
+                yield Rig(server, store, ctx)
+            finally:
+                await client.aclose()
+                await store.close()
+
+
+def owned_tags_in_wisenet(server: SandboxServer) -> dict[int, set[str]]:
+    """Each enrolment's owned tag names as the sandbox holds them."""
+    db = server.sandbox.db
+    names = {tag_id: row["Name"] for tag_id, row in db.tags.rows.items()}
+    return {
+        ce_id: {names[t["TagId"]] for t in row.get("TagIds", [])} & OWNED
+        for ce_id, row in db.course_enrolments.rows.items()
+    }
+
+
+def expected_tags(server: SandboxServer) -> dict[int, set[str]]:
+    """What the reference implementation wants on each enrolment (nothing for inactive learners)."""
+    sandbox = server.sandbox
+    labels = Labels.from_combos(combos(sandbox))
+    wanted: dict[int, set[str]] = {}
+    for learner_id in sandbox.db.learners.ids():
+        bundle = bundle_for(sandbox, learner_id, labels)
+        outcome = decide(bundle, TODAY)
+        active = bundle.learner.is_active is True
+        for ce_id, (_, tags) in outcome.enrolments.items():
+            wanted[ce_id] = set(tags) if active else set()
+    return wanted
+
+
+def human_tags(server: SandboxServer) -> dict[int, list[int]]:
+    """Each enrolment's tags that the connector does not own, by id."""
+    db = server.sandbox.db
+    owned_ids = {tag_id for tag_id, row in db.tags.rows.items() if row["Name"] in OWNED}
+    return {
+        ce_id: [t["TagId"] for t in row.get("TagIds", []) if t["TagId"] not in owned_ids]
+        for ce_id, row in db.course_enrolments.rows.items()
+    }
+
+
+async def test_a_first_sync_tags_every_enrolment_as_lifecycle_md_says(rig: Rig) -> None:
+    """Backfill, decide and write back: owned tags equal the reference; nothing else moves."""
+    before = human_tags(rig.server)
+    report = await sync(rig.ctx)
+    assert report.writes_failed == 0
+    assert report.writes_done > 50
+    assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
+    assert human_tags(rig.server) == before
+    created = {row["Name"] for row in rig.server.sandbox.db.tags.rows.values()}
+    assert created >= OWNED
+
+
+async def test_a_second_sync_without_changes_writes_nothing_and_reads_little(rig: Rig) -> None:
+    """No change in Wisenet: zero writes, at most one read per polled list."""
+    await sync(rig.ctx)
+    control(rig.server, "POST", "/counters/reset")
+    report = await sync(rig.ctx)
+    counts = control(rig.server, "GET", "/counters")["by_endpoint"]
+    assert report.writes_done == 0
+    assert report.learners_evaluated == 0
+    assert all(not name.startswith(("PATCH", "POST")) for name in counts)
+    assert counts == {
+        "GET /learnersAU": 1,
+        "GET /course-enrolments": 1,
+        "GET /unit-enrolments": 1,
+        "GET /checklists": 1,
+        "GET /audit-logs": 1,
+    }
+
+
+async def test_a_completion_and_its_credential_reach_the_tags(rig: Rig) -> None:
+    """Staff complete an enrolment and issue its credential: the next sync adds `certified`."""
+    await sync(rig.ctx)
+    case = next(c for c in control(rig.server, "GET", "/cases") if c["name"] == "stage-current")
+    ce = case["course_enrolment_ids"][0]
+    control(rig.server, "POST", f"/course-enrolments/{ce}/status", json={"status": "Completed"})
+    control(rig.server, "POST", f"/course-enrolments/{ce}/credentials", json={"status": "Issued"})
+    report = await sync(rig.ctx)
+    assert report.writes_done == 1
+    assert owned_tags_in_wisenet(rig.server)[ce] == {"certified"}
+    flags = (await rig.store.bundle(case["learner_id"])) is not None
+    assert flags
+
+
+async def test_a_dry_run_plans_and_sends_nothing(rig: Rig) -> None:
+    """Dry run: the planned patches are recorded and no PATCH or tag POST reaches Wisenet."""
+    rig.ctx.dry_run = True
+    report = await sync(rig.ctx)
+    counts = control(rig.server, "GET", "/counters")["by_endpoint"]
+    assert report.dry_run_patches
+    assert not any(name.startswith(("PATCH", "POST")) for name in counts)
+    assert all(not tags for tags in owned_tags_in_wisenet(rig.server).values())
