@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import structlog
+
 from connector.clock import Clock, SystemClock
+from connector.errors import ConfigurationError
+from connector.store.budget import StoreBudget
+from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
 from jobs.settings import Settings
+from jobs.sync import SyncContext
+from mappings.compiler import CompiledMapping
+from mappings.loader import MappingError, load_mapping
+
+log = structlog.get_logger(__name__)
 
 
 def client_config(settings: Settings) -> ClientConfig:
@@ -23,3 +40,78 @@ def client_config(settings: Settings) -> ClientConfig:
 def build_client(settings: Settings, clock: Clock | None = None) -> WisenetClient:
     """Build a Wisenet client on the real clock unless one is given."""
     return WisenetClient(client_config(settings), clock=clock or SystemClock())
+
+
+@asynccontextmanager
+async def sync_context(
+    settings: Settings, clock: Clock, *, rate_limit: float | None = None
+) -> AsyncIterator[SyncContext]:
+    """Open the store, activate the mapping and wire the client to the persisted budget."""
+    store = await Store.open(
+        settings.database_url,
+        clock,
+        base_url=settings.wisenet_base_url,
+        account_number=settings.wisenet_account_number,
+    )
+    try:
+        version, mapping = await _active_mapping(store, Path(settings.mapping_file))
+        config = client_config(settings)
+        if rate_limit is not None:
+            config = replace(config, rate_limit=rate_limit)
+        budget = StoreBudget(
+            store,
+            settings.wisenet_daily_quota,
+            settings.timezone,
+            settings.wisenet_quota_reset,
+            clock,
+        )
+        async with WisenetClient(config, clock=clock, budget=budget) as client:
+            yield SyncContext(
+                client,
+                store,
+                mapping,
+                version,
+                settings.timezone,
+                overlap=settings.poll_overlap,
+                dry_run=settings.dry_run,
+                max_snapshot_age=settings.write_max_snapshot_age,
+            )
+    finally:
+        await store.close()
+
+
+async def _active_mapping(store: Store, path: Path) -> tuple[int, CompiledMapping]:
+    """The store's active mapping; the file seeds it on first start and is never applied later."""
+    active = await store.active_mapping()
+    on_disk = await asyncio.to_thread(_read_if_present, path)
+    if active is None:
+        if on_disk is None:
+            raise ConfigurationError(f"{path}: no mapping file to seed the active mapping from")
+        compiled = _compile(on_disk, str(path))
+        version = await store.activate_mapping(on_disk, str(path))
+        log.info("mapping.activated", version=version, source=str(path))
+        return version, compiled
+    version, source, text = active
+    if on_disk is not None and _digest(on_disk) != _digest(text):
+        log.warning(
+            "mapping.differs",
+            version=version,
+            file=str(path),
+            hint="run `connector mapping apply` to switch",
+        )
+    return version, _compile(text, source)
+
+
+def _read_if_present(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def _compile(text: str, source: str) -> CompiledMapping:
+    try:
+        return load_mapping(text, source)
+    except MappingError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

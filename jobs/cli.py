@@ -30,6 +30,7 @@ from jobs.logging import configure_logging
 from jobs.mapping_cli import explain_command, mapping, read_mapping_spec
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
+from jobs.sync_cli import db, demo, sync_command
 
 DEFAULT_SANDBOX_KEY = "sandbox-key"
 EXIT_OK = 0
@@ -146,6 +147,9 @@ def healthcheck(timeout: float) -> None:
 
 cli.add_command(mapping)
 cli.add_command(explain_command)
+cli.add_command(sync_command)
+cli.add_command(demo)
+cli.add_command(db)
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:

@@ -758,3 +758,16 @@ def _create_private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+async def summary(store: Store) -> dict[str, dict[str, int]]:
+    """Learners per stage and flags per kind, for reports (counts only, no personal data)."""
+    async with store.engine.connect() as conn:
+        stages = await conn.execute(
+            select(learner_state.c.stage, func.count()).group_by(learner_state.c.stage)
+        )
+        raised = await conn.execute(select(flags.c.flag, func.count()).group_by(flags.c.flag))
+        return {
+            "stages": {str(stage or "none"): int(count) for stage, count in stages},
+            "flags": {str(flag): int(count) for flag, count in raised},
+        }
