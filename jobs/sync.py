@@ -45,9 +45,11 @@ from connector.wisenet.client import WisenetClient
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, Combo
 from connector.wisenet.wire import ComboEntry, Item
+from mappings.catalogue import Subject
 from mappings.compiler import CompiledMapping
 from mappings.evaluate import evaluate
 from mappings.plan import Ownership, plan
+from mappings.schema import AllOf, AnyOf, FlagRef, TagWhen
 
 log = structlog.get_logger(__name__)
 AUDIT = "AuditLog"
@@ -89,9 +91,13 @@ class SyncContext:
     dry_run: bool = False
     max_snapshot_age: timedelta = timedelta(minutes=10)
     labels: Labels | None = None
+    as_of: date | None = None
+    credentials_checked: set[int] = field(default_factory=set)
 
     def today(self) -> date:
-        """The account's calendar date."""
+        """The account's calendar date (or the `--as-of` date)."""
+        if self.as_of is not None:
+            return self.as_of
         return self.store.clock.now().astimezone(self.account_tz).date()
 
     @property
@@ -238,7 +244,10 @@ async def _audit(ctx: SyncContext, labels: Labels, report: SyncReport) -> set[in
 async def decide(
     ctx: SyncContext, learner_ids: Iterable[int], report: SyncReport, *, priority: int = RECENT
 ) -> None:
-    """Evaluate learners and queue the tag changes their decisions call for (in batches)."""
+    """Evaluate learners and queue the tag changes their decisions call for (in batches).
+
+    With `as_of` set nothing is stored: the patches are only listed in the report.
+    """
     catalogue = {tag.tag_id: tag.name for tag in await ctx.store.tags()}
     today = ctx.today()
     ownership = ctx.ownership
@@ -265,6 +274,14 @@ async def decide(
                 )
             decided.append((decision, writes, cancels))
             report.writes_planned += len(writes)
+        if ctx.as_of is not None:
+            report.learners_evaluated += len(decided)
+            report.dry_run_patches += [
+                (w.course_enrolment_id, sorted(w.add), sorted(w.remove))
+                for _, writes, _ in decided
+                for w in writes
+            ]
+            continue
         changes = await ctx.store.record_decisions(
             decided, mapping_version=ctx.mapping_version, today=today
         )
@@ -341,32 +358,79 @@ async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = 10_00
         return
     definitions = TagDefinitions(ctx, await ctx.store.tags())
     await definitions.refresh()
+    refresh_before = flag_driven_tags(ctx.mapping)
+    stale: set[int] = set()
     for write in pending:
-        try:
-            done = await _write_one(ctx, definitions, write)
-        except QuotaExhaustedError:
+        unchecked = write.course_enrolment_id not in ctx.credentials_checked
+        if write.add & refresh_before and unchecked and await _credentials_changed(ctx, write):
+            stale.add(write.learner_id)
+            continue
+        if not await _attempt(ctx, definitions, write, report):
             log.warning("write.paused", reason="quota", backlog=len(pending))
             return
-        except ConfigurationError as exc:
-            await ctx.store.dead_letter(write, str(exc))
-            report.writes_failed += 1
-            continue
-        except InactiveLearnerError:
-            await ctx.store.finish_write(write, None)
-            report.writes_skipped += 1
-            continue
-        except RejectedError as exc:
-            await ctx.store.dead_letter(write, str(exc))
-            report.writes_failed += 1
-            continue
-        except TransientError:
-            await ctx.store.postpone_write(write, ctx.store.clock.now() + timedelta(minutes=5))
-            report.writes_failed += 1
-            continue
+    if stale:
+        await decide(ctx, stale, report)
+        await write_back(ctx, report, limit=limit)
+
+
+async def _attempt(
+    ctx: SyncContext, definitions: TagDefinitions, write: PendingWrite, report: SyncReport
+) -> bool:
+    """Send one write and count its outcome; False when the day's quota stops all writing."""
+    try:
+        done = await _write_one(ctx, definitions, write)
+    except QuotaExhaustedError:
+        return False
+    except InactiveLearnerError:
+        await ctx.store.finish_write(write, None)
+        report.writes_skipped += 1
+    except (ConfigurationError, RejectedError) as exc:
+        await ctx.store.dead_letter(write, str(exc))
+        report.writes_failed += 1
+    except TransientError:
+        await ctx.store.postpone_write(write, ctx.store.clock.now() + timedelta(minutes=5))
+        report.writes_failed += 1
+    else:
         if done:
             report.writes_done += 1
         else:
             report.writes_skipped += 1
+    return True
+
+
+def flag_driven_tags(mapping: CompiledMapping) -> frozenset[str]:
+    """Owned tags written because of a course-enrolment flag (like certificate-overdue).
+
+    Such flags can be raised by time alone, so before a tag of this kind is first written the
+    enrolment's credentials are read again: a certificate issued with no other change must not
+    be reported late.
+    """
+    enrolment_flags = {f.id for f in mapping.spec.flags if f.subject is Subject.COURSE_ENROLMENT}
+    driven = set()
+    for rule in mapping.spec.tags.rules:
+        if isinstance(rule, TagWhen) and enrolment_flags & _flags_in(rule.when):
+            driven.add(rule.tag)
+    return frozenset(driven)
+
+
+def _flags_in(condition: Any) -> set[str]:
+    if isinstance(condition, FlagRef):
+        return {condition.flag}
+    if isinstance(condition, AllOf | AnyOf):
+        parts = condition.all if isinstance(condition, AllOf) else condition.any
+        return set().union(*(_flags_in(part) for part in parts))
+    return set()
+
+
+async def _credentials_changed(ctx: SyncContext, write: PendingWrite) -> bool:
+    """Read one enrolment's credentials (one request); whether the store learned something."""
+    ctx.credentials_checked.add(write.course_enrolment_id)
+    labels = await labels_for(ctx)
+    changed: set[int] = set()
+    async for page in ctx.client.credentials(course_enrolment_id=write.course_enrolment_id):
+        snaps = [s for s in (_snapshot(CREDENTIAL, item, labels) for item in page) if s]
+        changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
+    return bool(changed)
 
 
 async def _write_one(ctx: SyncContext, definitions: TagDefinitions, write: PendingWrite) -> bool:
@@ -411,4 +475,16 @@ async def sync(ctx: SyncContext) -> SyncReport:
     changed = await poll(ctx, report)
     await decide(ctx, changed, report)
     await write_back(ctx, report)
+    return report
+
+
+async def sweep(ctx: SyncContext) -> SyncReport:
+    """Re-decide every stored learner for today (no reads), so time-driven flags appear; write.
+
+    With `as_of` the sweep only plans: nothing is stored and nothing is sent.
+    """
+    report = SyncReport()
+    await decide(ctx, await ctx.store.learner_ids(), report, priority=BACKLOG)
+    if ctx.as_of is None:
+        await write_back(ctx, report)
     return report

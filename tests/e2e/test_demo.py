@@ -19,7 +19,7 @@ CONNECTOR = str(Path(sys.executable).parent / "connector")
 
 def personal_values(sandbox: Sandbox) -> set[str]:
     """Every name, USI, email, mobile, birth date and street of the sandbox's learners."""
-    found: set[str] = set()
+    found: set[Any] = set()
     for row in sandbox.db.learners.rows.values():
         personal = row["Personal"]
         found |= {

@@ -18,7 +18,7 @@ from connector.store.budget import StoreBudget
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
-from jobs.sync import SyncContext, sync
+from jobs.sync import SyncContext, sweep, sync
 from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
 from tests.support.clock import FakeClock
@@ -159,3 +159,53 @@ async def test_a_dry_run_plans_and_sends_nothing(rig: Rig) -> None:
     assert report.dry_run_patches
     assert not any(name.startswith(("PATCH", "POST")) for name in counts)
     assert all(not tags for tags in owned_tags_in_wisenet(rig.server).values())
+
+
+def advance(rig: Rig, days: int) -> None:
+    """Move the connector's and the sandbox's clocks on together."""
+    assert isinstance(rig.store.clock, FakeClock)
+    rig.store.clock.advance(days * 86400)
+    control(rig.server, "POST", "/clock", json={"advance": {"days": days}})
+
+
+async def test_a_certificate_issued_without_other_change_is_never_reported_late(rig: Rig) -> None:
+    """On day 31 a credential read before certificate-overdue finds the certificate instead."""
+    case = next(c for c in control(rig.server, "GET", "/cases") if c["name"] == "stage-current")
+    ce = case["course_enrolment_ids"][0]
+    control(rig.server, "POST", f"/course-enrolments/{ce}/status", json={"status": "Completed"})
+    await sync(rig.ctx)
+    assert owned_tags_in_wisenet(rig.server)[ce] == set()
+    control(rig.server, "POST", f"/course-enrolments/{ce}/credentials", json={"status": "Issued"})
+    advance(rig, 31)
+    control(rig.server, "POST", "/counters/reset")
+    report = await sweep(rig.ctx)
+    counts = control(rig.server, "GET", "/counters")["by_endpoint"]
+    assert owned_tags_in_wisenet(rig.server)[ce] == {"certified"}
+    # A sweep reads no list: only what writing needs (credentials before a flag-driven tag,
+    # enrolments whose snapshots went stale, the tag definitions).
+    assert set(counts) <= {
+        "GET /credentials",
+        "GET /course-enrolments/{id}",
+        "GET /tags",
+        "PATCH /course-enrolments/{id}",
+        "POST /tags",
+    }
+    assert counts["GET /credentials"] >= 1
+    assert report.writes_failed == 0
+
+
+async def test_sweep_as_of_plans_without_a_request_and_the_real_sweep_writes(rig: Rig) -> None:
+    """Sweep as of two days on plans reconnect-eligible, sending nothing; on the day, writes it."""
+    await sync(rig.ctx)
+    case = next(c for c in control(rig.server, "GET", "/cases") if c["name"] == "reconnect-day-59")
+    ce = case["course_enrolment_ids"][0]
+    control(rig.server, "POST", "/counters/reset")
+    rig.ctx.as_of = TODAY + timedelta(days=2)
+    planned = await sweep(rig.ctx)
+    assert (ce, ["reconnect-eligible"], []) in planned.dry_run_patches
+    assert control(rig.server, "GET", "/counters")["total"] == 0
+    assert owned_tags_in_wisenet(rig.server)[ce] == {"certified"}
+    rig.ctx.as_of = None
+    advance(rig, 2)
+    await sweep(rig.ctx)
+    assert owned_tags_in_wisenet(rig.server)[ce] == {"certified", "reconnect-eligible"}
