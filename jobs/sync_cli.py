@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -17,7 +18,7 @@ from jobs.bootstrap import sync_context
 from jobs.logging import configure_logging
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
-from jobs.sync import SyncReport, sync
+from jobs.sync import SyncReport, sweep, sync
 
 DEMO_DATABASE = Path("var/demo.db")
 DEMO_LEARNERS = 300
@@ -58,6 +59,31 @@ def sync_command(runtime: Runtime, dry_run: bool) -> None:
     if dry_run:
         settings = settings.model_copy(update={"dry_run": True})
     report, _ = asyncio.run(_sync(settings, runtime.clock))
+    for line in report_lines(report):
+        click.echo(line)
+
+
+@click.command("sweep")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Decide as if today were this date; only plans, never writes.",
+)
+@click.pass_obj
+def sweep_command(runtime: Runtime, as_of: datetime | None) -> None:
+    """Re-decide every stored learner for today (no reads), so time-driven flags appear."""
+    settings = load_settings()
+    configure_logging(settings.log_format)
+
+    async def _run() -> SyncReport:
+        async with sync_context(settings, runtime.clock) as ctx:
+            ctx.as_of = as_of.date() if as_of else None
+            return await sweep(ctx)
+
+    report = asyncio.run(_run())
+    if as_of is not None:
+        click.echo(f"as of {as_of.date().isoformat()}: planned only, nothing sent")
     for line in report_lines(report):
         click.echo(line)
 

@@ -35,20 +35,20 @@ def head_revision() -> str:
     return head
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection, target: str = "head") -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    command.upgrade(_config(connection), "head")
+    command.upgrade(_config(connection), target)
 
 
 def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the schema to the head revision."""
+async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
+    """Bring the schema to `target` (the head revision unless told otherwise)."""
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(_upgrade, target)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

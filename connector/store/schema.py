@@ -179,3 +179,11 @@ runs = Table(
     Column("outcome", String(40), nullable=True),
     Column("detail", JSON, nullable=True),
 )
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

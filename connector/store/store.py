@@ -10,7 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from connector.store.schema import (
     flags,
     identity,
     learner_state,
+    locks,
     mapping_versions,
     outbox,
     records,
@@ -771,3 +772,31 @@ async def summary(store: Store) -> dict[str, dict[str, int]]:
             "stages": {str(stage or "none"): int(count) for stage, count in stages},
             "flags": {str(flag): int(count) for flag, count in raised},
         }
+
+
+class JobBusyError(ConfigurationError):
+    """Another process holds a job's lock."""
+
+
+async def acquire_lock(store: Store, name: str, owner: str, ttl: timedelta) -> None:
+    """Take a job's lock for `ttl`, or raise JobBusyError naming when it frees."""
+    now = store.clock.now()
+    async with store.engine.begin() as conn:
+        row = (await conn.execute(select(locks).where(locks.c.name == name))).first()
+        if row is not None and row.owner != owner and _aware(row.expires_at) > now:
+            raise JobBusyError(
+                f"the {name} job is running in another process (its lock is held until "
+                f"{_aware(row.expires_at).isoformat(timespec='seconds')}); try again later"
+            )
+        await _upsert(
+            conn,
+            locks,
+            {"name": name, "owner": owner, "expires_at": (now + ttl).astimezone(UTC)},
+            ("name",),
+        )
+
+
+async def release_lock(store: Store, name: str, owner: str) -> None:
+    """Give a job's lock back (only its owner can)."""
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))

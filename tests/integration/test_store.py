@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import stat
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector.errors import ConfigurationError
 from connector.store import migrate
-from connector.store.store import ENROLMENT, LEARNER, UNIT, PendingWrite, Snapshot, Store
+from connector.store.store import (
+    ENROLMENT,
+    LEARNER,
+    UNIT,
+    JobBusyError,
+    PendingWrite,
+    Snapshot,
+    Store,
+    acquire_lock,
+    release_lock,
+)
 from mappings.evaluate import evaluate
 from tests.support.bundles import TODAY, ago, default_mapping, enrolment, learner, unit
 from tests.support.clock import FakeClock
@@ -162,3 +173,32 @@ async def test_postgresql_needs_an_explicit_upgrade(tmp_path: Path) -> None:
         assert await migrate.upgrade_database(url) == migrate.head_revision()
         opened = await Store.open(url, FakeClock(), base_url=BASE, account_number=None)
         await opened.close()
+
+
+async def test_job_locks_exclude_other_owners_until_they_expire(store: Store) -> None:
+    """A lock held by one process refuses another until it is released or expires."""
+    ttl = timedelta(minutes=5)
+    await acquire_lock(store, "sync", "service", ttl)
+    await acquire_lock(store, "sync", "service", ttl)
+    with pytest.raises(JobBusyError, match="the sync job is running in another process"):
+        await acquire_lock(store, "sync", "cli", ttl)
+    await release_lock(store, "sync", "service")
+    await acquire_lock(store, "sync", "cli", ttl)
+    assert isinstance(store.clock, FakeClock)
+    store.clock.advance(301)
+    await acquire_lock(store, "sync", "service", ttl)
+
+
+async def test_an_older_store_is_migrated_forward(tmp_path: Path) -> None:
+    """A SQLite store made by an earlier release is brought to the head on open."""
+    async with database("sqlite", tmp_path) as url:
+        engine = create_async_engine(url)
+        await migrate.upgrade(engine, "0001")
+        assert await migrate.current_revision(engine) == "0001"
+        await engine.dispose()
+        opened = await Store.open(url, FakeClock(), base_url=BASE, account_number=None)
+        try:
+            assert await migrate.current_revision(opened.engine) == migrate.head_revision()
+            await acquire_lock(opened, "sync", "me", timedelta(minutes=1))
+        finally:
+            await opened.close()
