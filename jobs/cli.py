@@ -30,7 +30,7 @@ from jobs.logging import configure_logging
 from jobs.mapping_cli import explain_command, mapping, read_mapping_spec
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
-from jobs.sync_cli import db, demo, sweep_command, sync_command
+from jobs.sync_cli import db, demo, run, sweep_command, sync_command
 
 DEFAULT_SANDBOX_KEY = "sandbox-key"
 EXIT_OK = 0
@@ -149,6 +149,7 @@ cli.add_command(mapping)
 cli.add_command(explain_command)
 cli.add_command(sync_command)
 cli.add_command(sweep_command)
+cli.add_command(run)
 cli.add_command(demo)
 cli.add_command(db)
 

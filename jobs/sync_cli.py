@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from connector.store.store import summary
 from jobs.bootstrap import sync_context
 from jobs.logging import configure_logging
 from jobs.runtime import Runtime
+from jobs.service import job_lock, process_owner, run_service
 from jobs.settings import Settings, load_settings
 from jobs.sync import SyncReport, sweep, sync
 
@@ -45,7 +47,8 @@ async def _sync(
     settings: Settings, clock: Clock, rate_limit: float | None = None
 ) -> tuple[SyncReport, dict[str, dict[str, int]]]:
     async with sync_context(settings, clock, rate_limit=rate_limit) as ctx:
-        report = await sync(ctx)
+        async with job_lock(ctx, "sync", process_owner()):
+            report = await sync(ctx)
         return report, await summary(ctx.store)
 
 
@@ -79,7 +82,8 @@ def sweep_command(runtime: Runtime, as_of: datetime | None) -> None:
     async def _run() -> SyncReport:
         async with sync_context(settings, runtime.clock) as ctx:
             ctx.as_of = as_of.date() if as_of else None
-            return await sweep(ctx)
+            async with job_lock(ctx, "sweep", process_owner()):
+                return await sweep(ctx)
 
     report = asyncio.run(_run())
     if as_of is not None:
@@ -117,6 +121,23 @@ def demo(runtime: Runtime) -> None:
     click.echo(f"learners by stage: {stages}")
     click.echo(f"flags: {raised or 'none'}")
     click.echo(f"store: {DEMO_DATABASE} (holds personal data; mode 0600)")
+
+
+@click.command("run")
+@click.pass_obj
+def run(runtime: Runtime) -> None:
+    """Run the service: poll and sync on schedule, the daily sweep, the writer."""
+    settings = load_settings()
+    configure_logging(settings.log_format)
+
+    async def _serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_service(settings, runtime.clock, stop)
+
+    asyncio.run(_serve())
 
 
 @click.group("db")

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from connector.clock import Clock
-from connector.errors import ConfigurationError
+from connector.errors import ConfigurationError, ConnectorError
 from connector.store import migrate
 from connector.store.codec import content_hash, decode, encode
 from connector.store.schema import (
@@ -774,7 +774,7 @@ async def summary(store: Store) -> dict[str, dict[str, int]]:
         }
 
 
-class JobBusyError(ConfigurationError):
+class JobBusyError(ConnectorError):
     """Another process holds a job's lock."""
 
 
