@@ -67,11 +67,11 @@ async def sync_context(
         )
         async with WisenetClient(config, clock=clock, budget=budget) as client:
             yield SyncContext(
-                client,
-                store,
-                mapping,
-                version,
-                settings.timezone,
+                client=client,
+                store=store,
+                mapping=mapping,
+                mapping_version=version,
+                account_tz=settings.timezone,
                 overlap=settings.poll_overlap,
                 dry_run=settings.dry_run,
                 max_snapshot_age=settings.write_max_snapshot_age,

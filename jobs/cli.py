@@ -28,8 +28,10 @@ from jobs.bootstrap import build_client
 from jobs.check import run_check
 from jobs.logging import configure_logging
 from jobs.mapping_cli import explain_command, mapping, read_mapping_spec
+from jobs.report_cli import export, purge, report
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
+from jobs.status_cli import status
 from jobs.sync_cli import db, demo, run, sweep_command, sync_command
 
 DEFAULT_SANDBOX_KEY = "sandbox-key"
@@ -150,6 +152,10 @@ cli.add_command(explain_command)
 cli.add_command(sync_command)
 cli.add_command(sweep_command)
 cli.add_command(run)
+cli.add_command(status)
+cli.add_command(report)
+cli.add_command(export)
+cli.add_command(purge)
 cli.add_command(demo)
 cli.add_command(db)
 

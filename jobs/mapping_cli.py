@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
@@ -11,9 +12,14 @@ import click
 from connector.bundle_file import bundle_from_data, parse_bundle_text
 from connector.bundles import BundleError
 from connector.errors import ConfigurationError
+from connector.store.store import Store
+from jobs.mapping_apply import Impact, impact
 from jobs.mapping_cases import run_case
 from jobs.runtime import Runtime
-from jobs.settings import load_settings
+from jobs.settings import Settings, load_settings
+from jobs.status_cli import opened_store
+from jobs.sync import BACKLOG, DecisionContext, SyncReport, decide
+from mappings.bundle import LearnerBundle
 from mappings.compiler import CompiledMapping, compile_mapping
 from mappings.explain import explain, explanation_json, explanation_lines
 from mappings.loader import MappingError, parse_mapping
@@ -39,6 +45,30 @@ def read_mapping_spec(path: Path) -> MappingSpec:
         count = len(exc.problems)
         click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}", err=True)
         raise click.exceptions.Exit(EXIT_PROBLEMS) from exc
+
+
+async def _stored(
+    settings: Settings, runtime: Runtime, learner_id: int, mapping_path: Path | None
+) -> tuple[LearnerBundle, CompiledMapping]:
+    """A stored learner's bundle and the mapping to explain it with (the active one)."""
+    store = await Store.open(
+        settings.database_url,
+        runtime.clock,
+        base_url=settings.wisenet_base_url,
+        account_number=settings.wisenet_account_number,
+    )
+    try:
+        bundle = await store.bundle(learner_id)
+        active = await store.active_mapping()
+    finally:
+        await store.close()
+    if bundle is None:
+        raise ConfigurationError(f"learner {learner_id} is not in the store")
+    if mapping_path is not None:
+        return bundle, read_mapping(mapping_path)
+    if active is None:
+        return bundle, read_mapping(Path(settings.mapping_file))
+    return bundle, compile_mapping(parse_mapping(active[2], active[1]))
 
 
 def mapping_schema() -> dict[str, object]:
@@ -106,11 +136,56 @@ def test_mapping(file: Path, cases_dir: Path) -> None:
         raise click.exceptions.Exit(EXIT_PROBLEMS)
 
 
+@mapping.command("apply")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Switch without asking.")
+@click.pass_obj
+def apply_mapping(runtime: Runtime, file: Path, yes: bool) -> None:
+    """Show what a mapping would change, switch to it, and re-decide every stored learner."""
+    spec = read_mapping_spec(file)
+    text = file.read_text(encoding="utf-8")
+    proposed = compile_mapping(spec)
+    settings = load_settings()
+    today = runtime.today(settings.timezone)
+
+    async def _impact() -> Impact | None:
+        async with opened_store(settings, runtime.clock) as store:
+            active = await store.active_mapping()
+            if active is None:
+                return None
+            current = compile_mapping(parse_mapping(active[2], active[1]))
+            return await impact(store, current, proposed, today)
+
+    found = asyncio.run(_impact())
+    if found is not None:
+        for line in found.lines(settings.wisenet_daily_quota):
+            click.echo(line)
+    if not yes and not click.confirm(f"Make {file} the active mapping?", default=False):
+        click.echo("not applied")
+        raise click.exceptions.Exit(EXIT_PROBLEMS)
+
+    async def _switch() -> tuple[int, SyncReport]:
+        async with opened_store(settings, runtime.clock) as store:
+            version = await store.activate_mapping(text, str(file))
+            ctx = DecisionContext(
+                store=store, mapping=proposed, mapping_version=version, account_tz=settings.timezone
+            )
+            report = SyncReport()
+            await decide(ctx, await store.learner_ids(), report, priority=BACKLOG)
+            return version, report
+
+    version, report = asyncio.run(_switch())
+    click.echo(
+        f"mapping version {version} is active; {report.learners_evaluated} learner(s) "
+        f"re-decided, {report.writes_planned} write(s) queued"
+    )
+
+
 @click.command("explain")
+@click.argument("learner_id", type=int, required=False)
 @click.option(
     "--bundle",
     "bundle_path",
-    required=True,
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="A bundle file: the learner's records as the API returns them.",
 )
@@ -118,7 +193,7 @@ def test_mapping(file: Path, cases_dir: Path) -> None:
     "--mapping",
     "mapping_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The mapping file (default: CONNECTOR_MAPPING_FILE).",
+    help="The mapping file (default: the store's active mapping, or CONNECTOR_MAPPING_FILE).",
 )
 @click.option(
     "--as-of",
@@ -130,24 +205,35 @@ def test_mapping(file: Path, cases_dir: Path) -> None:
 @click.pass_obj
 def explain_command(
     runtime: Runtime,
-    bundle_path: Path,
+    learner_id: int | None,
+    bundle_path: Path | None,
     mapping_path: Path | None,
     as_of: datetime | None,
     as_json: bool,
 ) -> None:
-    """Show a learner's stage, flags and tags, and why: which rules matched and which did not."""
+    """Show a learner's stage, flags and tags, and why: which rules matched and which did not.
+
+    Name a stored learner (LEARNER_ID) or give a bundle file (--bundle).
+    """
+    if (learner_id is None) == (bundle_path is None):
+        raise click.UsageError("give a LEARNER_ID or --bundle FILE (one of them)")
     settings = load_settings()
-    compiled = read_mapping(mapping_path or Path(settings.mapping_file))
     today = as_of.date() if as_of else runtime.today(settings.timezone)
-    try:
-        loaded = bundle_from_data(
-            parse_bundle_text(bundle_path.read_text(), str(bundle_path)), str(bundle_path)
-        )
-    except BundleError as exc:
-        raise ConfigurationError(str(exc)) from exc
-    for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    explanation = explain(loaded.bundle, compiled, today)
+    if bundle_path is not None:
+        compiled = read_mapping(mapping_path or Path(settings.mapping_file))
+        try:
+            loaded = bundle_from_data(
+                parse_bundle_text(bundle_path.read_text(), str(bundle_path)), str(bundle_path)
+            )
+        except BundleError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        for warning in loaded.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        bundle = loaded.bundle
+    else:
+        assert learner_id is not None  # noqa: S101 - checked above
+        bundle, compiled = asyncio.run(_stored(settings, runtime, learner_id, mapping_path))
+    explanation = explain(bundle, compiled, today)
     if as_json:
         click.echo(json.dumps(explanation_json(explanation), indent=2))
     else:

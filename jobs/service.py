@@ -23,7 +23,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.clock import Clock
 from connector.errors import ConnectorError
-from connector.store.store import JobBusyError, acquire_lock, release_lock
+from connector.store.store import (
+    JobBusyError,
+    acquire_lock,
+    finish_run,
+    release_lock,
+    start_run,
+)
 from jobs.bootstrap import sync_context
 from jobs.settings import Settings
 from jobs.sync import SyncContext, SyncReport, sweep, sync, write_back
@@ -49,6 +55,30 @@ async def job_lock(ctx: SyncContext, name: str, owner: str) -> AsyncIterator[Non
         await release_lock(ctx.store, name, owner)
 
 
+def counts(report: SyncReport) -> dict[str, int]:
+    """A report's counts, as a run's detail."""
+    return {
+        "learners": report.learners_evaluated,
+        "stage_changes": report.stage_changes,
+        "writes_done": report.writes_done,
+        "writes_failed": report.writes_failed,
+        "writes_planned": report.writes_planned,
+    }
+
+
+async def run_job(ctx: SyncContext, name: str, job: Job, owner: str) -> SyncReport:
+    """Run a job under its lock and record the run (counts only)."""
+    async with job_lock(ctx, name, owner):
+        run_id = await start_run(ctx.store, name)
+        try:
+            report = await job(ctx)
+        except ConnectorError as exc:
+            await finish_run(ctx.store, run_id, "failed", {"error": str(exc)[:200]})
+            raise
+        await finish_run(ctx.store, run_id, "done", counts(report))
+        return report
+
+
 async def write_only(ctx: SyncContext) -> SyncReport:
     """Drain the outbox (postponed and backlog writes)."""
     report = SyncReport()
@@ -65,8 +95,7 @@ async def run_service(settings: Settings, clock: Clock, stop: asyncio.Event) -> 
         async def guarded(name: str, job: Job) -> None:
             async with serial:
                 try:
-                    async with job_lock(ctx, name, owner):
-                        report = await job(ctx)
+                    report = await run_job(ctx, name, job, owner)
                 except JobBusyError:
                     log.warning("job.skipped", job=name, reason="another process runs it")
                     return

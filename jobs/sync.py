@@ -78,21 +78,15 @@ class SyncReport:
     dry_run_patches: list[tuple[int, list[str], list[str]]] = field(default_factory=list)
 
 
-@dataclass
-class SyncContext:
-    """What a sync needs: the client, the store, the active mapping and the account's day."""
+@dataclass(kw_only=True)
+class DecisionContext:
+    """What deciding needs: the store, the active mapping and the account's day (no client)."""
 
-    client: WisenetClient
     store: Store
     mapping: CompiledMapping
     mapping_version: int
     account_tz: tzinfo
-    overlap: timedelta
-    dry_run: bool = False
-    max_snapshot_age: timedelta = timedelta(minutes=10)
-    labels: Labels | None = None
     as_of: date | None = None
-    credentials_checked: set[int] = field(default_factory=set)
 
     def today(self) -> date:
         """The account's calendar date (or the `--as-of` date)."""
@@ -105,6 +99,18 @@ class SyncContext:
         """The tags this mapping owns and retires."""
         tags = self.mapping.spec.tags
         return Ownership(frozenset(t.name for t in tags.owned), frozenset(tags.retired))
+
+
+@dataclass(kw_only=True)
+class SyncContext(DecisionContext):
+    """What a sync needs besides: the client and how it polls and writes."""
+
+    client: WisenetClient
+    overlap: timedelta
+    dry_run: bool = False
+    max_snapshot_age: timedelta = timedelta(minutes=10)
+    labels: Labels | None = None
+    credentials_checked: set[int] = field(default_factory=set)
 
 
 # --- poll -------------------------------------------------------------------------------------
@@ -242,7 +248,7 @@ async def _audit(ctx: SyncContext, labels: Labels, report: SyncReport) -> set[in
 
 
 async def decide(
-    ctx: SyncContext, learner_ids: Iterable[int], report: SyncReport, *, priority: int = RECENT
+    ctx: DecisionContext, learner_ids: Iterable[int], report: SyncReport, *, priority: int = RECENT
 ) -> None:
     """Evaluate learners and queue the tag changes their decisions call for (in batches).
 

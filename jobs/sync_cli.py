@@ -18,7 +18,7 @@ from connector.store.store import summary
 from jobs.bootstrap import sync_context
 from jobs.logging import configure_logging
 from jobs.runtime import Runtime
-from jobs.service import job_lock, process_owner, run_service
+from jobs.service import process_owner, run_job, run_service
 from jobs.settings import Settings, load_settings
 from jobs.sync import SyncReport, sweep, sync
 
@@ -47,8 +47,7 @@ async def _sync(
     settings: Settings, clock: Clock, rate_limit: float | None = None
 ) -> tuple[SyncReport, dict[str, dict[str, int]]]:
     async with sync_context(settings, clock, rate_limit=rate_limit) as ctx:
-        async with job_lock(ctx, "sync", process_owner()):
-            report = await sync(ctx)
+        report = await run_job(ctx, "sync", sync, process_owner())
         return report, await summary(ctx.store)
 
 
@@ -82,8 +81,9 @@ def sweep_command(runtime: Runtime, as_of: datetime | None) -> None:
     async def _run() -> SyncReport:
         async with sync_context(settings, runtime.clock) as ctx:
             ctx.as_of = as_of.date() if as_of else None
-            async with job_lock(ctx, "sweep", process_owner()):
+            if ctx.as_of is not None:  # a plan only: no lock, no run recorded
                 return await sweep(ctx)
+            return await run_job(ctx, "sweep", sweep, process_owner())
 
     report = asyncio.run(_run())
     if as_of is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,7 @@ from connector.store.schema import (
     mapping_versions,
     outbox,
     records,
+    runs,
     stage_history,
     tags,
 )
@@ -800,3 +801,107 @@ async def release_lock(store: Store, name: str, owner: str) -> None:
     """Give a job's lock back (only its owner can)."""
     async with store.engine.begin() as conn:
         await conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))
+
+
+async def start_run(store: Store, job: str) -> int:
+    """Record that a job started; return its run id."""
+    async with store.engine.begin() as conn:
+        result = await conn.execute(runs.insert().values(job=job, started_at=store.clock.now()))
+        key = result.inserted_primary_key
+        assert key is not None  # noqa: S101 - an insert always has a key
+        return int(key[0])
+
+
+async def finish_run(store: Store, run_id: int, outcome: str, detail: dict[str, Any]) -> None:
+    """Record how a job ended (counts only)."""
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(finished_at=store.clock.now(), outcome=outcome, detail=detail)
+        )
+
+
+async def status_facts(store: Store) -> dict[str, Any]:
+    """Cursors, the latest run of each job, queue depths and dead letters, for `status`."""
+    async with store.engine.connect() as conn:
+        cursor_rows = await conn.execute(select(cursors.c.entity, cursors.c.high_water))
+        latest = await conn.execute(
+            select(
+                runs.c.job, runs.c.started_at, runs.c.finished_at, runs.c.outcome, runs.c.detail
+            ).order_by(runs.c.id)
+        )
+        outbox_count = (await conn.execute(select(func.count()).select_from(outbox))).scalar_one()
+        letters = (await conn.execute(select(func.count()).select_from(dead_letters))).scalar_one()
+        learners = (
+            await conn.execute(
+                select(func.count()).select_from(records).where(records.c.entity == LEARNER)
+            )
+        ).scalar_one()
+    last_runs: dict[str, dict[str, Any]] = {}
+    for job, started, finished, outcome, detail in latest:
+        last_runs[job] = {
+            "started_at": _aware(started).isoformat(timespec="seconds"),
+            "finished_at": _aware(finished).isoformat(timespec="seconds") if finished else None,
+            "outcome": outcome,
+            "detail": detail or {},
+        }
+    return {
+        "learners": int(learners),
+        "cursors": {
+            entity: _aware(mark).isoformat(timespec="seconds") for entity, mark in cursor_rows
+        },
+        "last_runs": last_runs,
+        "outbox": int(outbox_count),
+        "dead_letters": int(letters),
+    }
+
+
+async def export_rows(store: Store, batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
+    """One row per course enrolment, streamed in batches (constant memory)."""
+    last = -1
+    while True:
+        async with store.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(enrolment_state, learner_state.c.stage.label("learner_stage"))
+                    .join(learner_state, learner_state.c.learner_id == enrolment_state.c.learner_id)
+                    .where(enrolment_state.c.course_enrolment_id > last)
+                    .order_by(enrolment_state.c.course_enrolment_id)
+                    .limit(batch)
+                )
+            ).all()
+            if not rows:
+                return
+            learners = {row.learner_id for row in rows}
+            raised = await conn.execute(select(flags).where(flags.c.learner_id.in_(learners)))
+            by_learner: dict[int, list[str]] = {}
+            for flag in raised:
+                by_learner.setdefault(flag.learner_id, []).append(
+                    f"{flag.flag}@{flag.subject}:{flag.subject_id}"
+                )
+        for row in rows:
+            yield {
+                "learner_id": row.learner_id,
+                "learner_stage": row.learner_stage,
+                "course_enrolment_id": row.course_enrolment_id,
+                "stage": row.stage,
+                "flags": sorted(by_learner.get(row.learner_id, [])),
+                "desired_tags": sorted(row.desired_tags),
+                "stage_since": _aware(row.stage_since).isoformat(timespec="seconds"),
+            }
+        last = rows[-1].course_enrolment_id
+
+
+async def purge_older_than(store: Store, before: datetime) -> dict[str, int]:
+    """Delete run log, dead letters and stage history older than `before`; return counts."""
+    removed = {}
+    async with store.engine.begin() as conn:
+        for name, table, column in (
+            ("runs", runs, runs.c.started_at),
+            ("dead_letters", dead_letters, dead_letters.c.created_at),
+            ("stage_history", stage_history, stage_history.c.observed_at),
+        ):
+            result = await conn.execute(delete(table).where(column < before.astimezone(UTC)))
+            removed[name] = int(result.rowcount or 0)
+    return removed

@@ -18,7 +18,9 @@ from connector.store.budget import StoreBudget
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
+from jobs.mapping_apply import impact
 from jobs.sync import SyncContext, sweep, sync
+from mappings.loader import load_mapping
 from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
 from tests.support.clock import FakeClock
@@ -64,7 +66,12 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[R
                 rng=random.Random(1),
             )
             ctx = SyncContext(
-                client, store, default_mapping(), version, SYDNEY, overlap=timedelta(minutes=65)
+                client=client,
+                store=store,
+                mapping=default_mapping(),
+                mapping_version=version,
+                account_tz=SYDNEY,
+                overlap=timedelta(minutes=65),
             )
             try:
                 yield Rig(server, store, ctx)
@@ -209,3 +216,32 @@ async def test_sweep_as_of_plans_without_a_request_and_the_real_sweep_writes(rig
     advance(rig, 2)
     await sweep(rig.ctx)
     assert owned_tags_in_wisenet(rig.server)[ce] == {"certified", "reconnect-eligible"}
+
+
+async def test_the_impact_of_a_new_mapping_counts_exactly_the_crossings(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconnect after 30 days instead of 60: the moves are those the reference predicts."""
+    await sync(rig.ctx)
+    proposed = load_mapping(
+        DEFAULT_MAPPING.read_text().replace("reconnect_after_days: 60", "reconnect_after_days: 30"),
+        "proposed.yaml",
+    )
+    found = await impact(rig.store, default_mapping(), proposed, TODAY)
+    labels = Labels.from_combos(combos(rig.server.sandbox))
+    bundles = [
+        bundle_for(rig.server.sandbox, learner_id, labels)
+        for learner_id in rig.server.sandbox.db.learners.ids()
+    ]
+    before = [decide(b, TODAY) for b in bundles]
+    monkeypatch.setattr("tests.reference.RECONNECT_AFTER", 30)
+    after = [decide(b, TODAY) for b in bundles]
+    crossings = sum(
+        1
+        for old, new in zip(before, after, strict=True)
+        for ce_id, (stage, _) in new.enrolments.items()
+        if stage != old.enrolments[ce_id][0]
+    )
+    assert crossings > 0
+    assert sum(found.stage_moves.values()) == crossings
+    assert set(found.stage_moves) == {("Completion", "Reconnect")}

@@ -1,0 +1,107 @@
+"""`connector report`, `connector export` and `connector purge`: what the store knows, read out.
+
+Reports give counts; exports give one row per course enrolment with ids, stages, flags and
+desired tags. Both are personal data and say so; neither calls Wisenet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from typing import Any
+
+import click
+
+from connector.store.store import export_rows, purge_older_than, summary
+from jobs.logging import configure_logging
+from jobs.runtime import Runtime
+from jobs.settings import load_settings
+from jobs.status_cli import opened_store
+
+NOTICE = "this output holds personal data (learner ids and their lifecycle); handle it as such"
+EXPORT_COLUMNS = (
+    "learner_id",
+    "learner_stage",
+    "course_enrolment_id",
+    "stage",
+    "flags",
+    "desired_tags",
+    "stage_since",
+)
+
+
+@click.command("report")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (section, name, count).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def report(runtime: Runtime, as_csv: bool, as_json: bool) -> None:
+    """Learners per stage and flags by type, from the store."""
+    settings = load_settings()
+    configure_logging(settings.log_format)
+
+    async def _counts() -> dict[str, dict[str, int]]:
+        async with opened_store(settings, runtime.clock) as store:
+            return await summary(store)
+
+    counts = asyncio.run(_counts())
+    click.echo(NOTICE, err=True)
+    if as_json:
+        click.echo(json.dumps(counts, indent=2, sort_keys=True))
+        return
+    if as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(("section", "name", "count"))
+        for section in ("stages", "flags"):
+            for name, count in sorted(counts[section].items()):
+                writer.writerow((section, name, count))
+        return
+    click.echo("learners by stage:")
+    for name, count in sorted(counts["stages"].items()):
+        click.echo(f"  {name:<24}{count:>8}")
+    click.echo("flags:")
+    for name, count in sorted(counts["flags"].items()):
+        click.echo(f"  {name:<24}{count:>8}")
+
+
+@click.command("export")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of CSV.")
+@click.pass_obj
+def export(runtime: Runtime, as_json: bool) -> None:
+    """One row per course enrolment: stages, flags, desired tags (streamed)."""
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    click.echo(NOTICE, err=True)
+
+    async def _stream() -> None:
+        writer = None if as_json else csv.writer(sys.stdout)
+        if writer is not None:
+            writer.writerow(EXPORT_COLUMNS)
+        async with opened_store(settings, runtime.clock) as store:
+            async for row in export_rows(store):
+                if writer is None:
+                    click.echo(json.dumps(row))
+                else:
+                    writer.writerow([_cell(row[column]) for column in EXPORT_COLUMNS])
+
+    asyncio.run(_stream())
+
+
+def _cell(value: Any) -> Any:
+    return ";".join(value) if isinstance(value, list) else value
+
+
+@click.command("purge")
+@click.pass_obj
+def purge(runtime: Runtime) -> None:
+    """Delete run log, dead letters and stage history older than CONNECTOR_RETENTION."""
+    settings = load_settings()
+    configure_logging(settings.log_format)
+
+    async def _purge() -> dict[str, int]:
+        async with opened_store(settings, runtime.clock) as store:
+            return await purge_older_than(store, runtime.clock.now() - settings.retention)
+
+    removed = asyncio.run(_purge())
+    click.echo("purged: " + ", ".join(f"{name} {count}" for name, count in removed.items()))

@@ -1,0 +1,135 @@
+"""`connector status`: what the store knows, with no call to Wisenet."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from connector.clock import Clock
+from connector.store.budget import StoreBudget
+from connector.store.store import Store, status_facts
+from jobs.logging import configure_logging
+from jobs.runtime import Runtime
+from jobs.settings import Settings, load_settings
+
+
+@asynccontextmanager
+async def opened_store(settings: Settings, clock: Clock) -> AsyncIterator[Store]:
+    """The store alone (commands that never call Wisenet need no API key)."""
+    store = await Store.open(
+        settings.database_url,
+        clock,
+        base_url=settings.wisenet_base_url,
+        account_number=settings.wisenet_account_number,
+    )
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def eta(backlog: int, remaining_today: int, quota: int, rate: float) -> str:
+    """How long a write backlog takes at the rate, within the daily budget."""
+    if backlog == 0:
+        return "none"
+    if backlog <= remaining_today:
+        return f"about {math.ceil(backlog / rate / 60)} minute(s)"
+    days = math.ceil((backlog - remaining_today) / max(quota, 1))
+    return f"about {days + 1} day(s) (the daily budget limits it)"
+
+
+async def gather(settings: Settings, clock: Clock) -> dict[str, Any]:
+    """Everything `status` shows."""
+    async with opened_store(settings, clock) as store:
+        facts = await status_facts(store)
+        budget = await StoreBudget(
+            store,
+            settings.wisenet_daily_quota,
+            settings.timezone,
+            settings.wisenet_quota_reset,
+            clock,
+        ).state()
+        active = await store.active_mapping()
+    on_disk = await asyncio.to_thread(_read_if_present, Path(settings.mapping_file))
+    differs = bool(active and on_disk is not None and _digest(on_disk) != _digest(active[2]))
+    facts.update(
+        mapping={
+            "version": active[0] if active else None,
+            "source": active[1] if active else None,
+            "file_differs": differs,
+        },
+        budget={
+            "day": budget.day.isoformat(),
+            "used": budget.used,
+            "quota": budget.quota,
+            "remaining": budget.remaining,
+            "exhausted": budget.exhausted,
+            "resets_at": budget.resets_at.isoformat(timespec="minutes"),
+        },
+        write_eta=eta(facts["outbox"], budget.remaining, budget.quota, settings.wisenet_rate_limit),
+    )
+    return facts
+
+
+def status_lines(facts: dict[str, Any]) -> list[str]:
+    """`status` as text."""
+    mapping = facts["mapping"]
+    budget = facts["budget"]
+    lines = [
+        f"learners stored: {facts['learners']}",
+        f"active mapping: version {mapping['version']} from {mapping['source']}",
+    ]
+    if mapping["file_differs"]:
+        lines.append(
+            "  the mapping file differs from the active mapping; "
+            "`connector mapping apply FILE` switches"
+        )
+    lines.append(
+        "cursors: "
+        + (
+            ", ".join(f"{k} {v}" for k, v in sorted(facts["cursors"].items()))
+            or "none yet (the first sync reads everything)"
+        )
+    )
+    for job, run in sorted(facts["last_runs"].items()):
+        detail = ", ".join(f"{k} {v}" for k, v in run["detail"].items())
+        lines.append(f"last {job}: {run['outcome'] or 'running'} at {run['started_at']} ({detail})")
+    lines.append(f"writes waiting: {facts['outbox']}; done in {facts['write_eta']}")
+    lines.append(f"dead letters: {facts['dead_letters']}")
+    state = "exhausted until the reset" if budget["exhausted"] else f"{budget['remaining']} left"
+    lines.append(
+        f"budget {budget['day']}: {budget['used']} of {budget['quota']} requests used, "
+        f"{state} (resets {budget['resets_at']})"
+    )
+    return lines
+
+
+def _read_if_present(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(runtime: Runtime, as_json: bool) -> None:
+    """Cursors, last runs, the write backlog with an ETA, dead letters, the day's budget."""
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    facts = asyncio.run(gather(settings, runtime.clock))
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    for line in status_lines(facts):
+        click.echo(line)

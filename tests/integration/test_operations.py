@@ -1,0 +1,111 @@
+"""The operator's commands through `main`, on a store filled by a real sync of the sandbox."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from jobs.cli import EXIT_FAILED, EXIT_OK, main
+from tests.support.bundles import DEFAULT_MAPPING
+from tests.support.clock import FakeClock
+from tests.support.sandbox import served
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A store file and settings aimed at a served sandbox (yielded: its base URL)."""
+    with served() as server:
+        for name, value in {
+            "WISENET_BASE_URL": server.base_url,
+            "WISENET_API_KEY": "sandbox-key",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
+            "MAPPING_FILE": str(DEFAULT_MAPPING),
+            "LOG_FORMAT": "json",
+            "WISENET_RATE_LIMIT": "10",
+            "WISENET_DAILY_QUOTA": "100000",
+        }.items():
+            monkeypatch.setenv(f"CONNECTOR_{name}", value)
+        yield server.base_url
+
+
+def run(capsys: pytest.CaptureFixture[str], clock: FakeClock, *argv: str) -> str:
+    """Run one command; return its standard output."""
+    capsys.readouterr()
+    assert main(list(argv), clock=clock) == EXIT_OK, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+def test_operating_the_connector(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sync, then read everything back; apply a mapping; purge by retention."""
+    clock = FakeClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
+    synced = run(capsys, clock, "sync")
+    assert "learners evaluated: 300" in synced
+
+    status = json.loads(run(capsys, clock, "status", "--json"))
+    assert status["learners"] == 300
+    assert status["last_runs"]["sync"]["outcome"] == "done"
+    assert status["outbox"] == 0
+    assert status["mapping"] == {
+        "version": 1,
+        "source": str(DEFAULT_MAPPING),
+        "file_differs": False,
+    }
+    assert status["budget"]["used"] > 100
+
+    counts = json.loads(run(capsys, clock, "report", "--json"))
+    assert sum(counts["stages"].values()) == 300
+    assert counts["flags"]["certificate-overdue"] >= 1
+
+    rows = list(csv.DictReader(io.StringIO(run(capsys, clock, "export"))))
+    assert len(rows) == 430
+    assert set(rows[0]) == {
+        "learner_id",
+        "learner_stage",
+        "course_enrolment_id",
+        "stage",
+        "flags",
+        "desired_tags",
+        "stage_since",
+    }
+
+    learner_id = rows[0]["learner_id"]
+    explained = json.loads(run(capsys, clock, "explain", learner_id, "--json"))
+    assert explained["learner_id"] == int(learner_id)
+    assert explained["course_enrolments"][0]["stage"] == rows[0]["stage"]
+
+    changed = tmp_path / "mapping.yaml"
+    changed.write_text(
+        DEFAULT_MAPPING.read_text().replace("reconnect_after_days: 60", "reconnect_after_days: 30")
+    )
+    applied = run(capsys, clock, "mapping", "apply", str(changed), "--yes")
+    assert "stage Completion -> Reconnect:" in applied
+    assert "mapping version 2 is active; 300 learner(s) re-decided" in applied
+    assert json.loads(run(capsys, clock, "status", "--json"))["mapping"]["file_differs"]
+
+    assert run(capsys, clock, "purge").strip() == "purged: runs 0, dead_letters 0, stage_history 0"
+    clock.advance(401 * 86400)
+    purged = run(capsys, clock, "purge")
+    assert "runs 1," in purged
+    assert "stage_history 0" not in purged
+
+
+def test_applying_needs_a_yes(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --yes and without a yes at the prompt, nothing switches."""
+    clock = FakeClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
+    run(capsys, clock, "sync")
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert main(["mapping", "apply", str(DEFAULT_MAPPING)], clock=clock) == EXIT_FAILED
+    assert "not applied" in capsys.readouterr().out
+    assert json.loads(run(capsys, clock, "status", "--json"))["mapping"]["version"] == 1
