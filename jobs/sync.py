@@ -75,6 +75,7 @@ class SyncReport:
     writes_skipped: int = 0
     writes_failed: int = 0
     deleted: int = 0
+    paused: str | None = None
     dry_run_patches: list[tuple[int, list[str], list[str]]] = field(default_factory=list)
 
 
@@ -352,7 +353,18 @@ class TagDefinitions:
 
 
 async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = 10_000) -> None:
-    """Drain the outbox: one PATCH per enrolment whose owned tags differ."""
+    """Drain the outbox: one PATCH per enrolment whose owned tags differ.
+
+    When the day's budget runs out the rest waits in the outbox for the reset.
+    """
+    try:
+        await _drain(ctx, report, limit)
+    except QuotaExhaustedError:
+        log.warning("write.paused", reason="quota")
+        report.paused = "writes: the day's budget is spent; they continue after the reset"
+
+
+async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> None:
     pending = await ctx.store.pending_writes(limit)
     if not pending:
         return
@@ -372,11 +384,12 @@ async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = 10_00
             stale.add(write.learner_id)
             continue
         if not await _attempt(ctx, definitions, write, report):
-            log.warning("write.paused", reason="quota", backlog=len(pending))
-            return
+            raise QuotaExhaustedError(
+                "the day's budget is spent", method="PATCH", endpoint="/course-enrolments/{id}"
+            )
     if stale:
         await decide(ctx, stale, report)
-        await write_back(ctx, report, limit=limit)
+        await _drain(ctx, report, limit)
 
 
 async def _attempt(
@@ -476,12 +489,31 @@ async def _write_one(ctx: SyncContext, definitions: TagDefinitions, write: Pendi
 
 
 async def sync(ctx: SyncContext) -> SyncReport:
-    """Poll, decide the changed learners, write back."""
+    """Poll, decide the changed learners, write back, within the day's budget.
+
+    Polling pauses while less than the reserve is left, which keeps it for writes; the first
+    full read queues its writes as the historical backlog, after recent changes.
+    """
     report = SyncReport()
-    changed = await poll(ctx, report)
-    await decide(ctx, changed, report)
+    state = await ctx.client.budget.state()
+    if state.remaining < write_reserve(state.quota):
+        report.paused = "poll: the day's budget is kept for writes"
+        await write_back(ctx, report)
+        return report
+    backfill = await ctx.store.cursor(AUDIT) is None
+    try:
+        changed = await poll(ctx, report)
+    except QuotaExhaustedError:
+        report.paused = "poll: the day's budget is spent; it continues after the reset"
+        return report
+    await decide(ctx, changed, report, priority=BACKLOG if backfill else RECENT)
     await write_back(ctx, report)
     return report
+
+
+def write_reserve(quota: int) -> int:
+    """Requests of the day kept for writes: polls and backfill stop short of them."""
+    return max(10, quota // 5)
 
 
 async def sweep(ctx: SyncContext) -> SyncReport:

@@ -34,6 +34,8 @@ def report_lines(report: SyncReport) -> list[str]:
         f"writes: {report.writes_done} done, {report.writes_skipped} skipped, "
         f"{report.writes_failed} failed ({report.writes_planned} planned)",
     ]
+    if report.paused:
+        lines.append(f"paused: {report.paused}")
     if report.deleted:
         lines.append(f"records deleted in Wisenet: {report.deleted}")
     for ce_id, add, remove in report.dry_run_patches:

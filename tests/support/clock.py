@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 
@@ -30,3 +32,26 @@ class FakeClock:
         """Move both clocks on."""
         self._monotonic += seconds
         self._now += timedelta(seconds=seconds)
+
+
+class ShiftedClock:
+    """Real waiting (for rate limits measured in real time) with a date that tests move on."""
+
+    def __init__(self, start: datetime) -> None:
+        self._offset = start - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        """Real now, shifted."""
+        return datetime.now(UTC) + self._offset
+
+    def monotonic(self) -> float:
+        """Real monotonic seconds."""
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        """Really wait."""
+        await asyncio.sleep(seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Move the date on without waiting."""
+        self._offset += timedelta(seconds=seconds)
