@@ -12,6 +12,11 @@ from typing import Literal
 import structlog
 
 
+def _stderr_logger(*_: object) -> structlog.PrintLogger:
+    """A logger on whatever `sys.stderr` is when it writes (it may be replaced, as in tests)."""
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(
     log_format: Literal["json", "console"] | None, *, level: int = logging.INFO
 ) -> None:
@@ -31,6 +36,6 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

@@ -35,7 +35,8 @@ from jobs.settings import Settings
 from jobs.sync import SyncContext, SyncReport, sweep, sync, write_back
 
 log = structlog.get_logger(__name__)
-LOCK_TTL = timedelta(minutes=30)
+LOCK_TTL = timedelta(minutes=2)  # renewed every LOCK_RENEW while the job runs
+LOCK_RENEW_SECONDS = 30
 STOP_GRACE_SECONDS = 30
 Job = Callable[[SyncContext], Awaitable[SyncReport]]
 
@@ -49,9 +50,18 @@ def process_owner() -> str:
 async def job_lock(ctx: SyncContext, name: str, owner: str) -> AsyncIterator[None]:
     """Hold a job's lock for the duration of the job (raises JobBusyError if taken)."""
     await acquire_lock(ctx.store, name, owner, LOCK_TTL)
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(LOCK_RENEW_SECONDS)
+            await acquire_lock(ctx.store, name, owner, LOCK_TTL)
+
+    heartbeat = asyncio.get_running_loop().create_task(renew())
     try:
         yield
     finally:
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
         await release_lock(ctx.store, name, owner)
 
 

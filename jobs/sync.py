@@ -37,6 +37,7 @@ from connector.store.store import (
     LEARNER,
     UNIT,
     PendingWrite,
+    Progress,
     Snapshot,
     Store,
     StoredTag,
@@ -60,6 +61,7 @@ DELETABLE = {
     "Checklist": CHECKLIST,
 }
 RECENT, BACKLOG = 0, 1
+Listing = Callable[[datetime | None, int], AsyncIterator[list[Item[Any]]]]
 DECIDE_BATCH = 200
 
 
@@ -177,30 +179,33 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
     labels = await labels_for(ctx)
     changed: set[int] = set()
     first_sync = await ctx.store.cursor(AUDIT) is None
-    listings: list[
-        tuple[str, Callable[[datetime | None], AsyncIterator[list[Item[Any]]]], bool]
-    ] = [
-        (LEARNER, lambda since: ctx.client.learners(modified_since=since), False),
-        (ENROLMENT, lambda since: ctx.client.course_enrolments(modified_since=since), True),
-        (UNIT, lambda since: ctx.client.unit_enrolments(modified_since=since), False),
-        (CHECKLIST, lambda since: ctx.client.checklists(modified_since=since), False),
+    listings: list[tuple[str, Listing, bool]] = [
+        (
+            LEARNER,
+            lambda since, start: ctx.client.learners(modified_since=since, start=start),
+            False,
+        ),
+        (
+            ENROLMENT,
+            lambda since, start: ctx.client.course_enrolments(modified_since=since, start=start),
+            True,
+        ),
+        (
+            UNIT,
+            lambda since, start: ctx.client.unit_enrolments(modified_since=since, start=start),
+            False,
+        ),
+        (
+            CHECKLIST,
+            lambda since, start: ctx.client.checklists(modified_since=since, start=start),
+            False,
+        ),
     ]
     newest: datetime | None = None
     for entity, listing, sorted_by_modified in listings:
-        cursor = await ctx.store.cursor(entity)
-        since = None if cursor is None else cursor - ctx.overlap
-        high = cursor
-        async for page in listing(since):
-            stamps = [s for s in (_stamp(item, ctx.account_tz) for item in page) if s]
-            high = max([*stamps, *([high] if high else [])], default=None)
-            snaps = [s for s in (_snapshot(entity, item, labels) for item in page) if s]
-            touched = await ctx.store.save(
-                snaps, entity=entity, high_water=high if sorted_by_modified else None
-            )
-            changed |= touched
-            report.records_changed += len(touched)
+        high = await _poll_list(ctx, entity, listing, sorted_by_modified, labels, report)
+        changed |= await ctx.store.dirty_learners()
         if high is not None:
-            await ctx.store.save([], entity=entity, high_water=high)
             newest = max(newest, high) if newest else high
     if first_sync:
         async for page in ctx.client.credentials():
@@ -211,6 +216,41 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
     else:
         changed |= await _audit(ctx, labels, report)
     return changed
+
+
+async def _poll_list(
+    ctx: SyncContext,
+    entity: str,
+    listing: Listing,
+    sorted_by_modified: bool,
+    labels: Labels,
+    report: SyncReport,
+) -> datetime | None:
+    """Read one list since its cursor (or from where an unfinished listing stopped).
+
+    A list sorted by modification moves its cursor with each page; an id-ordered list records
+    its progress with each page and moves its cursor once complete. Returns the new cursor.
+    """
+    progress = await ctx.store.progress(entity)
+    if progress is not None:
+        since, skip, high = progress.since, progress.skip, progress.high
+    else:
+        cursor = await ctx.store.cursor(entity)
+        since, skip, high = (None if cursor is None else cursor - ctx.overlap), 0, cursor
+    async for page in listing(since, skip):
+        stamps = [s for s in (_stamp(item, ctx.account_tz) for item in page) if s]
+        high = max([*stamps, *([high] if high else [])], default=None)
+        skip += len(page)
+        snaps = [s for s in (_snapshot(entity, item, labels) for item in page) if s]
+        if sorted_by_modified:
+            touched = await ctx.store.save(snaps, entity=entity, high_water=high)
+        else:
+            touched = await ctx.store.save(
+                snaps, entity=entity, high_water=None, resume=Progress(skip, since, high)
+            )
+        report.records_changed += len(touched)
+    await ctx.store.finish_listing(entity, high)
+    return high
 
 
 async def _audit(ctx: SyncContext, labels: Labels, report: SyncReport) -> set[int]:

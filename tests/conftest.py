@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
 os.environ["TZ"] = "UTC"
 time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> Iterator[None]:
+    """Each test starts with structlog's defaults (a CLI test may have configured it)."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(autouse=True)

@@ -57,8 +57,11 @@ cursors = Table(
     "cursors",
     metadata,
     Column("entity", String(32), primary_key=True),
-    Column("high_water", DateTime(timezone=True), nullable=False),
+    Column("high_water", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("resume_skip", Integer, nullable=True),
+    Column("resume_since", DateTime(timezone=True), nullable=True),
+    Column("resume_high", DateTime(timezone=True), nullable=True),
 )
 
 combos = Table(
@@ -186,4 +189,10 @@ locks = Table(
     Column("name", String(40), primary_key=True),
     Column("owner", String(64), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+dirty_learners = Table(
+    "dirty_learners",
+    metadata,
+    Column("learner_id", Integer, primary_key=True, autoincrement=False),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +30,7 @@ from connector.store.schema import (
     combos,
     cursors,
     dead_letters,
+    dirty_learners,
     enrolment_state,
     flags,
     identity,
@@ -79,6 +81,15 @@ class Snapshot:
     learner_id: int | None = None
     parent_id: int | None = None
     tag_ids: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An unfinished listing: the filter it used, the next skip, the newest stamp seen so far."""
+
+    skip: int
+    since: datetime | None
+    high: datetime | None
 
 
 @dataclass(frozen=True)
@@ -163,9 +174,15 @@ class Store:
     # --- snapshots ----------------------------------------------------------------------------
 
     async def save(
-        self, snapshots: Sequence[Snapshot], *, entity: str, high_water: datetime | None
+        self,
+        snapshots: Sequence[Snapshot],
+        *,
+        entity: str,
+        high_water: datetime | None,
+        resume: Progress | None = None,
+        mark_dirty: bool = True,
     ) -> set[int]:
-        """Store a page of snapshots and advance the entity's cursor, together.
+        """Store a page of snapshots and advance the entity's cursor (or progress), together.
 
         Unchanged content (same hash) is skipped. Returns the learners whose bundle changed.
         """
@@ -201,11 +218,33 @@ class Store:
                     changed.add(learner_id)
             if rows:
                 await _upsert_many(conn, records, rows, ("entity", "id"))
+            if mark_dirty:
+                await _mark_dirty(conn, changed)
             if high_water is not None:
                 await _upsert(
                     conn,
                     cursors,
-                    {"entity": entity, "high_water": high_water.astimezone(UTC), "updated_at": now},
+                    {
+                        "entity": entity,
+                        "high_water": high_water.astimezone(UTC),
+                        "updated_at": now,
+                        "resume_skip": None,
+                        "resume_since": None,
+                        "resume_high": None,
+                    },
+                    ("entity",),
+                )
+            elif resume is not None:
+                await _upsert(
+                    conn,
+                    cursors,
+                    {
+                        "entity": entity,
+                        "updated_at": now,
+                        "resume_skip": resume.skip,
+                        "resume_since": _utc(resume.since),
+                        "resume_high": _utc(resume.high),
+                    },
                     ("entity",),
                 )
         return changed
@@ -243,13 +282,39 @@ class Store:
             batch.update({row[0]: row[1] for row in rows})
         return batch
 
+    async def finish_listing(self, entity: str, high_water: datetime | None) -> None:
+        """A listing completed: set its cursor (when anything was seen) and drop its progress."""
+        values: dict[str, Any] = {
+            "entity": entity,
+            "updated_at": self.clock.now(),
+            "resume_skip": None,
+            "resume_since": None,
+            "resume_high": None,
+        }
+        if high_water is not None:
+            values["high_water"] = high_water.astimezone(UTC)
+        async with self.engine.begin() as conn:
+            await _upsert(conn, cursors, values, ("entity",))
+
+    async def progress(self, entity: str) -> Progress | None:
+        """Where an unfinished listing of `entity` stopped, if one did."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(cursors).where(cursors.c.entity == entity))).first()
+        if row is None or row.resume_skip is None:
+            return None
+        return Progress(
+            row.resume_skip,
+            _aware(row.resume_since) if row.resume_since else None,
+            _aware(row.resume_high) if row.resume_high else None,
+        )
+
     async def cursor(self, entity: str) -> datetime | None:
         """The entity's high-water modification time (None before the first poll)."""
         async with self.engine.connect() as conn:
             found = (
                 await conn.execute(select(cursors.c.high_water).where(cursors.c.entity == entity))
             ).first()
-        if found is None:
+        if found is None or found[0] is None:
             return None
         return _aware(found[0])
 
@@ -275,14 +340,28 @@ class Store:
                 )
                 if found[0] is not None:
                     touched.add(found[0])
+            await _mark_dirty(conn, touched)
         return touched
 
     async def _purge_learner(self, conn: AsyncConnection, learner_id: int) -> None:
-        for table in (records, learner_state, enrolment_state, flags, stage_history, outbox):
+        for table in (
+            records,
+            learner_state,
+            enrolment_state,
+            flags,
+            stage_history,
+            outbox,
+            dirty_learners,
+        ):
             await conn.execute(delete(table).where(table.c.learner_id == learner_id))
         await conn.execute(
             delete(records).where(records.c.entity == LEARNER, records.c.id == learner_id)
         )
+
+    async def dirty_learners(self) -> set[int]:
+        """Learners whose records changed since their last decision (survives a crash)."""
+        async with self.engine.connect() as conn:
+            return {row[0] for row in await conn.execute(select(dirty_learners.c.learner_id))}
 
     async def learner_ids(self) -> list[int]:
         """Every stored learner, ascending."""
@@ -474,10 +553,16 @@ class Store:
     ) -> list[list[tuple[str, int, str | None, str | None]]]:
         """Store several learners' decisions in one transaction; their stage changes, in order."""
         async with self.engine.begin() as conn:
-            return [
+            recorded = [
                 await self._record(conn, decision, mapping_version, today, writes, cancels)
                 for decision, writes, cancels in decided
             ]
+            decided_ids = [decision.learner_id for decision, _, _ in decided]
+            if decided_ids:
+                await conn.execute(
+                    delete(dirty_learners).where(dirty_learners.c.learner_id.in_(decided_ids))
+                )
+            return recorded
 
     async def _record(
         self,
@@ -614,8 +699,8 @@ class Store:
             await conn.execute(
                 delete(outbox).where(outbox.c.course_enrolment_id == write.course_enrolment_id)
             )
-        if snapshot is not None:
-            await self.save([snapshot], entity=snapshot.entity, high_water=None)
+        if snapshot is not None:  # the connector's own write: nothing to decide again
+            await self.save([snapshot], entity=snapshot.entity, high_water=None, mark_dirty=False)
 
     async def dead_letter(self, write: PendingWrite, reason: str) -> None:
         """Move a write that cannot succeed to the dead letters, with its reason."""
@@ -728,6 +813,10 @@ async def _upsert(
     await conn.execute(statement)
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
 def _aware(moment: datetime) -> datetime:
     """Datetimes are stored in UTC; SQLite returns them without their zone."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -739,6 +828,13 @@ async def _require_current_schema(engine: AsyncEngine) -> None:
         raise ConfigurationError(
             "the database schema is not current; run `connector db upgrade` first"
         )
+
+
+async def _mark_dirty(conn: AsyncConnection, learner_ids: Iterable[int]) -> None:
+    rows = [{"learner_id": learner_id} for learner_id in sorted(learner_ids)]
+    if rows:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        await conn.execute(dialect.insert(dirty_learners).values(rows).on_conflict_do_nothing())
 
 
 async def _upsert_many(
@@ -784,7 +880,8 @@ async def acquire_lock(store: Store, name: str, owner: str, ttl: timedelta) -> N
     now = store.clock.now()
     async with store.engine.begin() as conn:
         row = (await conn.execute(select(locks).where(locks.c.name == name))).first()
-        if row is not None and row.owner != owner and _aware(row.expires_at) > now:
+        held = row is not None and row.owner != owner and _aware(row.expires_at) > now
+        if held and row is not None and not _dead_local_owner(row.owner):
             raise JobBusyError(
                 f"the {name} job is running in another process (its lock is held until "
                 f"{_aware(row.expires_at).isoformat(timespec='seconds')}); try again later"
@@ -795,6 +892,21 @@ async def acquire_lock(store: Store, name: str, owner: str, ttl: timedelta) -> N
             {"name": name, "owner": owner, "expires_at": (now + ttl).astimezone(UTC)},
             ("name",),
         )
+
+
+def _dead_local_owner(owner: str) -> bool:
+    """Whether a lock's owner (`host:pid:…`) is a process of this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 async def release_lock(store: Store, name: str, owner: str) -> None:

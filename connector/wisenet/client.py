@@ -118,26 +118,38 @@ class WisenetClient:
     # --- lists ----------------------------------------------------------------------------
 
     def learners(
-        self, *, modified_since: datetime | None = None, is_active: bool | None = None
+        self,
+        *,
+        start: int = 0,
+        modified_since: datetime | None = None,
+        is_active: bool | None = None,
     ) -> AsyncGenerator[list[Item[LearnerData]], None]:
         """Pages of learners, optionally only those modified at or after `modified_since`."""
         params = equality_filters(isActiveFilter=is_active)
-        return self._pages(ep.LEARNERS, LearnerData, params, modified_since)
+        return self._pages(ep.LEARNERS, LearnerData, params, modified_since, start)
 
     def course_enrolments(
-        self, *, modified_since: datetime | None = None, learner_id: int | None = None
+        self,
+        *,
+        start: int = 0,
+        modified_since: datetime | None = None,
+        learner_id: int | None = None,
     ) -> AsyncGenerator[list[Item[CourseEnrolmentData]], None]:
         """Pages of course enrolments, oldest modification first."""
         params = equality_filters(learnerIdFilter=learner_id)
         params.update(sort="LastModifiedTimeStamp", order="asc")
-        return self._pages(ep.COURSE_ENROLMENTS, CourseEnrolmentData, params, modified_since)
+        return self._pages(ep.COURSE_ENROLMENTS, CourseEnrolmentData, params, modified_since, start)
 
     def unit_enrolments(
-        self, *, modified_since: datetime | None = None, course_enrolment_id: int | None = None
+        self,
+        *,
+        start: int = 0,
+        modified_since: datetime | None = None,
+        course_enrolment_id: int | None = None,
     ) -> AsyncGenerator[list[Item[UnitEnrolmentData]], None]:
         """Pages of unit enrolments, all or one course enrolment's."""
         params = equality_filters(courseEnrolmentIdFilter=course_enrolment_id)
-        return self._pages(ep.UNIT_ENROLMENTS, UnitEnrolmentData, params, modified_since)
+        return self._pages(ep.UNIT_ENROLMENTS, UnitEnrolmentData, params, modified_since, start)
 
     def credentials(
         self, *, course_enrolment_id: int | None = None
@@ -153,11 +165,15 @@ class WisenetClient:
         return self._pages(ep.COURSE_OFFERS, CourseOfferData, {}, modified_since)
 
     def checklists(
-        self, *, modified_since: datetime | None = None, entity_name: str | None = None
+        self,
+        *,
+        start: int = 0,
+        modified_since: datetime | None = None,
+        entity_name: str | None = None,
     ) -> AsyncGenerator[list[Item[ChecklistData]], None]:
         """Pages of checklists, optionally those attached to one entity type."""
         params = equality_filters(entityNameFilter=entity_name)
-        return self._pages(ep.CHECKLISTS, ChecklistData, params, modified_since)
+        return self._pages(ep.CHECKLISTS, ChecklistData, params, modified_since, start)
 
     def audit_logs(
         self,
@@ -276,6 +292,7 @@ class WisenetClient:
         model: type[ModelT],
         params: Mapping[str, str],
         modified_since: datetime | None,
+        start: int = 0,
     ) -> AsyncGenerator[list[Item[ModelT]], None]:
         query = dict(params)
         if modified_since is not None:
@@ -284,7 +301,7 @@ class WisenetClient:
             stamp = format_filter_timestamp(modified_since, self._config.account_tz)
             query[endpoint.modified_filter] = operator_value(Operator.GE, stamp)
         adapter: TypeAdapter[list[Item[ModelT]]] = TypeAdapter(list[Item[model]])  # type: ignore[valid-type]
-        pager = SkipTakePager(take=self._config.page_size)
+        pager = SkipTakePager(take=self._config.page_size, skip=start)
         id_alias = _id_alias(model)
 
         def fetch_next() -> asyncio.Task[object]:
