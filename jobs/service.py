@@ -76,9 +76,11 @@ def counts(report: SyncReport) -> dict[str, int]:
     }
 
 
-async def run_job(ctx: SyncContext, name: str, job: Job, owner: str) -> SyncReport:
-    """Run a job under its lock and record the run (counts only)."""
-    async with job_lock(ctx, name, owner):
+async def run_job(
+    ctx: SyncContext, name: str, job: Job, owner: str, *, lock: str | None = None
+) -> SyncReport:
+    """Run a job under its lock (its own name unless shared) and record the run (counts only)."""
+    async with job_lock(ctx, lock or name, owner):
         run_id = await start_run(ctx.store, name)
         try:
             report = await job(ctx)

@@ -62,6 +62,7 @@ DELETABLE = {
 }
 RECENT, BACKLOG = 0, 1
 Listing = Callable[[datetime | None, int], AsyncIterator[list[Item[Any]]]]
+PageProgress = Callable[[str, int], None]  # entity, records read so far in this listing
 DECIDE_BATCH = 200
 
 
@@ -114,6 +115,7 @@ class SyncContext(DecisionContext):
     max_snapshot_age: timedelta = timedelta(minutes=10)
     labels: Labels | None = None
     credentials_checked: set[int] = field(default_factory=set)
+    on_page: PageProgress | None = None
 
 
 # --- poll -------------------------------------------------------------------------------------
@@ -208,9 +210,13 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
         if high is not None:
             newest = max(newest, high) if newest else high
     if first_sync:
+        read = 0
         async for page in ctx.client.credentials():
             snaps = [s for s in (_snapshot(CREDENTIAL, item, labels) for item in page) if s]
             changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
+            read += len(page)
+            if ctx.on_page is not None:
+                ctx.on_page(CREDENTIAL, read)
         if newest is not None:
             await ctx.store.save([], entity=AUDIT, high_water=newest)
     else:
@@ -249,11 +255,15 @@ async def _poll_list(
                 snaps, entity=entity, high_water=None, resume=Progress(skip, since, high)
             )
         report.records_changed += len(touched)
+        if ctx.on_page is not None:
+            ctx.on_page(entity, skip)
     await ctx.store.finish_listing(entity, high)
     return high
 
 
-async def _audit(ctx: SyncContext, labels: Labels, report: SyncReport) -> set[int]:
+async def _audit(
+    ctx: SyncContext, labels: Labels, report: SyncReport, *, credentials_too: bool = True
+) -> set[int]:
     """Credentials and deletes since the audit cursor (neither shows in modified lists)."""
     cursor = await ctx.store.cursor(AUDIT)
     assert cursor is not None  # noqa: S101 - set by the first sync
@@ -268,7 +278,7 @@ async def _audit(ctx: SyncContext, labels: Labels, report: SyncReport) -> set[in
             high = max(high, stamp) if stamp else high
             if entry.audit_action == "D" and entry.entity_name in DELETABLE:
                 deletes.setdefault(DELETABLE[entry.entity_name], set()).add(entry.record_id)
-            elif entry.entity_name == "Credential":
+            elif entry.entity_name == "Credential" and credentials_too:
                 credentials.add(entry.record_id)
     for credential_id in sorted(credentials):
         try:
@@ -549,6 +559,22 @@ async def sync(ctx: SyncContext) -> SyncReport:
     await decide(ctx, changed, report, priority=BACKLOG if backfill else RECENT)
     await write_back(ctx, report)
     return report
+
+
+async def backfill(ctx: SyncContext) -> SyncReport:
+    """Read everything again (unchanged records are skipped by hash), then decide and write.
+
+    Deletes since the audit cursor are taken first, since a full read cannot see them. An
+    unfinished backfill (or first sync) is resumed rather than restarted.
+    """
+    report = SyncReport()
+    if await ctx.store.cursor(AUDIT) is not None:
+        await _audit(ctx, await labels_for(ctx), report, credentials_too=False)
+        await ctx.store.reset_cursors()
+    result = await sync(ctx)
+    result.deleted += report.deleted
+    result.records_changed += report.records_changed
+    return result
 
 
 def write_reserve(quota: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -17,10 +18,11 @@ from connector.store import migrate
 from connector.store.store import summary
 from jobs.bootstrap import sync_context
 from jobs.logging import configure_logging
+from jobs.progress import ListingProgress
 from jobs.runtime import Runtime
 from jobs.service import process_owner, run_job, run_service
 from jobs.settings import Settings, load_settings
-from jobs.sync import SyncReport, sweep, sync
+from jobs.sync import SyncReport, backfill, sweep, sync
 
 DEMO_DATABASE = Path("var/demo.db")
 DEMO_LEARNERS = 300
@@ -63,6 +65,27 @@ def sync_command(runtime: Runtime, dry_run: bool) -> None:
     if dry_run:
         settings = settings.model_copy(update={"dry_run": True})
     report, _ = asyncio.run(_sync(settings, runtime.clock))
+    for line in report_lines(report):
+        click.echo(line)
+
+
+@click.command("backfill")
+@click.pass_obj
+def backfill_command(runtime: Runtime) -> None:
+    """Read everything from Wisenet again (resuming an unfinished read), decide, write back."""
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    progress = ListingProgress(sys.stderr)
+
+    async def _run() -> SyncReport:
+        async with sync_context(settings, runtime.clock) as ctx:
+            ctx.on_page = progress
+            return await run_job(ctx, "backfill", backfill, process_owner(), lock="sync")
+
+    try:
+        report = asyncio.run(_run())
+    finally:
+        progress.close()
     for line in report_lines(report):
         click.echo(line)
 

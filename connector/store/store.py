@@ -296,6 +296,11 @@ class Store:
         async with self.engine.begin() as conn:
             await _upsert(conn, cursors, values, ("entity",))
 
+    async def reset_cursors(self) -> None:
+        """Forget every cursor and listing progress, so the next poll reads everything."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(cursors))
+
     async def progress(self, entity: str) -> Progress | None:
         """Where an unfinished listing of `entity` stopped, if one did."""
         async with self.engine.connect() as conn:

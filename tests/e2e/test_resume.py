@@ -32,13 +32,13 @@ def unit_progress(database: Path) -> int | None:
 
 
 def test_a_killed_backfill_resumes_from_the_last_committed_page(tmp_path: Path) -> None:
-    """Kill after the first page of units; the rerun reads only the pages after it."""
+    """Kill `connector backfill` after the first page of units; the rerun reads only the rest."""
     database = tmp_path / "c.db"
     with served() as server:
         env = environment(server.base_url, database)
         control(server, "POST", "/faults", json={"latency_ms": [250, 250]})
         with subprocess.Popen(  # noqa: S603 - fixed arguments
-            [CONNECTOR, "sync"],
+            [CONNECTOR, "backfill"],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
@@ -61,7 +61,7 @@ def test_a_killed_backfill_resumes_from_the_last_committed_page(tmp_path: Path) 
         control(server, "DELETE", "/faults")
         control(server, "POST", "/counters/reset")
         second = subprocess.run(  # noqa: S603 - fixed arguments
-            [CONNECTOR, "sync"],
+            [CONNECTOR, "backfill"],
             env=env,
             cwd=tmp_path,
             capture_output=True,
@@ -72,4 +72,7 @@ def test_a_killed_backfill_resumes_from_the_last_committed_page(tmp_path: Path) 
         assert second.returncode == 0, second.stderr[-2000:]
         counts = control(server, "GET", "/counters")["by_endpoint"]
         assert counts["GET /unit-enrolments"] == 2  # skip 1000 and 2000, not the first page
+        progress = [line for line in second.stderr.splitlines() if "records read" in line]
+        assert "UnitEnrolment: 2000 records read" in progress  # plain lines off a terminal
+        assert progress[-1].startswith("Credential: ")
         assert owned_tags_in_wisenet(server) == expected_tags(server)

@@ -19,7 +19,7 @@ from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
 from jobs.mapping_apply import impact
-from jobs.sync import SyncContext, sweep, sync
+from jobs.sync import SyncContext, backfill, sweep, sync
 from mappings.loader import load_mapping
 from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
@@ -245,3 +245,71 @@ async def test_the_impact_of_a_new_mapping_counts_exactly_the_crossings(
     assert crossings > 0
     assert sum(found.stage_moves.values()) == crossings
     assert set(found.stage_moves) == {("Completion", "Reconnect")}
+
+
+class KilledError(Exception):
+    """Stands for the process dying right after a committed page."""
+
+
+async def test_a_backfill_rereads_every_list_takes_deletes_and_writes_nothing_new(
+    rig: Rig,
+) -> None:
+    """A full read after a sync: every list read again, a learner deleted meanwhile forgotten."""
+    await sync(rig.ctx)
+    gone = min(await rig.store.learner_ids())
+    control(rig.server, "DELETE", f"/records/Learner/{gone}")
+    control(rig.server, "POST", "/counters/reset")
+    pages: list[tuple[str, int]] = []
+    rig.ctx.on_page = lambda entity, read: pages.append((entity, read))
+    report = await backfill(rig.ctx)
+    counts = control(rig.server, "GET", "/counters")["by_endpoint"]
+    assert report.deleted >= 1
+    assert gone not in await rig.store.learner_ids()
+    assert report.writes_done == 0
+    assert counts == {
+        "GET /learnersAU": 1,
+        "GET /course-enrolments": 1,
+        "GET /unit-enrolments": counts["GET /unit-enrolments"],
+        "GET /checklists": 1,
+        "GET /credentials": 1,
+        "GET /audit-logs": 1,
+    }
+    assert counts["GET /unit-enrolments"] >= 2  # more than one page of units: a real re-read
+    assert {entity for entity, _ in pages} == {
+        "Learner",
+        "CourseEnrolment",
+        "UnitEnrolment",
+        "Checklist",
+        "Credential",
+    }
+    assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
+
+
+async def test_an_interrupted_backfill_resumes_where_it_stopped(rig: Rig) -> None:
+    """Killed after the first committed page of units, the next backfill goes on from there.
+
+    Learners and course enrolments are only polled since their new cursors (one page each),
+    units continue from the second page, and the audit log is not read to reset again.
+    """
+    await sync(rig.ctx)
+
+    def die_in_units(entity: str, read: int) -> None:
+        if entity == "UnitEnrolment":
+            raise KilledError
+
+    rig.ctx.on_page = die_in_units
+    with pytest.raises(KilledError):
+        await backfill(rig.ctx)
+    control(rig.server, "POST", "/counters/reset")
+    rig.ctx.on_page = None
+    report = await backfill(rig.ctx)
+    counts = control(rig.server, "GET", "/counters")["by_endpoint"]
+    units = len(rig.server.sandbox.db.unit_enrolments.rows)
+    assert counts["GET /learnersAU"] == 1
+    assert counts["GET /course-enrolments"] == 1
+    assert counts["GET /unit-enrolments"] == units // 1000  # pages after the first
+    assert "GET /audit-logs" not in counts
+    assert counts["GET /credentials"] == 1
+    assert report.writes_failed == 0
+    assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
+    assert await rig.store.cursor("AuditLog") is not None
