@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from connector.wisenet.budget import BudgetState
 from connector.wisenet.client import WisenetClient
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, normalise
-from connector.wisenet.wire import ComboEntry
+from connector.wisenet.wire import ComboEntry, Item, LearnerData
 from mappings.loader import vocabulary_warnings
 from mappings.schema import MappingSpec
 
 # Outcomes are compared by AVETMISS code; the other lookups by description.
 _BY_CODE = frozenset({"outcomes"})
+VERIFIED_USI_SET = "verified_usi_statuses"
 
 
 @dataclass
@@ -52,7 +54,32 @@ async def run_check(client: WisenetClient, mapping: MappingSpec | None = None) -
     for name in LIFECYCLE_COMBOS:
         combos[name] = await client.combo(name)
         report.combo_sizes[name] = len(combos[name])
-    report.budget = await client.budget.state()
     if mapping is not None:
         report.warnings = vocabulary_warnings(mapping, known_names(combos))
+        verified = mapping.sets.get(VERIFIED_USI_SET)
+        if verified is not None:
+            learners = await client.learner_sample()
+            report.warnings += usi_status_warnings(verified, learners)
+    report.budget = await client.budget.state()
     return report
+
+
+def usi_status_warnings(verified: list[str], learners: list[Item[LearnerData]]) -> list[str]:
+    """A warning when no sampled learner's `UsiStatus` is one of the mapping's verified values.
+
+    Wisenet does not publish its `UsiStatus` values, so a wrong set would silently flag every
+    learner's USI as unverified. The values seen are status words, counted, never identifiers.
+    """
+    wanted = {normalise(value) for value in verified}
+    seen = Counter(
+        item.data.personal.usi_status
+        for item in learners
+        if item.data.personal is not None and item.data.personal.usi_status
+    )
+    if not learners or any(normalise(value) in wanted for value in seen):
+        return []
+    found = ", ".join(f"{value!r} x{n}" for value, n in seen.most_common()) or "none"
+    return [
+        f"set {VERIFIED_USI_SET}: no learner among the first {len(learners)} has a UsiStatus "
+        f"of {sorted(verified)}; values seen: {found}"
+    ]

@@ -128,6 +128,13 @@ class WisenetClient:
         params = equality_filters(isActiveFilter=is_active)
         return self._pages(ep.LEARNERS, LearnerData, params, modified_since, start)
 
+    async def learner_sample(self) -> list[Item[LearnerData]]:
+        """The first page of learners in one request (to see which values an account uses)."""
+        params = SkipTakePager(take=self._config.page_size, skip=0).params()
+        body = await self._request("GET", ep.LEARNERS, params=params)
+        adapter: TypeAdapter[list[Item[LearnerData]]] = TypeAdapter(list[Item[LearnerData]])
+        return _parse(ep.LEARNERS, "GET", adapter, body)
+
     def course_enrolments(
         self,
         *,

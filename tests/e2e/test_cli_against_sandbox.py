@@ -71,6 +71,7 @@ def test_check_against_the_sandbox_succeeds(sandbox_url: str) -> None:
     result = run_check(sandbox_url, "sandbox-key")
     assert result.returncode == 0, result.stderr
     assert "combo enrolment-statuses: 11 values" in result.stdout
+    assert "UsiStatus" not in result.stdout  # the sandbox's learners include verified USIs
     assert result.stdout.rstrip().endswith("check passed")
 
 
@@ -86,7 +87,7 @@ def test_check_writes_nothing(sandbox_url: str) -> None:
     httpx.post(f"{sandbox_url}/_sandbox/counters/reset").raise_for_status()
     assert run_check(sandbox_url, "sandbox-key").returncode == 0
     counts = httpx.get(f"{sandbox_url}/_sandbox/counters").json()["by_endpoint"]
-    assert counts == {"GET /combos/{name}": 5}
+    assert counts == {"GET /combos/{name}": 5, "GET /learnersAU": 1}
 
 
 def test_check_against_an_embedded_sandbox() -> None:

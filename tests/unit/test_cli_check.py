@@ -19,7 +19,16 @@ def wisenet(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
     monkeypatch.setenv("CONNECTOR_WISENET_API_KEY", API_KEY)
     monkeypatch.setenv("CONNECTOR_LOG_FORMAT", "json")
     with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+        router.get("/learnersAU").respond(json=learners("Verified", "Unverified", None))
         yield router
+
+
+def learners(*statuses: str | None) -> list[dict[str, object]]:
+    """A page of learners with these `UsiStatus` values."""
+    return [
+        {"Data": {"LearnerId": 10 + i, "Personal": {"UsiStatus": status}}, "Relationships": {}}
+        for i, status in enumerate(statuses)
+    ]
 
 
 def combo(name: str) -> list[dict[str, object]]:
@@ -30,16 +39,33 @@ def combo(name: str) -> list[dict[str, object]]:
 def test_check_loads_the_combos_and_reports_the_budget(
     wisenet: respx.MockRouter, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A healthy account: one request per combo, nothing written, exit 0."""
+    """A healthy account: one request per combo and one page of learners, nothing written."""
     for name in LIFECYCLE_COMBOS:
         wisenet.get(f"/combos/{name}").respond(json=combo(name))
     assert main(["check"], clock=FakeClock()) == EXIT_OK
     out = capsys.readouterr().out
     assert "combo enrolment-statuses: 2 values" in out
-    assert f"requests: {len(LIFECYCLE_COMBOS)} spent by this check; daily quota 1000" in out
+    assert f"requests: {len(LIFECYCLE_COMBOS) + 1} spent by this check; daily quota 1000" in out
+    assert "UsiStatus" not in out
     assert out.rstrip().endswith("check passed")
     assert all(call.request.method == "GET" for call in wisenet.calls)
-    assert len(wisenet.calls) == len(LIFECYCLE_COMBOS)
+    assert len(wisenet.calls) == len(LIFECYCLE_COMBOS) + 1
+
+
+def test_check_warns_when_no_learner_has_a_verified_usi_status(
+    wisenet: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An account that spells the status differently would flag every USI as unverified."""
+    for name in LIFECYCLE_COMBOS:
+        wisenet.get(f"/combos/{name}").respond(json=combo(name))
+    wisenet.get("/learnersAU").respond(json=learners("Valid", "Valid", "Invalid", None))
+    assert main(["check"], clock=FakeClock()) == EXIT_OK
+    out = capsys.readouterr().out
+    assert (
+        "warning: set verified_usi_statuses: no learner among the first 4 has a UsiStatus of "
+        "['Verified']; values seen: 'Valid' x2, 'Invalid' x1"
+    ) in out
+    assert sum(c.request.url.path.endswith("/learnersAU") for c in wisenet.calls) == 1
 
 
 def test_check_with_a_bad_key_fails_clearly(
