@@ -28,7 +28,7 @@ from jobs.logging import configure_logging
 from tests.support.fetch import full_fetch
 
 
-def start_sandbox(learners: int, port: int) -> subprocess.Popen[bytes]:
+def start_sandbox(learners: int, port: int, *, rate: int = 10) -> subprocess.Popen[bytes]:
     """`connector sandbox` as its own process (Wisenet is a separate server), once it serves."""
     command = [
         str(Path(sys.executable).parent / "connector"),
@@ -40,7 +40,7 @@ def start_sandbox(learners: int, port: int) -> subprocess.Popen[bytes]:
         "--today",
         "2026-11-29",
         "--rate-limit",
-        "10",
+        str(rate),
         "--daily-quota",
         "0",
     ]
