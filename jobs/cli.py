@@ -32,7 +32,15 @@ from jobs.report_cli import export, purge, report
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
 from jobs.status_cli import status
-from jobs.sync_cli import backfill_command, db, demo, run, sweep_command, sync_command
+from jobs.sync_cli import (
+    backfill_command,
+    db,
+    demo,
+    reconcile_command,
+    run,
+    sweep_command,
+    sync_command,
+)
 
 DEFAULT_SANDBOX_KEY = "sandbox-key"
 EXIT_OK = 0
@@ -151,6 +159,7 @@ cli.add_command(mapping)
 cli.add_command(explain_command)
 cli.add_command(sync_command)
 cli.add_command(backfill_command)
+cli.add_command(reconcile_command)
 cli.add_command(sweep_command)
 cli.add_command(run)
 cli.add_command(status)

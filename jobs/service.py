@@ -32,7 +32,7 @@ from connector.store.store import (
 )
 from jobs.bootstrap import sync_context
 from jobs.settings import Settings
-from jobs.sync import SyncContext, SyncReport, sweep, sync, write_back
+from jobs.sync import SyncContext, SyncReport, reconcile, sweep, sync, write_back
 
 log = structlog.get_logger(__name__)
 LOCK_TTL = timedelta(minutes=2)  # renewed every LOCK_RENEW while the job runs
@@ -104,10 +104,10 @@ async def run_service(settings: Settings, clock: Clock, stop: asyncio.Event) -> 
         owner = process_owner()
         serial = asyncio.Lock()
 
-        async def guarded(name: str, job: Job) -> None:
+        async def guarded(name: str, job: Job, lock: str | None = None) -> None:
             async with serial:
                 try:
-                    report = await run_job(ctx, name, job, owner)
+                    report = await run_job(ctx, name, job, owner, lock=lock)
                 except JobBusyError:
                     log.warning("job.skipped", job=name, reason="another process runs it")
                     return
@@ -144,6 +144,13 @@ async def run_service(settings: Settings, clock: Clock, stop: asyncio.Event) -> 
         )
         scheduler.add_job(
             guarded,
+            CronTrigger.from_crontab(settings.reconcile_cron, timezone=tz),
+            args=["reconcile", reconcile, "sync"],  # it polls: never beside a sync
+            misfire_grace_time=6 * 3600,
+            **common,
+        )
+        scheduler.add_job(
+            guarded,
             IntervalTrigger(minutes=1, timezone=tz),
             args=["write", write_only],
             misfire_grace_time=60,
@@ -154,6 +161,7 @@ async def run_service(settings: Settings, clock: Clock, stop: asyncio.Event) -> 
             "service.started",
             poll_interval_s=int(interval),
             sweep_at=settings.sweep_at.isoformat(timespec="minutes"),
+            reconcile_cron=settings.reconcile_cron,
         )
         try:
             await stop.wait()

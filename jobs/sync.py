@@ -116,6 +116,7 @@ class SyncContext(DecisionContext):
     labels: Labels | None = None
     credentials_checked: set[int] = field(default_factory=set)
     on_page: PageProgress | None = None
+    seen: dict[str, set[int]] | None = None  # ids of each listing read whole (reconcile)
 
 
 # --- poll -------------------------------------------------------------------------------------
@@ -211,12 +212,16 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
             newest = max(newest, high) if newest else high
     if first_sync:
         read = 0
+        ids: set[int] = set()
         async for page in ctx.client.credentials():
+            ids.update(key for item in page if (key := item.data.key()) is not None)
             snaps = [s for s in (_snapshot(CREDENTIAL, item, labels) for item in page) if s]
             changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
             read += len(page)
             if ctx.on_page is not None:
                 ctx.on_page(CREDENTIAL, read)
+        if ctx.seen is not None:
+            ctx.seen[CREDENTIAL] = ids
         if newest is not None:
             await ctx.store.save([], entity=AUDIT, high_water=newest)
     else:
@@ -243,7 +248,11 @@ async def _poll_list(
     else:
         cursor = await ctx.store.cursor(entity)
         since, skip, high = (None if cursor is None else cursor - ctx.overlap), 0, cursor
+    whole = since is None and skip == 0
+    ids: set[int] = set()
     async for page in listing(since, skip):
+        if whole:
+            ids.update(item.data.key() for item in page)
         stamps = [s for s in (_stamp(item, ctx.account_tz) for item in page) if s]
         high = max([*stamps, *([high] if high else [])], default=None)
         skip += len(page)
@@ -258,6 +267,8 @@ async def _poll_list(
         if ctx.on_page is not None:
             ctx.on_page(entity, skip)
     await ctx.store.finish_listing(entity, high)
+    if whole and ctx.seen is not None:
+        ctx.seen[entity] = ids
     return high
 
 
@@ -575,6 +586,33 @@ async def backfill(ctx: SyncContext) -> SyncReport:
     result.deleted += report.deleted
     result.records_changed += report.records_changed
     return result
+
+
+async def reconcile(ctx: SyncContext) -> SyncReport:
+    """A backfill that also forgets what Wisenet no longer has (deletes the audit log missed).
+
+    Only listings read whole in this run are compared; a paused or resumed listing is not, so
+    nothing is forgotten on partial knowledge. Owned tags that drifted without a modification
+    time are caught by the full read itself (the enrolment's tags are part of its hash).
+    """
+    ctx.seen = {}
+    try:
+        report = await backfill(ctx)
+    finally:
+        seen, ctx.seen = ctx.seen, None
+    if report.paused:
+        return report
+    touched: set[int] = set()
+    for entity, ids in seen.items():
+        stale = set(await ctx.store.record_ids(entity)) - ids
+        if stale:
+            log.info("reconcile.forgotten", entity=entity, ids=sorted(stale)[:50], count=len(stale))
+            touched |= await ctx.store.forget(entity, stale)
+            report.deleted += len(stale)
+    if touched:
+        await decide(ctx, touched, report, priority=BACKLOG)
+        await write_back(ctx, report)
+    return report
 
 
 def write_reserve(quota: int) -> int:

@@ -20,9 +20,9 @@ from jobs.bootstrap import sync_context
 from jobs.logging import configure_logging
 from jobs.progress import ListingProgress
 from jobs.runtime import Runtime
-from jobs.service import process_owner, run_job, run_service
+from jobs.service import Job, process_owner, run_job, run_service
 from jobs.settings import Settings, load_settings
-from jobs.sync import SyncReport, backfill, sweep, sync
+from jobs.sync import SyncReport, backfill, reconcile, sweep, sync
 
 DEMO_DATABASE = Path("var/demo.db")
 DEMO_LEARNERS = 300
@@ -69,10 +69,8 @@ def sync_command(runtime: Runtime, dry_run: bool) -> None:
         click.echo(line)
 
 
-@click.command("backfill")
-@click.pass_obj
-def backfill_command(runtime: Runtime) -> None:
-    """Read everything from Wisenet again (resuming an unfinished read), decide, write back."""
+def _full_read(runtime: Runtime, name: str, job: Job) -> None:
+    """Run a job that reads every list, under the sync's lock, showing progress per page."""
     settings = load_settings()
     configure_logging(settings.log_format)
     progress = ListingProgress(sys.stderr)
@@ -80,7 +78,7 @@ def backfill_command(runtime: Runtime) -> None:
     async def _run() -> SyncReport:
         async with sync_context(settings, runtime.clock) as ctx:
             ctx.on_page = progress
-            return await run_job(ctx, "backfill", backfill, process_owner(), lock="sync")
+            return await run_job(ctx, name, job, process_owner(), lock="sync")
 
     try:
         report = asyncio.run(_run())
@@ -88,6 +86,20 @@ def backfill_command(runtime: Runtime) -> None:
         progress.close()
     for line in report_lines(report):
         click.echo(line)
+
+
+@click.command("backfill")
+@click.pass_obj
+def backfill_command(runtime: Runtime) -> None:
+    """Read everything from Wisenet again (resuming an unfinished read), decide, write back."""
+    _full_read(runtime, "backfill", backfill)
+
+
+@click.command("reconcile")
+@click.pass_obj
+def reconcile_command(runtime: Runtime) -> None:
+    """A backfill that also forgets records Wisenet no longer has (the weekly job, now)."""
+    _full_read(runtime, "reconcile", reconcile)
 
 
 @click.command("sweep")

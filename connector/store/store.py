@@ -368,6 +368,14 @@ class Store:
         async with self.engine.connect() as conn:
             return {row[0] for row in await conn.execute(select(dirty_learners.c.learner_id))}
 
+    async def record_ids(self, entity: str) -> list[int]:
+        """Every stored id of `entity`, ascending."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(records.c.id).where(records.c.entity == entity).order_by(records.c.id)
+            )
+            return [row[0] for row in rows]
+
     async def learner_ids(self) -> list[int]:
         """Every stored learner, ascending."""
         async with self.engine.connect() as conn:

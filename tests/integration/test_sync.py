@@ -19,7 +19,7 @@ from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
 from jobs.mapping_apply import impact
-from jobs.sync import SyncContext, backfill, sweep, sync
+from jobs.sync import SyncContext, backfill, reconcile, sweep, sync
 from mappings.loader import load_mapping
 from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
@@ -313,3 +313,43 @@ async def test_an_interrupted_backfill_resumes_where_it_stopped(rig: Rig) -> Non
     assert report.writes_failed == 0
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
     assert await rig.store.cursor("AuditLog") is not None
+
+
+async def test_reconcile_forgets_what_wisenet_lost_without_an_audit_entry(rig: Rig) -> None:
+    """A unit enrolment gone from Wisenet with no audit entry: backfill keeps it, reconcile not."""
+    await sync(rig.ctx)
+    units = rig.server.sandbox.db.unit_enrolments
+    lost = min(units.ids())
+    assert units.delete(lost) is not None  # straight from the table: no audit entry, no webhook
+    await backfill(rig.ctx)
+    assert lost in await rig.store.record_ids("UnitEnrolment")
+    control(rig.server, "POST", "/counters/reset")
+    report = await reconcile(rig.ctx)
+    counts = control(rig.server, "GET", "/counters")["by_endpoint"]
+    assert lost not in await rig.store.record_ids("UnitEnrolment")
+    assert report.deleted == 1
+    assert report.learners_evaluated >= 1
+    assert set(await rig.store.record_ids("UnitEnrolment")) == set(units.ids())
+    assert counts["GET /learnersAU"] == 1
+    assert counts["GET /credentials"] == 1
+    assert counts["GET /audit-logs"] == 1
+    assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
+
+
+async def test_reconcile_forgets_nothing_from_a_listing_it_did_not_read_whole(rig: Rig) -> None:
+    """An interrupted reconcile resumes its unit listing, so it compares and forgets no unit."""
+    await sync(rig.ctx)
+    stored = await rig.store.record_ids("UnitEnrolment")
+    rig.server.sandbox.db.unit_enrolments.delete(stored[0])
+
+    def die_in_units(entity: str, read: int) -> None:
+        if entity == "UnitEnrolment":
+            raise KilledError
+
+    rig.ctx.on_page = die_in_units
+    with pytest.raises(KilledError):
+        await reconcile(rig.ctx)
+    rig.ctx.on_page = None
+    report = await reconcile(rig.ctx)  # resumes the units: that listing is not whole
+    assert report.deleted == 0
+    assert await rig.store.record_ids("UnitEnrolment") == stored
