@@ -19,6 +19,7 @@ from connector.store.store import Store, status_facts
 from jobs.logging import configure_logging
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
+from jobs.sync import write_reserve
 
 
 @asynccontextmanager
@@ -73,6 +74,8 @@ async def gather(settings: Settings, clock: Clock) -> dict[str, Any]:
             "remaining": budget.remaining,
             "exhausted": budget.exhausted,
             "resets_at": budget.resets_at.isoformat(timespec="minutes"),
+            "write_reserve": write_reserve(budget.quota),
+            "reads_paused": budget.remaining < write_reserve(budget.quota),
         },
         write_eta=eta(facts["outbox"], budget.remaining, budget.quota, settings.wisenet_rate_limit),
     )
@@ -108,6 +111,11 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
     lines.append(
         f"budget {budget['day']}: {budget['used']} of {budget['quota']} requests used, "
         f"{state} (resets {budget['resets_at']})"
+    )
+    reads = "paused: the rest is kept for writes" if budget["reads_paused"] else "running"
+    lines.append(
+        f"  shares: writes keep the last {budget['write_reserve']}; polls, backfill and "
+        f"reconcile use the rest ({reads})"
     )
     return lines
 

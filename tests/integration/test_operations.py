@@ -61,6 +61,11 @@ def test_operating_the_connector(
         "file_differs": False,
     }
     assert status["budget"]["used"] > 100
+    assert status["budget"]["write_reserve"] == status["budget"]["quota"] // 5
+    assert status["budget"]["reads_paused"] is False
+    text = run(capsys, clock, "status")
+    assert "writes keep the last" in text
+    assert "(running)" in text
 
     counts = json.loads(run(capsys, clock, "report", "--json"))
     assert sum(counts["stages"].values()) == 300
