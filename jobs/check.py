@@ -1,4 +1,4 @@
-"""`connector check`: reach Wisenet, load the combos, compare the mapping's names; write nothing."""
+"""`connector check`: reach Wisenet, compare the mapping's names and USI statuses; write nothing."""
 
 from __future__ import annotations
 

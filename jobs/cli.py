@@ -63,7 +63,7 @@ def cli() -> None:
 )
 @click.pass_obj
 def check(runtime: Runtime, embedded: bool) -> None:
-    """Reach Wisenet, load the combos and report the day's budget; writes nothing."""
+    """Reach Wisenet, load the combos, warn about the mapping's names, report the budget."""
     settings = load_settings()
     configure_logging(settings.log_format)
     with ExitStack() as stack:
