@@ -117,6 +117,9 @@ class SyncContext(DecisionContext):
     credentials_checked: set[int] = field(default_factory=set)
     on_page: PageProgress | None = None
     seen: dict[str, set[int]] | None = None  # ids of each listing read whole (reconcile)
+    # When the last complete course-enrolment listing began: every stored enrolment snapshot is
+    # at least that current (one changed since would have been listed and stored again).
+    enrolments_verified_at: datetime | None = None
 
 
 # --- poll -------------------------------------------------------------------------------------
@@ -188,11 +191,7 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
             lambda since, start: ctx.client.learners(modified_since=since, start=start),
             False,
         ),
-        (
-            ENROLMENT,
-            lambda since, start: ctx.client.course_enrolments(modified_since=since, start=start),
-            True,
-        ),
+        (ENROLMENT, _enrolment_listing(ctx), True),
         (
             UNIT,
             lambda since, start: ctx.client.unit_enrolments(modified_since=since, start=start),
@@ -229,6 +228,10 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
     return changed
 
 
+def _enrolment_listing(ctx: SyncContext) -> Listing:
+    return lambda since, start: ctx.client.course_enrolments(modified_since=since, start=start)
+
+
 async def _poll_list(
     ctx: SyncContext,
     entity: str,
@@ -249,6 +252,7 @@ async def _poll_list(
         cursor = await ctx.store.cursor(entity)
         since, skip, high = (None if cursor is None else cursor - ctx.overlap), 0, cursor
     whole = since is None and skip == 0
+    began = ctx.store.clock.now()
     ids: set[int] = set()
     async for page in listing(since, skip):
         if whole:
@@ -267,6 +271,8 @@ async def _poll_list(
         if ctx.on_page is not None:
             ctx.on_page(entity, skip)
     await ctx.store.finish_listing(entity, high)
+    if entity == ENROLMENT:
+        ctx.enrolments_verified_at = began
     if whole and ctx.seen is not None:
         ctx.seen[entity] = ids
     return high
@@ -439,7 +445,18 @@ async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> None:
     await definitions.refresh()
     refresh_before = flag_driven_tags(ctx.mapping)
     stale: set[int] = set()
-    for write in pending:
+    for index, write in enumerate(pending):
+        if len(pending) - index > 1 and _unverified(ctx) and await ctx.store.cursor(ENROLMENT):
+            # One poll of the enrolments modified since the cursor is cheaper than reading each
+            # of the remaining enrolments before its PATCH.
+            await _poll_list(
+                ctx,
+                ENROLMENT,
+                _enrolment_listing(ctx),
+                sorted_by_modified=True,
+                labels=await labels_for(ctx),
+                report=report,
+            )
         unchecked = write.course_enrolment_id not in ctx.credentials_checked
         if write.add & refresh_before and unchecked and await _credentials_changed(ctx, write):
             stale.add(write.learner_id)
@@ -451,6 +468,12 @@ async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> None:
     if stale:
         await decide(ctx, stale, report)
         await _drain(ctx, report, limit)
+
+
+def _unverified(ctx: SyncContext) -> bool:
+    """Whether the stored enrolment snapshots may be older than a write may trust."""
+    verified = ctx.enrolments_verified_at
+    return verified is None or ctx.store.clock.now() - verified > ctx.max_snapshot_age
 
 
 async def _attempt(
@@ -523,7 +546,8 @@ async def _write_one(ctx: SyncContext, definitions: TagDefinitions, write: Pendi
         await ctx.store.finish_write(write, None)
         return False
     current, fetched_at = snapshot
-    if ctx.store.clock.now() - fetched_at > ctx.max_snapshot_age:
+    verified = max(fetched_at, ctx.enrolments_verified_at or fetched_at)
+    if ctx.store.clock.now() - verified > ctx.max_snapshot_age:
         fresh = await ctx.client.get_course_enrolment(write.course_enrolment_id)
         current = tuple(t.tag_id for t in fresh.data.tag_ids or ())
     remove_ids = {definitions.by_name[n].tag_id for n in write.remove if n in definitions.by_name}

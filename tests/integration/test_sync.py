@@ -19,7 +19,7 @@ from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
 from jobs.mapping_apply import impact
-from jobs.sync import SyncContext, backfill, reconcile, sweep, sync
+from jobs.sync import SyncContext, SyncReport, backfill, reconcile, sweep, sync, write_back
 from mappings.loader import load_mapping
 from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
@@ -188,10 +188,11 @@ async def test_a_certificate_issued_without_other_change_is_never_reported_late(
     report = await sweep(rig.ctx)
     counts = control(rig.server, "GET", "/counters")["by_endpoint"]
     assert owned_tags_in_wisenet(rig.server)[ce] == {"certified"}
-    # A sweep reads no list: only what writing needs (credentials before a flag-driven tag,
-    # enrolments whose snapshots went stale, the tag definitions).
+    # A sweep reads no list but what writing needs (credentials before a flag-driven tag, the
+    # enrolments changed since snapshots went stale, the tag definitions).
     assert set(counts) <= {
         "GET /credentials",
+        "GET /course-enrolments",
         "GET /course-enrolments/{id}",
         "GET /tags",
         "PATCH /course-enrolments/{id}",
@@ -353,3 +354,43 @@ async def test_reconcile_forgets_nothing_from_a_listing_it_did_not_read_whole(ri
     report = await reconcile(rig.ctx)  # resumes the units: that listing is not whole
     assert report.deleted == 0
     assert await rig.store.record_ids("UnitEnrolment") == stored
+
+
+async def test_a_backlog_older_than_its_snapshots_is_verified_by_one_poll_not_a_read_each(
+    rig: Rig,
+) -> None:
+    """An hour after planning, the writer polls the changed enrolments once, then PATCHes.
+
+    A human tag added meanwhile is seen by that poll and kept by the PATCH.
+    """
+    rig.ctx.dry_run = True
+    await sync(rig.ctx)  # plans every write; sends none
+    rig.ctx.dry_run = False
+    advance_hours = 1
+    assert isinstance(rig.store.clock, FakeClock)
+    rig.store.clock.advance(advance_hours * 3600)
+    control(rig.server, "POST", "/clock", json={"advance": {"hours": advance_hours}})
+    expected = expected_tags(rig.server)
+    db = rig.server.sandbox.db
+    human = next(
+        tag_id
+        for tag_id, row in db.tags.rows.items()
+        if row["Name"] not in OWNED and not row.get("ArchivedFlag")
+    )
+    ce = next(ce_id for ce_id, tags in expected.items() if tags)
+    before = [{"TagId": t["TagId"]} for t in db.course_enrolments.rows[ce].get("TagIds", [])]
+    control(
+        rig.server,
+        "POST",
+        f"/records/CourseEnrolment/{ce}",
+        json={"TagIds": [*before, {"TagId": human}]},
+    )
+    control(rig.server, "POST", "/counters/reset")
+    report = SyncReport()
+    await write_back(rig.ctx, report)
+    counts = control(rig.server, "GET", "/counters")["by_endpoint"]
+    assert counts["GET /course-enrolments"] == 1
+    assert "GET /course-enrolments/{id}" not in counts
+    assert counts["PATCH /course-enrolments/{id}"] == report.writes_done > 50
+    assert owned_tags_in_wisenet(rig.server) == expected
+    assert human in {t["TagId"] for t in db.course_enrolments.rows[ce]["TagIds"]}
