@@ -422,25 +422,32 @@ class TagDefinitions:
 async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = 10_000) -> None:
     """Drain the outbox: one PATCH per enrolment whose owned tags differ.
 
-    When the day's budget runs out the rest waits in the outbox for the reset.
+    The outbox is read `limit` rows at a time until it is empty (or only postponed rows are
+    left); when the day's budget runs out the rest waits in the outbox for the reset.
     """
     try:
-        await _drain(ctx, report, limit)
+        while True:
+            handled = report.writes_done + report.writes_skipped + report.writes_failed
+            if await _drain(ctx, report, limit) < limit:
+                return
+            if report.writes_done + report.writes_skipped + report.writes_failed == handled:
+                return
     except QuotaExhaustedError:
         log.warning("write.paused", reason="quota")
         report.paused = "writes: the day's budget is spent; they continue after the reset"
 
 
-async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> None:
+async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> int:
+    """Send one batch of due writes; return how many rows the batch held (0 on a dry run)."""
     pending = await ctx.store.pending_writes(limit)
     if not pending:
-        return
+        return 0
     if ctx.dry_run:
         for write in pending:
             report.dry_run_patches.append(
                 (write.course_enrolment_id, sorted(write.add), sorted(write.remove))
             )
-        return
+        return 0
     definitions = TagDefinitions(ctx, await ctx.store.tags())
     await definitions.refresh()
     refresh_before = flag_driven_tags(ctx.mapping)
@@ -468,6 +475,7 @@ async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> None:
     if stale:
         await decide(ctx, stale, report)
         await _drain(ctx, report, limit)
+    return len(pending)
 
 
 def _unverified(ctx: SyncContext) -> bool:

@@ -394,3 +394,15 @@ async def test_a_backlog_older_than_its_snapshots_is_verified_by_one_poll_not_a_
     assert counts["PATCH /course-enrolments/{id}"] == report.writes_done > 50
     assert owned_tags_in_wisenet(rig.server) == expected
     assert human in {t["TagId"] for t in db.course_enrolments.rows[ce]["TagIds"]}
+
+
+async def test_the_writer_drains_a_backlog_larger_than_one_batch(rig: Rig) -> None:
+    """Batches of 20: the writer goes on until the outbox is empty."""
+    rig.ctx.dry_run = True
+    planned = await sync(rig.ctx)
+    rig.ctx.dry_run = False
+    report = SyncReport()
+    await write_back(rig.ctx, report, limit=20)
+    assert report.writes_done == planned.writes_planned > 40
+    assert await rig.store.pending_writes(1) == []
+    assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
