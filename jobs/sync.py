@@ -81,6 +81,11 @@ class SyncReport:
     paused: str | None = None
     dry_run_patches: list[tuple[int, list[str], list[str]]] = field(default_factory=list)
 
+    @property
+    def writes_handled(self) -> int:
+        """Writes that left the outbox's due list: done, skipped or failed."""
+        return self.writes_done + self.writes_skipped + self.writes_failed
+
 
 @dataclass(kw_only=True)
 class DecisionContext:
@@ -213,7 +218,8 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
         read = 0
         ids: set[int] = set()
         async for page in ctx.client.credentials():
-            ids.update(key for item in page if (key := item.data.key()) is not None)
+            if ctx.seen is not None:
+                ids.update(key for item in page if (key := item.data.key()) is not None)
             snaps = [s for s in (_snapshot(CREDENTIAL, item, labels) for item in page) if s]
             changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
             read += len(page)
@@ -251,11 +257,11 @@ async def _poll_list(
     else:
         cursor = await ctx.store.cursor(entity)
         since, skip, high = (None if cursor is None else cursor - ctx.overlap), 0, cursor
-    whole = since is None and skip == 0
+    collect = ctx.seen is not None and since is None and skip == 0  # a whole read, for reconcile
     began = ctx.store.clock.now()
     ids: set[int] = set()
     async for page in listing(since, skip):
-        if whole:
+        if collect:
             ids.update(item.data.key() for item in page)
         stamps = [s for s in (_stamp(item, ctx.account_tz) for item in page) if s]
         high = max([*stamps, *([high] if high else [])], default=None)
@@ -273,7 +279,7 @@ async def _poll_list(
     await ctx.store.finish_listing(entity, high)
     if entity == ENROLMENT:
         ctx.enrolments_verified_at = began
-    if whole and ctx.seen is not None:
+    if collect and ctx.seen is not None:
         ctx.seen[entity] = ids
     return high
 
@@ -427,10 +433,8 @@ async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = 10_00
     """
     try:
         while True:
-            handled = report.writes_done + report.writes_skipped + report.writes_failed
-            if await _drain(ctx, report, limit) < limit:
-                return
-            if report.writes_done + report.writes_skipped + report.writes_failed == handled:
+            handled = report.writes_handled
+            if await _drain(ctx, report, limit) < limit or report.writes_handled == handled:
                 return
     except QuotaExhaustedError:
         log.warning("write.paused", reason="quota")
