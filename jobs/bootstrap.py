@@ -15,7 +15,7 @@ from connector.clock import Clock, SystemClock
 from connector.errors import ConfigurationError
 from connector.store.budget import StoreBudget
 from connector.store.store import Store
-from connector.wisenet.client import ClientConfig, WisenetClient
+from connector.wisenet.client import ClientConfig, RequestObserver, WisenetClient
 from jobs.settings import Settings
 from jobs.sync import SyncContext
 from mappings.compiler import CompiledMapping
@@ -44,7 +44,11 @@ def build_client(settings: Settings, clock: Clock | None = None) -> WisenetClien
 
 @asynccontextmanager
 async def sync_context(
-    settings: Settings, clock: Clock, *, rate_limit: float | None = None
+    settings: Settings,
+    clock: Clock,
+    *,
+    rate_limit: float | None = None,
+    observer: RequestObserver | None = None,
 ) -> AsyncIterator[SyncContext]:
     """Open the store, activate the mapping and wire the client to the persisted budget."""
     store = await Store.open(
@@ -65,7 +69,7 @@ async def sync_context(
             settings.wisenet_quota_reset,
             clock,
         )
-        async with WisenetClient(config, clock=clock, budget=budget) as client:
+        async with WisenetClient(config, clock=clock, budget=budget, observer=observer) as client:
             yield SyncContext(
                 client=client,
                 store=store,
@@ -100,6 +104,13 @@ async def _active_mapping(store: Store, path: Path) -> tuple[int, CompiledMappin
             hint="run `connector mapping apply` to switch",
         )
     return version, _compile(text, source)
+
+
+async def mapping_file_differs(store: Store, path: Path) -> bool:
+    """Whether the mapping file on disk differs from the store's active mapping."""
+    active = await store.active_mapping()
+    on_disk = await asyncio.to_thread(_read_if_present, path)
+    return bool(active and on_disk is not None and _digest(on_disk) != _digest(active[2]))
 
 
 def _read_if_present(path: Path) -> str | None:

@@ -1,9 +1,11 @@
-"""`connector run`: the scheduled service (poll and sync, daily sweep, writer).
+"""`connector run`: receiver, admin endpoints, scheduled jobs and inbox worker in one process.
 
+The scheduled jobs are the poll and sync, the daily sweep, the weekly reconcile and the writer.
 APScheduler 3 (`AsyncIOScheduler`) runs the jobs with `coalesce=True`, one instance at a time.
 Every job takes its lock in the store, so a CLI `sync` beside the service says so instead of
-racing it; inside one process the jobs also run one after another. SIGTERM and SIGINT stop the
-service after the running job finishes.
+racing it; inside one process the jobs also run one after another. The receiver wakes the
+inbox worker as soon as a delivery is committed. SIGTERM and SIGINT stop the service after the
+running job finishes.
 """
 
 from __future__ import annotations
@@ -12,17 +14,26 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import structlog
+import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from connector.clock import Clock
-from connector.errors import ConnectorError
+from connector.errors import ConfigurationError, ConnectorError
+from connector.metrics import ConnectorMetrics
+from connector.store.inbox import inbox_state
 from connector.store.store import (
     JobBusyError,
     acquire_lock,
@@ -30,14 +41,20 @@ from connector.store.store import (
     release_lock,
     start_run,
 )
+from connector.webhooks.receiver import Receiver
+from jobs.admin import Admin, ServiceState
 from jobs.bootstrap import sync_context
-from jobs.settings import Settings
-from jobs.sync import SyncContext, SyncReport, reconcile, sweep, sync, write_back
+from jobs.inbox import drain_inbox, unannounced_changes
+from jobs.settings import ENV_PREFIX, Bind, Settings
+from jobs.sync import AUDIT, SyncContext, SyncReport, reconcile, sweep, sync, write_back
 
 log = structlog.get_logger(__name__)
 LOCK_TTL = timedelta(minutes=2)  # renewed every LOCK_RENEW while the job runs
 LOCK_RENEW_SECONDS = 30
 STOP_GRACE_SECONDS = 30
+INBOX_IDLE_SECONDS = 5.0  # the worker looks for deliveries this often without a wake-up
+INBOX_SETTLE_SECONDS = 0.5  # deliveries arriving together are gathered into one batch
+INBOX_RETRY_SECONDS = 60.0  # after a drain that had to wait
 Job = Callable[[SyncContext], Awaitable[SyncReport]]
 
 
@@ -77,10 +94,21 @@ def counts(report: SyncReport) -> dict[str, int]:
 
 
 async def run_job(
-    ctx: SyncContext, name: str, job: Job, owner: str, *, lock: str | None = None
+    ctx: SyncContext,
+    name: str,
+    job: Job,
+    owner: str,
+    *,
+    lock: str | None = None,
+    record: bool = True,
 ) -> SyncReport:
-    """Run a job under its lock (its own name unless shared) and record the run (counts only)."""
+    """Run a job under its lock (its own name unless shared) and record the run (counts only).
+
+    Frequent small jobs (inbox drains) are not recorded: their counts go to the metrics.
+    """
     async with job_lock(ctx, lock or name, owner):
+        if not record:
+            return await job(ctx)
         run_id = await start_run(ctx.store, name)
         try:
             report = await job(ctx)
@@ -98,78 +126,232 @@ async def write_only(ctx: SyncContext) -> SyncReport:
     return report
 
 
-async def run_service(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
-    """Schedule the jobs and run until `stop` is set."""
-    async with sync_context(settings, clock) as ctx:
-        owner = process_owner()
-        serial = asyncio.Lock()
+@dataclass
+class JobRunner:
+    """Runs jobs one at a time in this process, under their store locks, with metrics."""
 
-        async def guarded(name: str, job: Job, lock: str | None = None) -> None:
-            async with serial:
-                try:
-                    report = await run_job(ctx, name, job, owner, lock=lock)
-                except JobBusyError:
-                    log.warning("job.skipped", job=name, reason="another process runs it")
-                    return
-                except ConnectorError as exc:
-                    # The message names endpoints and settings only; no traceback with values.
-                    log.error("job.failed", job=name, error=str(exc))  # noqa: TRY400
-                    return
-                log.info(
-                    "job.done",
-                    job=name,
-                    learners=report.learners_evaluated,
-                    writes=report.writes_done,
-                    failed=report.writes_failed,
-                )
+    ctx: SyncContext
+    owner: str
+    metrics: ConnectorMetrics
+    state: ServiceState
+    serial: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-        tz = settings.timezone
-        interval = settings.effective_poll_interval.total_seconds()
-        scheduler = AsyncIOScheduler(timezone=tz)
-        common = {"coalesce": True, "max_instances": 1}
-        scheduler.add_job(
-            guarded,
-            IntervalTrigger(seconds=interval, timezone=tz),
-            args=["sync", sync],
-            next_run_time=datetime.now(tz),
-            misfire_grace_time=int(interval),
-            **common,
+    async def guarded(
+        self, name: str, job: Job, lock: str | None = None, *, record: bool = True
+    ) -> SyncReport | None:
+        """Run one job; a busy lock or a failure is logged, never raised."""
+        async with self.serial:
+            started = self.ctx.store.clock.monotonic()
+            try:
+                report = await run_job(self.ctx, name, job, self.owner, lock=lock, record=record)
+            except JobBusyError:
+                log.warning("job.skipped", job=name, reason="another process runs it")
+                return None
+            except ConnectorError as exc:
+                # The message names endpoints and settings only; no traceback with values.
+                log.error("job.failed", job=name, error=str(exc))  # noqa: TRY400
+                self.state.wisenet_error = f"{name}: {exc}"[:300]
+                return None
+            finally:
+                elapsed = self.ctx.store.clock.monotonic() - started
+                self.metrics.job_duration.labels(name).observe(elapsed)
+        self.state.wisenet_error = None
+        for outcome in ("done", "skipped", "failed"):
+            self.metrics.writes.labels(outcome).inc(getattr(report, f"writes_{outcome}"))
+        if record or report.learners_evaluated or report.writes_handled:
+            log.info(
+                "job.done",
+                job=name,
+                learners=report.learners_evaluated,
+                writes=report.writes_done,
+                failed=report.writes_failed,
+            )
+        return report
+
+    async def sync_watching_webhooks(self, ctx: SyncContext) -> SyncReport:
+        """The scheduled sync, counting the changes it finds that no delivery announced."""
+        first_read = await ctx.store.cursor(AUDIT) is None
+        began = ctx.store.clock.now()
+        ctx.changed_records = None if first_read else {}
+        try:
+            report = await sync(ctx)
+        finally:
+            changed, ctx.changed_records = ctx.changed_records, None
+        if changed:
+            window = self.state.webhook_silence + ctx.overlap
+            found = await unannounced_changes(ctx, changed, began - window)
+            for entity, count in found.items():
+                self.metrics.unannounced_changes.labels(entity).inc(count)
+            self.state.last_unannounced = sum(found.values())
+        return report
+
+    async def drain(self, ctx: SyncContext) -> SyncReport:
+        """Process the webhook inbox, counting what became of each delivery."""
+        report = await drain_inbox(ctx, self.owner)
+        for outcome, count in report.events.items():
+            self.metrics.inbox_events.labels(outcome).inc(count)
+        return report
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the service's loop: the service, not uvicorn, handles signals."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def listen(bind: Bind, setting: str) -> socket.socket:
+    """A listening socket for a bind setting, or a ConfigurationError naming the setting."""
+    try:
+        return socket.create_server((bind.host, bind.port), family=_family(bind.host))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{ENV_PREFIX}{setting}: cannot listen on {bind.host}:{bind.port} ({exc.strerror})"
+        ) from exc
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _embedded(app: ASGIApp) -> _EmbeddedServer:
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", server_header=False
+    )
+    return _EmbeddedServer(config)
+
+
+async def run_service(
+    settings: Settings,
+    clock: Clock,
+    stop: asyncio.Event,
+    *,
+    metrics: ConnectorMetrics | None = None,
+) -> None:
+    """Serve the receiver and the admin endpoints, schedule the jobs, run until `stop` is set."""
+    metrics = metrics or ConnectorMetrics()
+    verifier = settings.webhook_verifier()
+    if verifier.mode == "none":
+        log.warning("webhook.unverified", hint="CONNECTOR_WEBHOOK_SIGNATURE=none: development only")
+    if settings.wisenet_account_number is None:
+        log.warning("webhook.any_account", hint="set CONNECTOR_WISENET_ACCOUNT_NUMBER")
+    http_socket = listen(settings.http_bind, "HTTP_BIND")
+    admin_socket = listen(settings.admin_bind, "ADMIN_BIND")
+    async with sync_context(settings, clock, observer=metrics.observe_request) as ctx:
+        state = ServiceState(
+            mapping_file=Path(settings.mapping_file),
+            webhook_silence=2 * settings.effective_poll_interval,
         )
-        scheduler.add_job(
-            guarded,
-            CronTrigger(hour=settings.sweep_at.hour, minute=settings.sweep_at.minute, timezone=tz),
-            args=["sweep", sweep],
-            misfire_grace_time=3600,
-            **common,
+        runner = JobRunner(ctx, process_owner(), metrics, state)
+        wake = asyncio.Event()
+        receiver = Receiver(
+            verifier,
+            ctx.store,
+            clock,
+            settings.wisenet_account_number,
+            settings.webhook_max_bytes,
+            metrics,
+            on_accepted=wake.set,
         )
-        scheduler.add_job(
-            guarded,
-            CronTrigger.from_crontab(settings.reconcile_cron, timezone=tz),
-            args=["reconcile", reconcile, "sync"],  # it polls: never beside a sync
-            misfire_grace_time=6 * 3600,
-            **common,
-        )
-        scheduler.add_job(
-            guarded,
-            IntervalTrigger(minutes=1, timezone=tz),
-            args=["write", write_only],
-            misfire_grace_time=60,
-            **common,
-        )
+        scheduler = _scheduler(settings, runner)
+        http = _embedded(Starlette(routes=receiver.routes()))
+        admin = _embedded(Admin(ctx, state, metrics).app())
+        loop = asyncio.get_running_loop()
+        tasks = [
+            loop.create_task(http.serve([http_socket])),
+            loop.create_task(admin.serve([admin_socket])),
+            loop.create_task(_inbox_loop(runner, wake)),
+        ]
         scheduler.start()
+        state.scheduler_running = True
+        state.next_runs = {job.id: str(job.next_run_time) for job in scheduler.get_jobs()}
         log.info(
             "service.started",
-            poll_interval_s=int(interval),
+            poll_interval_s=int(settings.effective_poll_interval.total_seconds()),
             sweep_at=settings.sweep_at.isoformat(timespec="minutes"),
             reconcile_cron=settings.reconcile_cron,
+            http_bind=str(settings.http_bind),
+            admin_bind=str(settings.admin_bind),
+            webhook_signature=verifier.mode,
         )
         try:
             await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
+            state.scheduler_running = False
+            http.should_exit = admin.should_exit = True
+            tasks[2].cancel()
             try:
-                async with asyncio.timeout(STOP_GRACE_SECONDS), serial:
+                async with asyncio.timeout(STOP_GRACE_SECONDS), runner.serial:
                     pass
             except TimeoutError:
                 log.warning("service.stop_timeout", waited_s=STOP_GRACE_SECONDS)
+            await asyncio.gather(*tasks, return_exceptions=True)
             log.info("service.stopped")
+
+
+def _scheduler(settings: Settings, runner: JobRunner) -> AsyncIOScheduler:
+    tz = settings.timezone
+    interval = settings.effective_poll_interval.total_seconds()
+    scheduler = AsyncIOScheduler(timezone=tz)
+    common: dict[str, Any] = {"coalesce": True, "max_instances": 1}
+    scheduler.add_job(
+        runner.guarded,
+        IntervalTrigger(seconds=interval, timezone=tz),
+        args=["sync", runner.sync_watching_webhooks],
+        id="sync",
+        next_run_time=datetime.now(tz),
+        misfire_grace_time=int(interval),
+        **common,
+    )
+    scheduler.add_job(
+        runner.guarded,
+        CronTrigger(hour=settings.sweep_at.hour, minute=settings.sweep_at.minute, timezone=tz),
+        args=["sweep", sweep],
+        id="sweep",
+        misfire_grace_time=3600,
+        **common,
+    )
+    scheduler.add_job(
+        runner.guarded,
+        CronTrigger.from_crontab(settings.reconcile_cron, timezone=tz),
+        args=["reconcile", reconcile, "sync"],  # it polls: never beside a sync
+        id="reconcile",
+        misfire_grace_time=6 * 3600,
+        **common,
+    )
+    scheduler.add_job(
+        runner.guarded,
+        IntervalTrigger(minutes=1, timezone=tz),
+        args=["write", write_only],
+        id="write",
+        misfire_grace_time=60,
+        **common,
+    )
+    return scheduler
+
+
+async def _inbox_loop(runner: JobRunner, wake: asyncio.Event) -> None:
+    """Drain the inbox when the receiver commits a delivery (or every few seconds anyway).
+
+    Deliveries arriving together are gathered for a moment into one batch. When a drain has to
+    wait (no first read yet, or the budget kept for writes) the next try comes a minute later.
+    """
+    while True:
+        with suppress(TimeoutError):
+            async with asyncio.timeout(INBOX_IDLE_SECONDS):
+                await wake.wait()
+        wake.clear()
+        await asyncio.sleep(INBOX_SETTLE_SECONDS)
+        try:
+            pending = (await inbox_state(runner.ctx.store)).depth
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("inbox.store_unreachable", error=type(exc).__name__)
+            continue
+        if not pending:
+            continue
+        report = await runner.guarded("inbox", runner.drain, "sync", record=False)
+        if report is not None and report.paused:
+            log.info("inbox.waiting", reason=report.paused, pending=pending)
+            await asyncio.sleep(INBOX_RETRY_SECONDS)

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from connector.errors import ConfigurationError
+from connector.webhooks.verify import SignatureMode, VerifierConfig
 
 ENV_PREFIX = "CONNECTOR_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -107,7 +108,6 @@ TimeOfDay = Annotated[time, NoDecode, BeforeValidator(parse_time_of_day)]
 Timezone = Annotated[ZoneInfo, NoDecode, BeforeValidator(parse_timezone)]
 BindAddress = Annotated[Bind, NoDecode, BeforeValidator(parse_bind)]
 Crontab = Annotated[str, AfterValidator(_check_cron)]
-SignatureMode = Literal["standard-webhooks", "hmac-sha256", "shared-token", "none"]
 
 
 class Settings(BaseSettings):
@@ -194,6 +194,23 @@ class Settings(BaseSettings):
                 "it (create a key under LRM settings in Wisenet)"
             )
         return self.wisenet_api_key.get_secret_value()
+
+    def webhook_verifier(self) -> VerifierConfig:
+        """How the receiver checks deliveries; stops when the mode needs a secret and has none."""
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else None
+        if self.webhook_signature != "none" and not secret:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}WEBHOOK_SECRET is not set; the receiver's signature mode "
+                f"'{self.webhook_signature}' needs the secret configured for the endpoint in "
+                "Wisenet's Webhooks Connected App"
+            )
+        return VerifierConfig(
+            mode=self.webhook_signature,
+            secret=secret,
+            header=self.webhook_header,
+            encoding=self.webhook_encoding,
+            prefix=self.webhook_prefix,
+        )
 
 
 def load_settings(env_file: str | None = ".env") -> Settings:

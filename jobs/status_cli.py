@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,9 @@ import click
 
 from connector.clock import Clock
 from connector.store.budget import StoreBudget
+from connector.store.inbox import inbox_state
 from connector.store.store import Store, status_facts
+from jobs.bootstrap import mapping_file_differs
 from jobs.logging import configure_logging
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
@@ -59,8 +61,8 @@ async def gather(settings: Settings, clock: Clock) -> dict[str, Any]:
             clock,
         ).state()
         active = await store.active_mapping()
-    on_disk = await asyncio.to_thread(_read_if_present, Path(settings.mapping_file))
-    differs = bool(active and on_disk is not None and _digest(on_disk) != _digest(active[2]))
+        differs = await mapping_file_differs(store, Path(settings.mapping_file))
+        inbox = await inbox_state(store)
     facts.update(
         mapping={
             "version": active[0] if active else None,
@@ -77,9 +79,18 @@ async def gather(settings: Settings, clock: Clock) -> dict[str, Any]:
             "write_reserve": write_reserve(budget.quota),
             "reads_paused": budget.remaining < write_reserve(budget.quota),
         },
+        webhooks={
+            "inbox_depth": inbox.depth,
+            "oldest_pending": _iso(inbox.oldest_pending),
+            "last_delivery": _iso(inbox.last_delivery),
+        },
         write_eta=eta(facts["outbox"], budget.remaining, budget.quota, settings.wisenet_rate_limit),
     )
     return facts
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")
 
 
 def status_lines(facts: dict[str, Any]) -> list[str]:
@@ -107,6 +118,11 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
         lines.append(f"last {job}: {run['outcome'] or 'running'} at {run['started_at']} ({detail})")
     lines.append(f"writes waiting: {facts['outbox']}; done in {facts['write_eta']}")
     lines.append(f"dead letters: {facts['dead_letters']}")
+    hooks = facts["webhooks"]
+    lines.append(
+        f"webhooks: {hooks['inbox_depth']} waiting (oldest {hooks['oldest_pending'] or '-'}); "
+        f"last delivery {hooks['last_delivery'] or 'never'}"
+    )
     state = "exhausted until the reset" if budget["exhausted"] else f"{budget['remaining']} left"
     lines.append(
         f"budget {budget['day']}: {budget['used']} of {budget['quota']} requests used, "
@@ -118,14 +134,6 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
         f"reconcile use the rest ({reads})"
     )
     return lines
-
-
-def _read_if_present(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.exists() else None
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @click.command("status")

@@ -125,6 +125,7 @@ class SyncContext(DecisionContext):
     # When the last complete course-enrolment listing began: every stored enrolment snapshot is
     # at least that current (one changed since would have been listed and stored again).
     enrolments_verified_at: datetime | None = None
+    changed_records: dict[str, set[int]] | None = None  # ids each poll found changed, if asked
 
 
 # --- poll -------------------------------------------------------------------------------------
@@ -156,7 +157,8 @@ def _stamp(item: Item[Any], zone: tzinfo) -> datetime | None:
     return None if raw is None else parse_timestamp(raw, zone)
 
 
-def _snapshot(entity: str, item: Item[Any], labels: Labels) -> Snapshot | None:
+def snapshot_of(entity: str, item: Item[Any], labels: Labels) -> Snapshot | None:
+    """What the store keeps of one listed or fetched record (None for one it does not keep)."""
     value = snapshot_values(item, labels)
     if value is None:
         return None
@@ -210,7 +212,7 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
     ]
     newest: datetime | None = None
     for entity, listing, sorted_by_modified in listings:
-        high = await _poll_list(ctx, entity, listing, sorted_by_modified, labels, report)
+        high = await poll_list(ctx, entity, listing, sorted_by_modified, labels, report)
         changed |= await ctx.store.dirty_learners()
         if high is not None:
             newest = max(newest, high) if newest else high
@@ -220,7 +222,7 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
         async for page in ctx.client.credentials():
             if ctx.seen is not None:
                 ids.update(key for item in page if (key := item.data.key()) is not None)
-            snaps = [s for s in (_snapshot(CREDENTIAL, item, labels) for item in page) if s]
+            snaps = [s for s in (snapshot_of(CREDENTIAL, item, labels) for item in page) if s]
             changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
             read += len(page)
             if ctx.on_page is not None:
@@ -238,18 +240,21 @@ def _enrolment_listing(ctx: SyncContext) -> Listing:
     return lambda since, start: ctx.client.course_enrolments(modified_since=since, start=start)
 
 
-async def _poll_list(
+async def poll_list(
     ctx: SyncContext,
     entity: str,
     listing: Listing,
     sorted_by_modified: bool,
     labels: Labels,
     report: SyncReport,
+    *,
+    listed: set[int] | None = None,
 ) -> datetime | None:
     """Read one list since its cursor (or from where an unfinished listing stopped).
 
     A list sorted by modification moves its cursor with each page; an id-ordered list records
-    its progress with each page and moves its cursor once complete. Returns the new cursor.
+    its progress with each page and moves its cursor once complete. Returns the new cursor;
+    the ids read are added to `listed` when it is given.
     """
     progress = await ctx.store.progress(entity)
     if progress is not None:
@@ -260,18 +265,27 @@ async def _poll_list(
     collect = ctx.seen is not None and since is None and skip == 0  # a whole read, for reconcile
     began = ctx.store.clock.now()
     ids: set[int] = set()
+    changed = None if ctx.changed_records is None else ctx.changed_records.setdefault(entity, set())
     async for page in listing(since, skip):
         if collect:
             ids.update(item.data.key() for item in page)
+        if listed is not None:
+            listed.update(item.data.key() for item in page)
         stamps = [s for s in (_stamp(item, ctx.account_tz) for item in page) if s]
         high = max([*stamps, *([high] if high else [])], default=None)
         skip += len(page)
-        snaps = [s for s in (_snapshot(entity, item, labels) for item in page) if s]
+        snaps = [s for s in (snapshot_of(entity, item, labels) for item in page) if s]
         if sorted_by_modified:
-            touched = await ctx.store.save(snaps, entity=entity, high_water=high)
+            touched = await ctx.store.save(
+                snaps, entity=entity, high_water=high, changed_records=changed
+            )
         else:
             touched = await ctx.store.save(
-                snaps, entity=entity, high_water=None, resume=Progress(skip, since, high)
+                snaps,
+                entity=entity,
+                high_water=None,
+                resume=Progress(skip, since, high),
+                changed_records=changed,
             )
         report.records_changed += len(touched)
         if ctx.on_page is not None:
@@ -308,7 +322,7 @@ async def _audit(
             credential = await ctx.client.get_credential(credential_id)
         except NotFoundError:
             continue
-        snapshot = _snapshot(CREDENTIAL, credential, labels)
+        snapshot = snapshot_of(CREDENTIAL, credential, labels)
         if snapshot is not None:
             changed |= await ctx.store.save([snapshot], entity=CREDENTIAL, high_water=None)
     for entity, ids in deletes.items():
@@ -460,7 +474,7 @@ async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> int:
         if len(pending) - index > 1 and _unverified(ctx) and await ctx.store.cursor(ENROLMENT):
             # One poll of the enrolments modified since the cursor is cheaper than reading each
             # of the remaining enrolments before its PATCH.
-            await _poll_list(
+            await poll_list(
                 ctx,
                 ENROLMENT,
                 _enrolment_listing(ctx),
@@ -543,7 +557,7 @@ async def _credentials_changed(ctx: SyncContext, write: PendingWrite) -> bool:
     labels = await labels_for(ctx)
     changed: set[int] = set()
     async for page in ctx.client.credentials(course_enrolment_id=write.course_enrolment_id):
-        snaps = [s for s in (_snapshot(CREDENTIAL, item, labels) for item in page) if s]
+        snaps = [s for s in (snapshot_of(CREDENTIAL, item, labels) for item in page) if s]
         changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
     return bool(changed)
 
@@ -573,7 +587,7 @@ async def _write_one(ctx: SyncContext, definitions: TagDefinitions, write: Pendi
         write.course_enrolment_id, wanted, learner_id=write.learner_id
     )
     labels = await labels_for(ctx)
-    await ctx.store.finish_write(write, _snapshot(ENROLMENT, item, labels))
+    await ctx.store.finish_write(write, snapshot_of(ENROLMENT, item, labels))
     log.info(
         "tags.written",
         course_enrolment_id=write.course_enrolment_id,

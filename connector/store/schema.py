@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -195,4 +196,22 @@ dirty_learners = Table(
     "dirty_learners",
     metadata,
     Column("learner_id", Integer, primary_key=True, autoincrement=False),
+)
+
+webhook_inbox = Table(
+    "webhook_inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(256), nullable=True, unique=True),
+    Column("entity", String(40), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("record_guid", String(100), nullable=True),
+    Column("event", String(16), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("processed_at", DateTime(timezone=True), nullable=True),
+    Column("outcome", String(32), nullable=True),
+    Index("ix_webhook_inbox_pending", "processed_at", "id"),
+    Index("ix_webhook_inbox_record", "entity", "record_id", "received_at"),
 )

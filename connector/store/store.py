@@ -42,6 +42,7 @@ from connector.store.schema import (
     runs,
     stage_history,
     tags,
+    webhook_inbox,
 )
 from mappings.bundle import (
     Checklist,
@@ -181,10 +182,12 @@ class Store:
         high_water: datetime | None,
         resume: Progress | None = None,
         mark_dirty: bool = True,
+        changed_records: set[int] | None = None,
     ) -> set[int]:
         """Store a page of snapshots and advance the entity's cursor (or progress), together.
 
-        Unchanged content (same hash) is skipped. Returns the learners whose bundle changed.
+        Unchanged content (same hash) is skipped. Returns the learners whose bundle changed;
+        the ids of the records that changed are added to `changed_records` when it is given.
         """
         changed: set[int] = set()
         now = self.clock.now()
@@ -192,6 +195,7 @@ class Store:
             known = await self._hashes(conn, snapshots)
             parents = await self._parent_learners(conn, snapshots)
             rows = []
+            written: list[int] = []
             for snapshot in snapshots:
                 fields = encode(snapshot.record)
                 tag_ids = list(snapshot.tag_ids) if snapshot.tag_ids is not None else None
@@ -214,8 +218,11 @@ class Store:
                         "fetched_at": now,
                     }
                 )
+                written.append(snapshot.id)
                 if learner_id is not None:
                     changed.add(learner_id)
+            if changed_records is not None:
+                changed_records.update(written)
             if rows:
                 await _upsert_many(conn, records, rows, ("entity", "id"))
             if mark_dirty:
@@ -309,8 +316,8 @@ class Store:
             return None
         return Progress(
             row.resume_skip,
-            _aware(row.resume_since) if row.resume_since else None,
-            _aware(row.resume_high) if row.resume_high else None,
+            aware(row.resume_since) if row.resume_since else None,
+            aware(row.resume_high) if row.resume_high else None,
         )
 
     async def cursor(self, entity: str) -> datetime | None:
@@ -321,7 +328,7 @@ class Store:
             ).first()
         if found is None or found[0] is None:
             return None
-        return _aware(found[0])
+        return aware(found[0])
 
     async def forget(self, entity: str, ids: Iterable[int]) -> set[int]:
         """Delete records (a learner takes everything of theirs); return the learners touched."""
@@ -473,7 +480,7 @@ class Store:
             ).first()
         if found is None:
             return None
-        return tuple(found[0] or ()), _aware(found[1])
+        return tuple(found[0] or ()), aware(found[1])
 
     async def learner_is_active(self, learner_id: int) -> bool:
         """Whether the learner's own snapshot says they are active."""
@@ -830,7 +837,7 @@ def _utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC)
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
     """Datetimes are stored in UTC; SQLite returns them without their zone."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -893,11 +900,11 @@ async def acquire_lock(store: Store, name: str, owner: str, ttl: timedelta) -> N
     now = store.clock.now()
     async with store.engine.begin() as conn:
         row = (await conn.execute(select(locks).where(locks.c.name == name))).first()
-        held = row is not None and row.owner != owner and _aware(row.expires_at) > now
+        held = row is not None and row.owner != owner and aware(row.expires_at) > now
         if held and row is not None and not _dead_local_owner(row.owner):
             raise JobBusyError(
                 f"the {name} job is running in another process (its lock is held until "
-                f"{_aware(row.expires_at).isoformat(timespec='seconds')}); try again later"
+                f"{aware(row.expires_at).isoformat(timespec='seconds')}); try again later"
             )
         await _upsert(
             conn,
@@ -966,15 +973,15 @@ async def status_facts(store: Store) -> dict[str, Any]:
     last_runs: dict[str, dict[str, Any]] = {}
     for job, started, finished, outcome, detail in latest:
         last_runs[job] = {
-            "started_at": _aware(started).isoformat(timespec="seconds"),
-            "finished_at": _aware(finished).isoformat(timespec="seconds") if finished else None,
+            "started_at": aware(started).isoformat(timespec="seconds"),
+            "finished_at": aware(finished).isoformat(timespec="seconds") if finished else None,
             "outcome": outcome,
             "detail": detail or {},
         }
     return {
         "learners": int(learners),
         "cursors": {
-            entity: _aware(mark).isoformat(timespec="seconds") for entity, mark in cursor_rows
+            entity: aware(mark).isoformat(timespec="seconds") for entity, mark in cursor_rows
         },
         "last_runs": last_runs,
         "outbox": int(outbox_count),
@@ -1013,13 +1020,13 @@ async def export_rows(store: Store, batch: int = 1000) -> AsyncIterator[dict[str
                 "stage": row.stage,
                 "flags": sorted(by_learner.get(row.learner_id, [])),
                 "desired_tags": sorted(row.desired_tags),
-                "stage_since": _aware(row.stage_since).isoformat(timespec="seconds"),
+                "stage_since": aware(row.stage_since).isoformat(timespec="seconds"),
             }
         last = rows[-1].course_enrolment_id
 
 
 async def purge_older_than(store: Store, before: datetime) -> dict[str, int]:
-    """Delete run log, dead letters and stage history older than `before`; return counts."""
+    """Delete run log, dead letters, stage history and handled webhooks older than `before`."""
     removed = {}
     async with store.engine.begin() as conn:
         for name, table, column in (
@@ -1029,4 +1036,11 @@ async def purge_older_than(store: Store, before: datetime) -> dict[str, int]:
         ):
             result = await conn.execute(delete(table).where(column < before.astimezone(UTC)))
             removed[name] = int(result.rowcount or 0)
+        handled = await conn.execute(
+            delete(webhook_inbox).where(
+                webhook_inbox.c.processed_at.is_not(None),
+                webhook_inbox.c.received_at < before.astimezone(UTC),
+            )
+        )
+        removed["webhook_inbox"] = int(handled.rowcount or 0)
     return removed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
 from typing import Any, TypedDict, TypeVar
@@ -59,6 +59,7 @@ from connector.wisenet.wire import (
 log = structlog.get_logger(__name__)
 
 ModelT = TypeVar("ModelT", bound=WireModel)
+RequestObserver = Callable[[str, str, str], None]  # method, endpoint template, status
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,10 @@ class WisenetClient:
         budget: DailyBudget | None = None,
         limiter: EvenRateLimiter | None = None,
         rng: random.Random | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self._config = config
+        self._observer = observer
         self._clock = clock
         self._http = http or httpx.AsyncClient(timeout=config.timeout)
         self._budget = budget or InMemoryDailyBudget(
@@ -394,9 +397,11 @@ class WisenetClient:
                 method, url, params=params, json=json, headers=headers
             )
         except httpx.HTTPError as exc:
+            self._observe(method, endpoint, "network-error")
             raise NetworkError(
                 _network_failure(exc), method=method, endpoint=endpoint.template
             ) from exc
+        self._observe(method, endpoint, str(response.status_code))
         log.debug(
             "wisenet.request",
             method=method,
@@ -404,6 +409,10 @@ class WisenetClient:
             status=response.status_code,
         )
         return await self._interpret(method, endpoint, response)
+
+    def _observe(self, method: str, endpoint: ep.Endpoint, status: str) -> None:
+        if self._observer is not None:
+            self._observer(method, endpoint.template, status)
 
     async def _interpret(
         self, method: str, endpoint: ep.Endpoint, response: httpx.Response

@@ -1,0 +1,1 @@
+"""Wisenet webhooks: signature verification, the payload, and the receiving endpoint."""

@@ -1,0 +1,112 @@
+"""The webhook payload: ids only (`wisenet-api.md` §5.1), parsed once at the edge.
+
+`RecordId` may be a JSON number or a string of digits; `Triggered` (a Learncycle automation)
+is handled as `Updated`. Entity names are matched without regard to case, spaces or
+underscores, since only `CourseEnrolment` is documented literally; unknown names are kept as
+sent so the receiver can count and ignore them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+CREATED, UPDATED, DELETED = "Created", "Updated", "Deleted"
+EVENTS = {"created": CREATED, "updated": UPDATED, "deleted": DELETED, "triggered": UPDATED}
+# Wisenet entity name (normalised) → the name the connector uses; the others are not read.
+ENTITIES = {
+    "learner": "Learner",
+    "courseenrolment": "CourseEnrolment",
+    "unitenrolment": "UnitEnrolment",
+    "credential": "Credential",
+}
+MAX_RECORD_ID = 2**63 - 1
+MAX_TEXT = 100
+
+
+class PayloadError(Exception):
+    """The body is not a webhook payload; `field` names the offending field (or `body`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One delivery's meaning: which record of which entity, and what happened to it."""
+
+    account_number: str
+    entity: str
+    record_id: int
+    record_guid: str | None
+    event: str
+
+    @property
+    def known_entity(self) -> bool:
+        """Whether the connector reads this entity (others are counted and ignored)."""
+        return self.entity in ENTITIES.values()
+
+
+def parse_payload(body: bytes) -> WebhookEvent:
+    """Parse and validate a delivery's body; raise PayloadError naming the field."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError("body", "is not UTF-8") from exc
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise PayloadError("body", "is not JSON") from exc
+    if not isinstance(document, dict):
+        raise PayloadError("body", "is not a JSON object")
+    return WebhookEvent(
+        account_number=_text(document, "AccountNumber"),
+        entity=_entity(_text(document, "EntityName")),
+        record_id=_record_id(document),
+        record_guid=_optional_text(document, "RecordGuid"),
+        event=_event(_text(document, "Event")),
+    )
+
+
+def _text(document: dict[str, Any], name: str) -> str:
+    value = document.get(name)
+    if value is None:
+        raise PayloadError(name, "is missing")
+    if not isinstance(value, str) or not value.strip():
+        raise PayloadError(name, "must be a non-empty string")
+    if len(value) > MAX_TEXT:
+        raise PayloadError(name, f"is longer than {MAX_TEXT} characters")
+    return value.strip()
+
+
+def _optional_text(document: dict[str, Any], name: str) -> str | None:
+    if document.get(name) is None:
+        return None
+    return _text(document, name)
+
+
+def _record_id(document: dict[str, Any]) -> int:
+    value = document.get("RecordId")
+    if value is None:
+        raise PayloadError("RecordId", "is missing")
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip()) if len(value.strip()) <= 19 else -1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PayloadError("RecordId", "must be a whole number (or a string of digits)")
+    if not 0 < value <= MAX_RECORD_ID:
+        raise PayloadError("RecordId", "is out of range")
+    return value
+
+
+def _entity(name: str) -> str:
+    key = name.replace(" ", "").replace("_", "").lower()
+    return ENTITIES.get(key, name)
+
+
+def _event(name: str) -> str:
+    event = EVENTS.get(name.lower())
+    if event is None:
+        raise PayloadError("Event", "must be Created, Updated, Deleted or Triggered")
+    return event
