@@ -6,7 +6,8 @@ A delivery carries ids only, so every event means a read; the worker keeps reads
    record count once, and a delete wins over anything else;
 2. for each entity touched, run the normal cursor poll, which one list request usually covers;
 3. read one by one only the records the poll did not list (credentials, which have no modified
-   filter, are always read by id); a 404 is a delete, whatever the event said;
+   filter, are always read by id; checklists, which have no read by id, only by the poll); a
+   404 is a delete, whatever the event said;
 4. decide the learners whose bundle changed, mark the rows processed, write the tags.
 
 The connector's own PATCHes come back as `Updated` events: the poll lists those enrolments
@@ -27,7 +28,7 @@ import structlog
 from connector.bundles import Labels
 from connector.errors import NotFoundError, QuotaExhaustedError
 from connector.store.inbox import InboxEntry, announced, claim, complete, release
-from connector.store.store import CREDENTIAL, ENROLMENT, LEARNER, UNIT
+from connector.store.store import CHECKLIST, CREDENTIAL, ENROLMENT, LEARNER, UNIT
 from connector.webhooks.payload import DELETED
 from connector.wisenet.wire import Item
 from jobs.sync import (
@@ -46,7 +47,7 @@ from jobs.sync import (
 log = structlog.get_logger(__name__)
 BATCH = 2000
 LEASE = timedelta(minutes=5)
-POLLED = (LEARNER, ENROLMENT, UNIT)  # entities with a modified filter, in bundle order
+POLLED = (LEARNER, ENROLMENT, UNIT, CHECKLIST)  # entities with a modified filter
 
 
 @dataclass
@@ -161,7 +162,8 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
                 report=report,
                 listed=listed,
             )
-        await _read_each(ctx, entity, wanted - listed, labels, report, fetched, gone)
+        if entity != CHECKLIST:  # no read by id exists for checklists; the poll covers them
+            await _read_each(ctx, entity, wanted - listed, labels, report, fetched, gone)
     credentials = batch.refresh.get(CREDENTIAL, set())
     await _read_each(ctx, CREDENTIAL, credentials, labels, report, fetched, gone)
     for entity, ids in gone.items():
@@ -182,7 +184,9 @@ def _listing(ctx: SyncContext, entity: str) -> Listing:
         return lambda since, start: client.learners(modified_since=since, start=start)
     if entity == ENROLMENT:
         return lambda since, start: client.course_enrolments(modified_since=since, start=start)
-    return lambda since, start: client.unit_enrolments(modified_since=since, start=start)
+    if entity == UNIT:
+        return lambda since, start: client.unit_enrolments(modified_since=since, start=start)
+    return lambda since, start: client.checklists(modified_since=since, start=start)
 
 
 async def _read_each(

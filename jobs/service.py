@@ -215,7 +215,8 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _embedded(app: ASGIApp) -> _EmbeddedServer:
+def embedded_server(app: ASGIApp) -> _EmbeddedServer:
+    """A uvicorn server for `app` that runs in the caller's event loop and leaves signals be."""
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", server_header=False
     )
@@ -255,8 +256,8 @@ async def run_service(
             on_accepted=wake.set,
         )
         scheduler = _scheduler(settings, runner)
-        http = _embedded(Starlette(routes=receiver.routes()))
-        admin = _embedded(Admin(ctx, state, metrics).app())
+        http = embedded_server(Starlette(routes=receiver.routes()))
+        admin = embedded_server(Admin(ctx, state, metrics).app())
         loop = asyncio.get_running_loop()
         tasks = [
             loop.create_task(http.serve([http_socket])),

@@ -131,7 +131,8 @@ class Store:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             _create_private_file(Path(parsed.database or ""))
-        engine = create_async_engine(url)
+        # A connection cut while the database was away is replaced, not handed out broken.
+        engine = create_async_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
         store = cls(engine, clock)
         try:
             if parsed.get_backend_name() == "sqlite":

@@ -20,6 +20,7 @@ ENTITIES = {
     "courseenrolment": "CourseEnrolment",
     "unitenrolment": "UnitEnrolment",
     "credential": "Credential",
+    "checklist": "Checklist",
 }
 MAX_RECORD_ID = 2**63 - 1
 MAX_TEXT = 100

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_service import environment
-from tests.integration.test_sync import expected_tags, owned_tags_in_wisenet
+from tests.support.rig import expected_tags, owned_tags_in_wisenet
 from tests.support.sandbox import control, served
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

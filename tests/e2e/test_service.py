@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from connector.clock import SystemClock
+from connector.sandbox.app import free_port
+from connector.sandbox.webhooks import DEFAULT_SECRET
 from connector.store.store import Store, acquire_lock
 from tests.support.sandbox import control, served
 
@@ -36,6 +38,10 @@ def environment(base_url: str, database: Path) -> dict[str, str]:
         CONNECTOR_WISENET_RATE_LIMIT="10",
         CONNECTOR_WISENET_DAILY_QUOTA="100000",
         CONNECTOR_POLL_INTERVAL="1h",
+        CONNECTOR_HTTP_BIND=f"127.0.0.1:{free_port()}",
+        CONNECTOR_ADMIN_BIND=f"127.0.0.1:{free_port()}",
+        CONNECTOR_WEBHOOK_SECRET=DEFAULT_SECRET,
+        CONNECTOR_WISENET_ACCOUNT_NUMBER="SANDBOX01",
     )
     return env
 

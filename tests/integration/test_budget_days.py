@@ -12,9 +12,9 @@ from connector.store.budget import StoreBudget
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
 from jobs.sync import SyncContext, sync
-from tests.integration.test_sync import expected_tags, owned_tags_in_wisenet
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
 from tests.support.clock import ShiftedClock
+from tests.support.rig import expected_tags, owned_tags_in_wisenet
 from tests.support.sandbox import KEY, control, served
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -2,116 +2,28 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 
 from connector.bundles import Labels
-from connector.sandbox.app import SandboxServer
-from connector.store import migrate
-from connector.store.budget import StoreBudget
-from connector.store.store import Store
-from connector.wisenet.client import ClientConfig, WisenetClient
-from connector.wisenet.retry import RetryPolicy
 from jobs.mapping_apply import impact
-from jobs.sync import SyncContext, SyncReport, backfill, reconcile, sweep, sync, write_back
+from jobs.sync import SyncReport, backfill, reconcile, sweep, sync, write_back
 from mappings.loader import load_mapping
 from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
 from tests.support.clock import FakeClock
-from tests.support.databases import database
-from tests.support.sandbox import KEY, TODAY, control, served
+from tests.support.rig import (
+    OWNED,
+    Rig,
+    expected_tags,
+    human_tags,
+    owned_tags_in_wisenet,
+)
+from tests.support.sandbox import TODAY, control
 from tests.support.sandbox_bundles import bundle_for, combos
 
 pytestmark = pytest.mark.integration
-SYDNEY = ZoneInfo("Australia/Sydney")
-OWNED = {"certified", "reconnect-eligible", "certificate-overdue", "missing-usi"}
-
-
-@dataclass
-class Rig:
-    """A served sandbox, a store and a sync context wired to both."""
-
-    server: SandboxServer
-    store: Store
-    ctx: SyncContext
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
-    """A 300-learner sandbox and a fresh store of each kind, at 09:00 on the sandbox's today."""
-    clock = FakeClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
-    with served() as server:
-        async with database(request.param, tmp_path) as url:
-            if request.param == "postgresql":
-                await migrate.upgrade_database(url)
-            store = await Store.open(url, clock, base_url=server.base_url, account_number=None)
-            version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
-            budget = StoreBudget(store, 100_000, SYDNEY, datetime.min.time(), clock)
-            client = WisenetClient(
-                ClientConfig(
-                    base_url=server.base_url,
-                    api_key=KEY,
-                    account_tz=SYDNEY,
-                    rate_limit=500.0,
-                    retry=RetryPolicy(initial_backoff=0.01),
-                ),
-                clock=clock,
-                budget=budget,
-                rng=random.Random(1),
-            )
-            ctx = SyncContext(
-                client=client,
-                store=store,
-                mapping=default_mapping(),
-                mapping_version=version,
-                account_tz=SYDNEY,
-                overlap=timedelta(minutes=65),
-            )
-            try:
-                yield Rig(server, store, ctx)
-            finally:
-                await client.aclose()
-                await store.close()
-
-
-def owned_tags_in_wisenet(server: SandboxServer) -> dict[int, set[str]]:
-    """Each enrolment's owned tag names as the sandbox holds them."""
-    db = server.sandbox.db
-    names = {tag_id: row["Name"] for tag_id, row in db.tags.rows.items()}
-    return {
-        ce_id: {names[t["TagId"]] for t in row.get("TagIds", [])} & OWNED
-        for ce_id, row in db.course_enrolments.rows.items()
-    }
-
-
-def expected_tags(server: SandboxServer) -> dict[int, set[str]]:
-    """What the reference implementation wants on each enrolment (nothing for inactive learners)."""
-    sandbox = server.sandbox
-    labels = Labels.from_combos(combos(sandbox))
-    wanted: dict[int, set[str]] = {}
-    for learner_id in sandbox.db.learners.ids():
-        bundle = bundle_for(sandbox, learner_id, labels)
-        outcome = decide(bundle, TODAY)
-        active = bundle.learner.is_active is True
-        for ce_id, (_, tags) in outcome.enrolments.items():
-            wanted[ce_id] = set(tags) if active else set()
-    return wanted
-
-
-def human_tags(server: SandboxServer) -> dict[int, list[int]]:
-    """Each enrolment's tags that the connector does not own, by id."""
-    db = server.sandbox.db
-    owned_ids = {tag_id for tag_id, row in db.tags.rows.items() if row["Name"] in OWNED}
-    return {
-        ce_id: [t["TagId"] for t in row.get("TagIds", []) if t["TagId"] not in owned_ids]
-        for ce_id, row in db.course_enrolments.rows.items()
-    }
 
 
 async def test_a_first_sync_tags_every_enrolment_as_lifecycle_md_says(rig: Rig) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from connector.webhooks.payload import PayloadError, WebhookEvent, parse_payload
 
-GOOD = {
+GOOD: dict[str, Any] = {
     "AccountNumber": "ACME01",
     "RecordId": 88213,
     "RecordGuid": "0b6e2f0a-5d2c-4c1b-9a57-3f1d2a7c9e41",

@@ -1,0 +1,58 @@
+"""The webhook receiver served over real HTTP inside the test's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+
+from connector.clock import SystemClock
+from connector.metrics import ConnectorMetrics
+from connector.sandbox.webhooks import DEFAULT_SECRET
+from connector.store.store import Store
+from connector.webhooks.receiver import PATH, Receiver
+from connector.webhooks.verify import VerifierConfig
+from jobs.service import embedded_server, listen
+from jobs.settings import Bind
+
+SANDBOX_ACCOUNT = "SANDBOX01"
+
+
+@dataclass
+class Receiving:
+    """A served receiver: its URL, its metrics, and how many deliveries it committed."""
+
+    url: str
+    receiver: Receiver
+    accepted: list[int] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def receiving(
+    store: Store, *, verifier: VerifierConfig | None = None, account: str = SANDBOX_ACCOUNT
+) -> AsyncIterator[Receiving]:
+    """Serve a receiver on a free port in this loop (signatures checked on the real clock)."""
+    receiver = Receiver(
+        verifier or VerifierConfig("standard-webhooks", DEFAULT_SECRET),
+        store,
+        SystemClock(),
+        account,
+        65536,
+        ConnectorMetrics(),
+    )
+    sock = listen(Bind("127.0.0.1", 0), "HTTP_BIND")
+    port = sock.getsockname()[1]
+    served = Receiving(f"http://127.0.0.1:{port}{PATH}", receiver)
+    receiver.on_accepted = lambda: served.accepted.append(1)
+    server = embedded_server(Starlette(routes=receiver.routes()))
+    task = asyncio.get_running_loop().create_task(server.serve([sock]))
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event
+            await asyncio.sleep(0.01)
+        yield served
+    finally:
+        server.should_exit = True
+        await task
