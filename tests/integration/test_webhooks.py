@@ -52,7 +52,7 @@ def reads(counts: dict[str, int]) -> int:
 async def inbox_rows(store: Store) -> int:
     """Rows in the inbox, processed or not."""
     async with store.engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(webhook_inbox))).scalar())
+        return int((await conn.execute(select(func.count()).select_from(webhook_inbox))).scalar_one())
 
 
 async def test_staff_edits_announced_by_webhooks_reach_the_tags_with_few_reads(rig: Rig) -> None:
