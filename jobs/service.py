@@ -27,7 +27,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from connector.clock import Clock
@@ -256,7 +255,7 @@ async def run_service(
             on_accepted=wake.set,
         )
         scheduler = _scheduler(settings, runner)
-        http = embedded_server(Starlette(routes=receiver.routes()))
+        http = embedded_server(receiver.app())
         admin = embedded_server(Admin(ctx, state, metrics).app())
         loop = asyncio.get_running_loop()
         tasks = [

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -133,6 +133,8 @@ class Store:
             _create_private_file(Path(parsed.database or ""))
         # A connection cut while the database was away is replaced, not handed out broken.
         engine = create_async_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         store = cls(engine, clock)
         try:
             if parsed.get_backend_name() == "sqlite":
@@ -870,6 +872,20 @@ async def _upsert_many(
             index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
         )
         await conn.execute(statement)
+
+
+def _sqlite_pragmas(connection: Any, _: object) -> None:
+    """SQLite settings for a service with a receiver and a worker sharing the file.
+
+    Write-ahead logging, so inserts and reads do not block each other; a commit still reaches
+    the disk before it returns (synchronous FULL); a writer waits for the lock, never fails at
+    once.
+    """
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
 
 
 def _create_private_file(path: Path) -> None:

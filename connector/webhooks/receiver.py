@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connector.clock import Clock
 from connector.metrics import ConnectorMetrics
-from connector.store.inbox import enqueue
+from connector.store.inbox import Delivery, InboxWriter
 from connector.store.store import Store
 from connector.webhooks.payload import PayloadError, WebhookEvent, parse_payload
 from connector.webhooks.verify import SignatureError, VerifierConfig, verify
@@ -31,6 +33,14 @@ log = structlog.get_logger(__name__)
 PATH = "/webhooks/wisenet"
 STORE_TIMEOUT_SECONDS = 10.0
 RETRY_AFTER_SECONDS = "30"
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        {"error": code, "detail": str(exc.detail)}, exc.status_code, headers=exc.headers
+    )
 
 
 class _TooLargeError(Exception):
@@ -56,10 +66,18 @@ class Receiver:
     max_bytes: int
     metrics: ConnectorMetrics
     on_accepted: Callable[[], None] = lambda: None
+    _inbox: InboxWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._inbox = InboxWriter(self.store)
 
     def routes(self) -> list[Route]:
         """The receiver's route."""
         return [Route(PATH, self.receive, methods=["POST"])]
+
+    def app(self) -> Starlette:
+        """The receiver as an ASGI app; unknown paths and methods answer JSON too."""
+        return Starlette(routes=self.routes(), exception_handlers={HTTPException: _http_error})
 
     async def receive(self, request: Request) -> JSONResponse:
         """Handle one delivery."""
@@ -80,13 +98,14 @@ class Receiver:
             return JSONResponse({"status": "ignored", "reason": ignored}, 202)
         try:
             async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
-                stored = await enqueue(
-                    self.store,
-                    entity=event.entity,
-                    record_id=event.record_id,
-                    record_guid=event.record_guid,
-                    event=event.event,
-                    delivery_id=verified.delivery_id,
+                stored = await self._inbox.add(
+                    Delivery(
+                        entity=event.entity,
+                        record_id=event.record_id,
+                        record_guid=event.record_guid,
+                        event=event.event,
+                        delivery_id=verified.delivery_id,
+                    )
                 )
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             log.error("webhook.store_unavailable", error=type(exc).__name__)  # noqa: TRY400

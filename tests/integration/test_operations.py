@@ -97,7 +97,10 @@ def test_operating_the_connector(
     assert "mapping version 2 is active; 300 learner(s) re-decided" in applied
     assert json.loads(run(capsys, clock, "status", "--json"))["mapping"]["file_differs"]
 
-    assert run(capsys, clock, "purge").strip() == "purged: runs 0, dead_letters 0, stage_history 0"
+    assert (
+        run(capsys, clock, "purge").strip()
+        == "purged: runs 0, dead_letters 0, stage_history 0, webhook_inbox 0"
+    )
     clock.advance(401 * 86400)
     purged = run(capsys, clock, "purge")
     assert "runs 1," in purged

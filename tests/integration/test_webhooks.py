@@ -12,14 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
-from starlette.applications import Starlette
 
 from connector.clock import SystemClock
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
 from connector.sandbox.webhooks import DEFAULT_SECRET, WebhookConfig, sign
 from connector.store import migrate
-from connector.store.inbox import inbox_state
+from connector.store.inbox import Delivery, InboxWriter, inbox_state
 from connector.store.schema import records, webhook_inbox
 from connector.store.store import Store
 from connector.webhooks.receiver import PATH, Receiver
@@ -52,7 +51,9 @@ def reads(counts: dict[str, int]) -> int:
 async def inbox_rows(store: Store) -> int:
     """Rows in the inbox, processed or not."""
     async with store.engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(webhook_inbox))).scalar_one())
+        return int(
+            (await conn.execute(select(func.count()).select_from(webhook_inbox))).scalar_one()
+        )
 
 
 async def test_staff_edits_announced_by_webhooks_reach_the_tags_with_few_reads(rig: Rig) -> None:
@@ -164,7 +165,7 @@ def signed(
 
 async def post_signed(rig: Rig, payload: dict[str, Any], message_id: str = "msg_x") -> None:
     """Deliver one signed payload straight to a receiver on the rig's store."""
-    app = Starlette(routes=receiver_for(rig.store, ConnectorMetrics()).routes())
+    app = receiver_for(rig.store, ConnectorMetrics()).app()
     body, headers = signed(payload, message_id=message_id)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
         assert (await c.post(PATH, content=body, headers=headers)).status_code == 202
@@ -175,7 +176,7 @@ async def test_the_receiver_answers_each_fault_with_its_code_and_stores_only_val
 ) -> None:
     """401, 400, 413, 415 and 202 as the issue lists them; only valid deliveries are stored."""
     metrics = ConnectorMetrics()
-    app = Starlette(routes=receiver_for(rig.store, metrics).routes())
+    app = receiver_for(rig.store, metrics).app()
     good = {"RecordId": 5, "EntityName": "CourseEnrolment", "Event": "Updated"}
     body, headers = signed(good)
     bad_sig = {**headers, "webhook-signature": "v1,AAAA"}
@@ -243,7 +244,7 @@ async def test_with_the_database_away_a_delivery_gets_503_and_is_kept_when_it_re
         through = url.replace("@127.0.0.1/", f"@127.0.0.1:{proxy.port}/")
         store = await Store.open(through, FakeClock(), base_url="http://s", account_number=None)
         metrics = ConnectorMetrics()
-        app = Starlette(routes=receiver_for(store, metrics).routes())
+        app = receiver_for(store, metrics).app()
         body, headers = signed({"RecordId": 9, "EntityName": "Learner", "Event": "Updated"})
         transport = httpx.ASGITransport(app=app)
         try:
@@ -270,3 +271,65 @@ async def test_with_the_database_away_a_delivery_gets_503_and_is_kept_when_it_re
         finally:
             await store.close()
             await proxy.down()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_group_commit_settles_every_delivery_of_bursts_and_pauses(
+    kind: str, tmp_path: Path
+) -> None:
+    """Deliveries arriving at random moments, repeats included, are each answered once."""
+    async with database(kind, tmp_path) as url:
+        if kind == "postgresql":
+            await migrate.upgrade_database(url)
+        store = await Store.open(url, SystemClock(), base_url="http://s", account_number=None)
+        writer = InboxWriter(store, max_batch=7)
+        rng = random.Random(5)
+        delays = [rng.random() * 0.05 for _ in range(300)]
+
+        async def deliver(index: int) -> bool:
+            await asyncio.sleep(delays[index])
+            return await writer.add(
+                Delivery("Learner", index + 1, None, "Updated", f"msg_{index % 250}")
+            )
+
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*(deliver(i) for i in range(300))), timeout=60
+            )
+            assert sum(results) == 250  # the second of each repeated id is not new
+            assert await inbox_rows(store) == 250
+        finally:
+            await store.close()
+
+
+async def test_a_delivery_arriving_while_the_writer_goes_idle_is_still_committed(
+    tmp_path: Path,
+) -> None:
+    """The writer's last moments (returning its connection) do not strand a newcomer."""
+    store = await Store.open(
+        f"sqlite+aiosqlite:///{tmp_path / 's.db'}",
+        SystemClock(),
+        base_url="http://s",
+        account_number=None,
+    )
+    writer = InboxWriter(store)
+    returning = asyncio.Event()
+    give_back = writer._drop_connection
+
+    async def slow_give_back() -> None:
+        returning.set()
+        await asyncio.sleep(0.05)
+        await give_back()
+
+    writer._drop_connection = slow_give_back  # type: ignore[method-assign]
+    try:
+        first = asyncio.get_running_loop().create_task(
+            writer.add(Delivery("Learner", 1, None, "Updated", "msg_1"))
+        )
+        await returning.wait()
+        late = Delivery("Learner", 2, None, "Updated", "msg_2")
+        assert await asyncio.wait_for(writer.add(late), timeout=5)
+        assert await first
+        assert await inbox_rows(store) == 2
+    finally:
+        await store.close()

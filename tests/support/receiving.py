@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from starlette.applications import Starlette
-
 from connector.clock import SystemClock
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.webhooks import DEFAULT_SECRET
@@ -47,7 +45,7 @@ async def receiving(
     port = sock.getsockname()[1]
     served = Receiving(f"http://127.0.0.1:{port}{PATH}", receiver)
     receiver.on_accepted = lambda: served.accepted.append(1)
-    server = embedded_server(Starlette(routes=receiver.routes()))
+    server = embedded_server(receiver.app())
     task = asyncio.get_running_loop().create_task(server.serve([sock]))
     try:
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event
