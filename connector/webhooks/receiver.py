@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from connector.clock import Clock
 from connector.metrics import ConnectorMetrics
-from connector.store.inbox import Delivery, InboxWriter
+from connector.store.inbox_writer import Delivery, InboxWriter
 from connector.store.store import Store
 from connector.webhooks.payload import PayloadError, WebhookEvent, parse_payload
 from connector.webhooks.verify import SignatureError, VerifierConfig, verify

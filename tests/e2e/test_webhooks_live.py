@@ -45,6 +45,10 @@ def test_webhooks_for_200_staff_edits_reach_wisenet_within_seconds(tmp_path: Pat
         try:
             assert wait_for(log, "job.done", 120)["job"] == "sync"
             assert httpx.get(f"{admin}/healthz").json() == {"status": "alive"}
+            probe = subprocess.run(  # noqa: S603 - fixed arguments
+                [CONNECTOR, "healthcheck"], env=env, capture_output=True, check=False, cwd=tmp_path
+            )
+            assert probe.returncode == 0, probe.stderr
             control(
                 server,
                 "POST",

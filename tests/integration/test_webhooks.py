@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +19,22 @@ from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
 from connector.sandbox.webhooks import DEFAULT_SECRET, WebhookConfig, sign
 from connector.store import migrate
-from connector.store.inbox import Delivery, InboxWriter, inbox_state
+from connector.store.inbox import inbox_state
+from connector.store.inbox_writer import Delivery, InboxWriter, enqueue_many
 from connector.store.schema import records, webhook_inbox
 from connector.store.store import Store
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
+from connector.wisenet.budget import InMemoryDailyBudget
+from jobs.admin import ServiceState
 from jobs.inbox import drain_inbox
+from jobs.service import JobRunner
 from jobs.sync import sync
 from tests.support.clock import FakeClock
 from tests.support.databases import database
 from tests.support.proxy import TcpProxy
 from tests.support.receiving import SANDBOX_ACCOUNT, receiving
-from tests.support.rig import Rig, expected_tags, owned_tags_in_wisenet, rig
+from tests.support.rig import SYDNEY, Rig, expected_tags, owned_tags_in_wisenet, rig
 from tests.support.sandbox import control
 from tests.support.staff import staff_edits
 
@@ -333,3 +338,42 @@ async def test_a_delivery_arriving_while_the_writer_goes_idle_is_still_committed
         assert await inbox_rows(store) == 2
     finally:
         await store.close()
+
+
+async def test_deliveries_wait_while_the_budget_is_kept_for_writes(rig: Rig) -> None:
+    """Below half the write reserve, the rows stay and nothing is read; after, they are taken."""
+    await sync(rig.ctx)
+    await enqueue_many(rig.store, [Delivery("Learner", 10001, None, "Updated", "msg_b")])
+    budget = InMemoryDailyBudget(100, SYDNEY, datetime.min.time(), rig.store.clock)
+    for _ in range(96):
+        assert await budget.try_spend()
+    rig.ctx.client._budget = budget
+    await sandbox(rig.server, "POST", "/counters/reset")
+    report = await drain_inbox(rig.ctx, OWNER)
+    assert (
+        report.paused == "inbox: the day's budget is kept for writes; deliveries wait for the reset"
+    )
+    assert (await sandbox(rig.server, "GET", "/counters"))["total"] == 0
+    assert (await inbox_state(rig.store)).depth == 1
+    rig.ctx.client._budget = InMemoryDailyBudget(100, SYDNEY, datetime.min.time(), rig.store.clock)
+    assert sum((await drain_inbox(rig.ctx, OWNER)).events.values()) == 1
+    assert (await inbox_state(rig.store)).depth == 0
+
+
+async def test_the_scheduled_poll_counts_changes_no_delivery_announced(rig: Rig) -> None:
+    """Webhook silence shows as changes found by polling that no delivery named."""
+    metrics = ConnectorMetrics()
+    state = ServiceState(mapping_file=Path("absent.yaml"), webhook_silence=timedelta(hours=2))
+    runner = JobRunner(rig.ctx, OWNER, metrics, state)
+    await runner.sync_watching_webhooks(rig.ctx)  # the first read counts nothing
+    assert state.last_unannounced == 0
+    learners = sorted(rig.server.sandbox.db.learners.ids())[:3]
+    for learner in learners:
+        await sandbox(
+            rig.server, "POST", f"/records/Learner/{learner}", json={"Personal/UsiStatus": None}
+        )
+    await enqueue_many(rig.store, [Delivery("Learner", learners[0], None, "Updated", "msg_u")])
+    await runner.sync_watching_webhooks(rig.ctx)
+    assert state.last_unannounced == 2
+    text = metrics.render().decode()
+    assert 'connector_poll_changes_unannounced_total{entity="Learner"} 2.0' in text

@@ -118,6 +118,28 @@ def test_unverified_webhooks_need_dev_mode(monkeypatch: pytest.MonkeyPatch) -> N
     assert load_settings(env_file=None).webhook_signature == "none"
 
 
+def test_the_receiver_needs_a_secret_unless_unverified(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`connector run` stops without a webhook secret; the verifier carries every setting."""
+    with pytest.raises(ConfigurationError, match="CONNECTOR_WEBHOOK_SECRET is not set"):
+        load_settings(env_file=None).webhook_verifier()
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SIGNATURE", "hmac-sha256")
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_HEADER", "X-Sig")
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_ENCODING", "base64")
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_PREFIX", "sha256=")
+    verifier = load_settings(env_file=None).webhook_verifier()
+    assert (verifier.mode, verifier.secret, verifier.header_name) == (
+        "hmac-sha256",
+        "s3cret",
+        "x-sig",
+    )
+    assert (verifier.encoding, verifier.prefix) == ("base64", "sha256=")
+    monkeypatch.delenv("CONNECTOR_WEBHOOK_SECRET")
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SIGNATURE", "none")
+    monkeypatch.setenv("CONNECTOR_DEV_MODE", "true")
+    assert load_settings(env_file=None).webhook_verifier().mode == "none"
+
+
 def test_commands_that_call_wisenet_need_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a key, asking for it stops with a message naming the variable."""
     with pytest.raises(ConfigurationError, match="CONNECTOR_WISENET_API_KEY is not set"):

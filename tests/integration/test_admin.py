@@ -1,0 +1,112 @@
+"""The admin endpoints: liveness, readiness with what is degraded, and Prometheus metrics."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from connector.metrics import ConnectorMetrics
+from connector.store.inbox_writer import Delivery, enqueue_many
+from connector.store.store import Store
+from jobs.admin import Admin, ServiceState
+from jobs.inbox import drain_inbox
+from jobs.sync import sync
+from tests.support.bundles import DEFAULT_MAPPING
+from tests.support.rig import Rig, rig
+
+pytestmark = pytest.mark.integration
+__all__ = ["rig"]
+
+
+def admin_for(rig: Rig, mapping_file: Path, **state: object) -> tuple[Admin, ServiceState]:
+    """An admin app over the rig's store and client, with a running scheduler by default."""
+    service = ServiceState(mapping_file=mapping_file, webhook_silence=timedelta(hours=2))
+    service.scheduler_running = True
+    for key, value in state.items():
+        setattr(service, key, value)
+    return Admin(rig.ctx, service, ConnectorMetrics()), service
+
+
+async def get(admin: Admin, path: str) -> httpx.Response:
+    """One request to the admin app."""
+    transport = httpx.ASGITransport(app=admin.app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
+        return await client.get(path)
+
+
+async def test_readiness_says_ready_then_names_each_degradation(rig: Rig, tmp_path: Path) -> None:
+    """Ready after a sync; a differing mapping file, silence and a failure degrade it."""
+    await sync(rig.ctx)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(DEFAULT_MAPPING.read_text())
+    admin, state = admin_for(rig, mapping)
+    assert (await get(admin, "/healthz")).json() == {"status": "alive"}
+    ready = await get(admin, "/readyz")
+    assert (ready.status_code, ready.json()["status"], ready.json()["degraded"]) == (
+        200,
+        "ready",
+        [],
+    )
+    assert ready.json()["mapping"]["file_differs"] is False
+
+    mapping.write_text(DEFAULT_MAPPING.read_text() + "\n# edited\n")
+    state.last_unannounced = 3  # the latest poll found changes no delivery announced
+    state.wisenet_error = "sync: GET /learnersAU: server error 503"
+    body = (await get(admin, "/readyz")).json()
+    assert body["status"] == "degraded"
+    assert body["degraded"] == ["mapping_file_differs", "webhook_silence", "wisenet"]
+    assert body["webhooks"]["silent"] is True
+
+    state.scheduler_running = False
+    stopped = await get(admin, "/readyz")
+    assert (stopped.status_code, stopped.json()["problems"]) == (503, ["scheduler"])
+
+
+async def test_an_unreachable_store_makes_the_service_unready(rig: Rig, tmp_path: Path) -> None:
+    """With the store gone, /readyz answers 503 and /metrics still answers."""
+    gone = Store(
+        create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'store.db'}"),
+        rig.store.clock,
+    )
+    service = ServiceState(mapping_file=DEFAULT_MAPPING, webhook_silence=timedelta(hours=2))
+    admin = Admin(replace(rig.ctx, store=gone), service, ConnectorMetrics())
+    try:
+        unready = await get(admin, "/readyz")
+        assert (unready.status_code, unready.json()) == (
+            503,
+            {"status": "unready", "store": {"reachable": False}},
+        )
+        assert (await get(admin, "/metrics")).status_code == 200
+    finally:
+        await gone.close()
+
+
+async def test_metrics_count_deliveries_requests_stages_and_the_inbox(rig: Rig) -> None:
+    """The store's gauges are read at the scrape; the client's requests are counted."""
+    metrics = ConnectorMetrics()
+    rig.ctx.client._observer = metrics.observe_request
+    await sync(rig.ctx)
+    await enqueue_many(
+        rig.store,
+        [Delivery("CourseEnrolment", 1, None, "Updated", f"msg_{n}") for n in range(3)],
+    )
+    admin = Admin(
+        rig.ctx,
+        ServiceState(mapping_file=DEFAULT_MAPPING, webhook_silence=timedelta(hours=2)),
+        metrics,
+    )
+    text = (await get(admin, "/metrics")).text
+    assert "connector_inbox_depth 3.0" in text
+    assert (
+        'connector_wisenet_requests_total{endpoint="/learnersAU",method="GET",status="200"}' in text
+    )
+    assert 'connector_learners{stage="Progression"}' in text
+    assert "connector_mapping_file_differs 0.0" in text
+    assert "connector_wisenet_budget_remaining" in text
+    await drain_inbox(rig.ctx, "test")
+    assert "connector_inbox_depth 0.0" in (await get(admin, "/metrics")).text
