@@ -17,10 +17,9 @@ from jobs.admin import Admin, ServiceState
 from jobs.inbox import drain_inbox
 from jobs.sync import sync
 from tests.support.bundles import DEFAULT_MAPPING
-from tests.support.rig import Rig, rig
+from tests.support.rig import Rig
 
 pytestmark = pytest.mark.integration
-__all__ = ["rig"]
 
 
 def admin_for(rig: Rig, mapping_file: Path, **state: object) -> tuple[Admin, ServiceState]:

@@ -34,12 +34,11 @@ from tests.support.clock import FakeClock
 from tests.support.databases import database
 from tests.support.proxy import TcpProxy
 from tests.support.receiving import SANDBOX_ACCOUNT, receiving
-from tests.support.rig import SYDNEY, Rig, expected_tags, owned_tags_in_wisenet, rig
+from tests.support.rig import SYDNEY, Rig, expected_tags, owned_tags_in_wisenet
 from tests.support.sandbox import control
 from tests.support.staff import staff_edits
 
 pytestmark = pytest.mark.integration
-__all__ = ["rig"]
 OWNER = "test-worker"
 
 
