@@ -9,6 +9,7 @@ the Prometheus text format; the gauges that describe the store are read at each 
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,13 +21,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from connector.metrics import ConnectorMetrics
 from connector.store.inbox import inbox_state
 from connector.store.store import summary
 from jobs.bootstrap import mapping_file_differs
+from jobs.report_cli import report_html
 from jobs.sync import SyncContext, write_reserve
 
 log = structlog.get_logger(__name__)
@@ -52,6 +54,8 @@ class Admin:
     ctx: SyncContext
     state: ServiceState
     metrics: ConnectorMetrics
+    report_token: str | None = None
+    daily_quota: int = 1000
 
     def app(self) -> Starlette:
         """The admin ASGI app."""
@@ -60,8 +64,29 @@ class Admin:
                 Route("/healthz", self.healthz),
                 Route("/readyz", self.readyz),
                 Route("/metrics", self.scrape),
+                Route("/report", self.report),
             ]
         )
+
+    async def report(self, request: Request) -> Response:
+        """The HTML report, for a bearer of CONNECTOR_REPORT_TOKEN (it holds personal data)."""
+        if not self.report_token:
+            return JSONResponse(
+                {"error": "report_disabled", "detail": "set CONNECTOR_REPORT_TOKEN to serve it"},
+                404,
+            )
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), self.report_token.encode()
+        ):
+            return JSONResponse(
+                {"error": "unauthorized", "detail": "send Authorization: Bearer <report token>"},
+                401,
+                headers={"WWW-Authenticate": 'Bearer realm="report"'},
+            )
+        page = await report_html(self.ctx.store, self.daily_quota)
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     async def healthz(self, _: Request) -> JSONResponse:
         """Alive."""

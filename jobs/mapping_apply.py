@@ -16,6 +16,7 @@ from mappings.compiler import CompiledMapping
 from mappings.evaluate import evaluate
 
 BATCH = 200
+SAMPLES = 5  # learner ids shown per kind of change
 
 
 @dataclass
@@ -29,19 +30,67 @@ class Impact:
     flags_raised: Counter[str] = field(default_factory=Counter)
     flags_cleared: Counter[str] = field(default_factory=Counter)
     writes: int = 0
+    samples: dict[str, list[int]] = field(default_factory=dict)
+
+    def sample(self, change: str, learner_id: int) -> None:
+        """Keep a few learner ids (ids only) for one kind of change."""
+        kept = self.samples.setdefault(change, [])
+        if len(kept) < SAMPLES and learner_id not in kept:
+            kept.append(learner_id)
+
+    def days(self, daily_quota: int) -> int:
+        """Days of the API budget the writes take."""
+        return math.ceil(self.writes / daily_quota) if self.writes else 0
+
+    def matrix(self) -> tuple[list[str], dict[str, dict[str, int]]]:
+        """Stages seen, and enrolments moving from → to (rows from, columns to)."""
+        stages = sorted({stage for move in self.stage_moves for stage in move})
+        table = {
+            old: {new: self.stage_moves.get((old, new), 0) for new in stages} for old in stages
+        }
+        return stages, table
+
+    def as_json(self, daily_quota: int) -> dict[str, object]:
+        """The preview's stable JSON shape."""
+        tags = sorted(set(self.tags_added) | set(self.tags_removed))
+        flags = sorted(set(self.flags_raised) | set(self.flags_cleared))
+        return {
+            "learners": self.learners,
+            "stage_moves": self.matrix()[1],
+            "tags": {
+                t: {"added": self.tags_added[t], "removed": self.tags_removed[t]} for t in tags
+            },
+            "flags": {
+                f: {"raised": self.flags_raised[f], "cleared": self.flags_cleared[f]} for f in flags
+            },
+            "writes": self.writes,
+            "budget_days": self.days(daily_quota),
+            "samples": self.samples,
+        }
 
     def lines(self, daily_quota: int) -> list[str]:
-        """The impact as text."""
-        days = math.ceil(self.writes / daily_quota) if self.writes else 0
+        """The impact as text: a from → to table of stage moves, then tags, flags and cost."""
         out = [f"learners evaluated: {self.learners}"]
-        out += [
-            f"  stage {old} -> {new}: {n}" for (old, new), n in sorted(self.stage_moves.items())
-        ]
+        stages, table = self.matrix()
+        if stages:
+            width = max(len(s) for s in stages) + 2
+            out.append("course enrolments moving stage (rows from, columns to):")
+            out.append(" " * width + "".join(f"{s:>{width}}" for s in stages))
+            for old in stages:
+                cells = "".join(f"{table[old][new] or '.':>{width}}" for new in stages)
+                out.append(f"{old:<{width}}{cells}")
         out += [f"  tag {tag} added on {n}" for tag, n in sorted(self.tags_added.items())]
         out += [f"  tag {tag} removed from {n}" for tag, n in sorted(self.tags_removed.items())]
         out += [f"  flag {flag} raised on {n}" for flag, n in sorted(self.flags_raised.items())]
         out += [f"  flag {flag} cleared on {n}" for flag, n in sorted(self.flags_cleared.items())]
-        out.append(f"write cost: {self.writes} request(s), about {days} day(s) of the budget")
+        out += [
+            f"  e.g. {change}: learner(s) {', '.join(map(str, ids))}"
+            for change, ids in sorted(self.samples.items())
+        ]
+        out.append(
+            f"write cost: {self.writes} request(s), about {self.days(daily_quota)} day(s) "
+            "of the budget"
+        )
         return out
 
 
@@ -57,14 +106,24 @@ async def impact(
             after = evaluate(bundle, proposed, today)
             found.learners += 1
             active = bundle.learner.is_active is True
+            learner = bundle.learner.id
             for old, new in zip(before.course_enrolments, after.course_enrolments, strict=True):
                 if old.stage != new.stage:
                     found.stage_moves[(old.stage, new.stage)] += 1
-                found.tags_added.update(new.desired_tags - old.desired_tags)
-                found.tags_removed.update(old.desired_tags - new.desired_tags)
+                    found.sample(f"stage {old.stage} -> {new.stage}", learner)
+                for tag in new.desired_tags - old.desired_tags:
+                    found.tags_added[tag] += 1
+                    found.sample(f"tag + {tag}", learner)
+                for tag in old.desired_tags - new.desired_tags:
+                    found.tags_removed[tag] += 1
+                    found.sample(f"tag - {tag}", learner)
                 if active and old.desired_tags != new.desired_tags:
                     found.writes += 1
             old_flags, new_flags = before.flag_keys(), after.flag_keys()
-            found.flags_raised.update(key[0] for key in new_flags - old_flags)
-            found.flags_cleared.update(key[0] for key in old_flags - new_flags)
+            for key in new_flags - old_flags:
+                found.flags_raised[key[0]] += 1
+                found.sample(f"flag + {key[0]}", learner)
+            for key in old_flags - new_flags:
+                found.flags_cleared[key[0]] += 1
+                found.sample(f"flag - {key[0]}", learner)
     return found

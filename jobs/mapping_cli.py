@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -13,8 +13,10 @@ from connector.bundle_file import bundle_from_data, parse_bundle_text
 from connector.bundles import BundleError
 from connector.errors import ConfigurationError
 from connector.store.store import Store
+from jobs.logging import configure_logging
 from jobs.mapping_apply import Impact, impact
 from jobs.mapping_cases import run_case
+from jobs.report_page import render_preview
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
 from jobs.status_cli import opened_store
@@ -136,6 +138,52 @@ def test_mapping(file: Path, cases_dir: Path) -> None:
         raise click.exceptions.Exit(EXIT_PROBLEMS)
 
 
+async def _impact_on_store(
+    settings: Settings, runtime: Runtime, proposed: CompiledMapping, today: date
+) -> Impact | None:
+    """The impact of `proposed` on every stored learner; None when no mapping is active."""
+    async with opened_store(settings, runtime.clock) as store:
+        active = await store.active_mapping()
+        if active is None:
+            return None
+        current = compile_mapping(parse_mapping(active[2], active[1]))
+        return await impact(store, current, proposed, today)
+
+
+@mapping.command("preview")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Evaluate as of DATE.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON shape.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the preview as one self-contained HTML page.",
+)
+@click.pass_obj
+def preview_mapping(
+    runtime: Runtime, file: Path, as_of: datetime | None, as_json: bool, html_file: Path | None
+) -> None:
+    """What switching to FILE would change for every stored learner; no call to Wisenet."""
+    proposed = compile_mapping(read_mapping_spec(file))
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    today = as_of.date() if as_of else runtime.today(settings.timezone)
+    found = asyncio.run(_impact_on_store(settings, runtime, proposed, today))
+    if found is None:
+        raise ConfigurationError("the store has no active mapping yet: nothing to compare with")
+    quota = settings.wisenet_daily_quota
+    if as_json:
+        click.echo(json.dumps(found.as_json(quota), indent=2, sort_keys=True))
+    elif html_file is not None:
+        html_file.write_text(render_preview(found, quota, file.name), encoding="utf-8")
+        html_file.chmod(0o600)
+        click.echo(f"preview written to {html_file} (it holds learner ids)")
+    else:
+        for line in found.lines(quota):
+            click.echo(line)
+
+
 @mapping.command("apply")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--yes", is_flag=True, help="Switch without asking.")
@@ -148,15 +196,7 @@ def apply_mapping(runtime: Runtime, file: Path, yes: bool) -> None:
     settings = load_settings()
     today = runtime.today(settings.timezone)
 
-    async def _impact() -> Impact | None:
-        async with opened_store(settings, runtime.clock) as store:
-            active = await store.active_mapping()
-            if active is None:
-                return None
-            current = compile_mapping(parse_mapping(active[2], active[1]))
-            return await impact(store, current, proposed, today)
-
-    found = asyncio.run(_impact())
+    found = asyncio.run(_impact_on_store(settings, runtime, proposed, today))
     if found is not None:
         for line in found.lines(settings.wisenet_daily_quota):
             click.echo(line)

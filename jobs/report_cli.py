@@ -10,15 +10,19 @@ import asyncio
 import csv
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
-from connector.store.store import export_rows, purge_older_than, summary
+from connector.store.report_data import report_data
+from connector.store.store import Store, export_rows, purge_older_than, summary
 from jobs.logging import configure_logging
+from jobs.report_page import flag_kinds, render_report
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
 from jobs.status_cli import opened_store
+from mappings.loader import load_mapping
 
 NOTICE = "this output holds personal data (learner ids and their lifecycle); handle it as such"
 EXPORT_COLUMNS = (
@@ -32,14 +36,37 @@ EXPORT_COLUMNS = (
 )
 
 
+async def report_html(store: Store, quota: int) -> str:
+    """The report page for the store's state and its active mapping's flag kinds."""
+    active = await store.active_mapping()
+    kinds = flag_kinds(load_mapping(active[2], active[1]).spec) if active else {}
+    return render_report(await report_data(store), kinds, quota)
+
+
 @click.command("report")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (section, name, count).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report as one self-contained HTML page with charts.",
+)
 @click.pass_obj
-def report(runtime: Runtime, as_csv: bool, as_json: bool) -> None:
-    """Learners per stage and flags by type, from the store."""
+def report(runtime: Runtime, as_csv: bool, as_json: bool, html_file: Path | None) -> None:
+    """Learners per stage and flags by type, from the store (or the HTML report)."""
     settings = load_settings()
     configure_logging(settings.log_format)
+    if html_file is not None:
+
+        async def _page() -> str:
+            async with opened_store(settings, runtime.clock) as store:
+                return await report_html(store, settings.wisenet_daily_quota)
+
+        html_file.write_text(asyncio.run(_page()), encoding="utf-8")
+        html_file.chmod(0o600)
+        click.echo(f"report written to {html_file} ({NOTICE})")
+        return
 
     async def _counts() -> dict[str, dict[str, int]]:
         async with opened_store(settings, runtime.clock) as store:

@@ -256,7 +256,10 @@ async def run_service(
         )
         scheduler = _scheduler(settings, runner)
         http = embedded_server(receiver.app())
-        admin = embedded_server(Admin(ctx, state, metrics).app())
+        token = settings.report_token.get_secret_value() if settings.report_token else None
+        admin = embedded_server(
+            Admin(ctx, state, metrics, token, settings.wisenet_daily_quota).app()
+        )
         loop = asyncio.get_running_loop()
         tasks = [
             loop.create_task(http.serve([http_socket])),

@@ -467,6 +467,7 @@ class FlagRule(Strict):
 
     id: str = Field(pattern=RULE_ID)
     subject: Subject
+    kind: Literal["missing_data", "overdue", "other"] = "other"  # how reports group it
     scope: Condition | None = None
     when: Condition
     reason: str = Field(min_length=1, max_length=300)

@@ -654,8 +654,18 @@ class Store:
                     observed_at=now,
                 )
             )
+        # A flag raised before keeps the moment it was first raised: that is its age.
+        raised_before = {
+            (row.flag, row.subject, row.subject_id): row.raised_at
+            for row in await conn.execute(
+                select(flags.c.flag, flags.c.subject, flags.c.subject_id, flags.c.raised_at).where(
+                    flags.c.learner_id == learner_id
+                )
+            )
+        }
         await conn.execute(delete(flags).where(flags.c.learner_id == learner_id))
         for flag in decision.flags:
+            key = (flag.flag, flag.subject.value, flag.subject_id)
             await conn.execute(
                 flags.insert().values(
                     flag=flag.flag,
@@ -664,7 +674,7 @@ class Store:
                     learner_id=learner_id,
                     rule=flag.rule,
                     reason=flag.reason,
-                    raised_at=now,
+                    raised_at=raised_before.get(key, now),
                 )
             )
         for ce_id in cancel_writes:

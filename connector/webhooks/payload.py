@@ -24,6 +24,7 @@ ENTITIES = {
 }
 MAX_RECORD_ID = 2**63 - 1
 MAX_TEXT = 100
+BLANKS = " \t\r\n"  # what surrounds a value and is trimmed (as the OpenAPI patterns say)
 
 
 class PayloadError(Exception):
@@ -75,11 +76,11 @@ def _text(document: dict[str, Any], name: str) -> str:
     value = document.get(name)
     if value is None:
         raise PayloadError(name, "is missing")
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip(BLANKS):
         raise PayloadError(name, "must be a non-empty string")
     if len(value) > MAX_TEXT:
         raise PayloadError(name, f"is longer than {MAX_TEXT} characters")
-    return value.strip()
+    return value.strip(BLANKS)
 
 
 def _optional_text(document: dict[str, Any], name: str) -> str | None:
@@ -92,8 +93,8 @@ def _record_id(document: dict[str, Any]) -> int:
     value = document.get("RecordId")
     if value is None:
         raise PayloadError("RecordId", "is missing")
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip()) if len(value.strip()) <= 19 else -1
+    if isinstance(value, str) and value.strip(BLANKS).isascii() and value.strip(BLANKS).isdigit():
+        value = int(value.strip(BLANKS)) if len(value.strip(BLANKS)) <= 19 else -1
     if isinstance(value, bool) or not isinstance(value, int):
         raise PayloadError("RecordId", "must be a whole number (or a string of digits)")
     if not 0 < value <= MAX_RECORD_ID:

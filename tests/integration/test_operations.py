@@ -88,15 +88,6 @@ def test_operating_the_connector(
     assert explained["learner_id"] == int(learner_id)
     assert explained["course_enrolments"][0]["stage"] == rows[0]["stage"]
 
-    changed = tmp_path / "mapping.yaml"
-    changed.write_text(
-        DEFAULT_MAPPING.read_text().replace("reconnect_after_days: 60", "reconnect_after_days: 30")
-    )
-    applied = run(capsys, clock, "mapping", "apply", str(changed), "--yes")
-    assert "stage Completion -> Reconnect:" in applied
-    assert "mapping version 2 is active; 300 learner(s) re-decided" in applied
-    assert json.loads(run(capsys, clock, "status", "--json"))["mapping"]["file_differs"]
-
     assert (
         run(capsys, clock, "purge").strip()
         == "purged: runs 0, dead_letters 0, stage_history 0, webhook_inbox 0"
@@ -117,3 +108,36 @@ def test_applying_needs_a_yes(
     assert main(["mapping", "apply", str(DEFAULT_MAPPING)], clock=clock) == EXIT_FAILED
     assert "not applied" in capsys.readouterr().out
     assert json.loads(run(capsys, clock, "status", "--json"))["mapping"]["version"] == 1
+
+
+def test_previewing_then_applying_a_mapping(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reconnect after 30 days: the preview's counts, samples and pages, then the switch."""
+    clock = FakeClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
+    run(capsys, clock, "sync")
+    changed = tmp_path / "mapping.yaml"
+    changed.write_text(
+        DEFAULT_MAPPING.read_text().replace("reconnect_after_days: 60", "reconnect_after_days: 30")
+    )
+    preview = json.loads(run(capsys, clock, "mapping", "preview", str(changed), "--json"))
+    moved = preview["stage_moves"]["Completion"]["Reconnect"]
+    assert moved > 0
+    assert sum(n for row in preview["stage_moves"].values() for n in row.values()) == moved
+    assert preview["tags"]["reconnect-eligible"]["added"] == moved
+    assert preview["writes"] == moved
+    assert 0 < len(preview["samples"]["stage Completion -> Reconnect"]) <= 5
+    later = json.loads(
+        run(capsys, clock, "mapping", "preview", str(changed), "--json", "--as-of", "2027-06-01")
+    )
+    assert later["learners"] == 300
+    page = tmp_path / "preview.html"
+    run(capsys, clock, "mapping", "preview", str(changed), "--html", str(page))
+    assert 'id="stage-moves"' in page.read_text()
+    table = run(capsys, clock, "mapping", "preview", str(changed))
+    assert "course enrolments moving stage (rows from, columns to):" in table
+    applied = run(capsys, clock, "mapping", "apply", str(changed), "--yes")
+    assert "course enrolments moving stage" in applied
+    assert f"write cost: {moved} request(s)" in applied
+    assert "mapping version 2 is active; 300 learner(s) re-decided" in applied
+    assert json.loads(run(capsys, clock, "status", "--json"))["mapping"]["file_differs"]

@@ -1,0 +1,243 @@
+"""The admin report as one self-contained HTML page: inline CSS and SVG, no scripts, no fonts.
+
+Sections: a personal-data notice, learners per stage as a funnel, time spent in each stage,
+overdue work by flag and age, missing data by flag, the latest runs and the API budget used.
+Every text from the store is escaped; the page carries ids and counts only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from connector.store.report_data import AGE_BUCKETS, FlagAges, ReportData
+from jobs.mapping_apply import Impact
+from mappings.schema import MappingSpec
+
+FUNNEL_ORDER = ("Sales", "Progression", "Completion", "Reconnect")
+NOTICE = (
+    "This page holds personal data about learners (their ids and where they are in their "
+    "studies). Keep it within the organisation and delete copies you no longer need."
+)
+STYLE = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#1d2433}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0}
+th,td{padding:.3rem .7rem;border-bottom:1px solid #dde}
+th{text-align:left;background:#f3f5f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.notice{background:#fff4d6;border:1px solid #e8c55a;padding:.6rem .9rem;border-radius:4px}
+svg text{font-size:13px;fill:#1d2433}
+"""
+BAR = "#3a6ea5"
+
+
+def flag_kinds(spec: MappingSpec) -> dict[str, str]:
+    """Each flag of the mapping and its kind (missing data, overdue work or other)."""
+    return {rule.id: rule.kind for rule in spec.flags}
+
+
+def render_report(data: ReportData, kinds: dict[str, str], quota: int) -> str:
+    """The page; `kinds` says which flags are missing data and which are overdue work."""
+    overdue = [f for f in data.flags if kinds.get(f.flag) == "overdue"]
+    missing = [f for f in data.flags if kinds.get(f.flag) == "missing_data"]
+    other = [f for f in data.flags if kinds.get(f.flag) not in ("overdue", "missing_data")]
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>Wisenet lifecycle report</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>Wisenet lifecycle report</h1>",
+        f'<p class="notice" id="personal-data">{escape(NOTICE)}</p>',
+        f"<p>Generated {escape(data.generated_at.isoformat(timespec='minutes'))}.</p>",
+        "<h2>Learners per stage</h2>",
+        _funnel(data.learners_by_stage),
+        "<h2>Time spent in each stage</h2>",
+        _stage_times(data),
+        "<h2>Overdue work</h2>",
+        _flag_table("overdue", overdue, with_ages=True),
+        "<h2>Missing data</h2>",
+        _bars("missing", [(f.flag, f.count) for f in missing]),
+        _flag_table("missing", missing, with_ages=False),
+    ]
+    if other:
+        parts += ["<h2>Other flags</h2>", _flag_table("other-flags", other, with_ages=True)]
+    parts += [
+        "<h2>Latest runs</h2>",
+        _runs(data),
+        "<h2>API budget used</h2>",
+        _budget(data, quota),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _stage_order(counts: dict[str, int]) -> list[str]:
+    rest = sorted(stage for stage in counts if stage not in FUNNEL_ORDER)
+    return [stage for stage in FUNNEL_ORDER if stage in counts] + rest
+
+
+def _funnel(counts: dict[str, int]) -> str:
+    """Centred bars, one per stage, widths proportional to the count."""
+    stages = _stage_order(counts)
+    if not stages:
+        return "<p>No learners decided yet.</p>"
+    widest = max(counts.values()) or 1
+    width, row, label = 640, 34, 150
+    rows = []
+    for index, stage in enumerate(stages):
+        count = counts[stage]
+        bar = max(2.0, (width - label - 60) * count / widest)
+        x = label + ((width - label - 60) - bar) / 2
+        y = index * row + 4
+        rows.append(
+            f'<g class="stage" data-stage="{escape(stage)}" data-count="{count}">'
+            f'<text x="0" y="{y + 19}">{escape(stage)}</text>'
+            f'<rect x="{x:.1f}" y="{y}" width="{bar:.1f}" height="{row - 8}" fill="{BAR}" rx="3"/>'
+            f'<text x="{width - 50}" y="{y + 19}" class="count">{count}</text></g>'
+        )
+    height = len(stages) * row + 8
+    return (
+        f'<svg id="funnel" role="img" aria-label="Learners per stage" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}">' + "".join(rows) + "</svg>"
+    )
+
+
+def _bars(name: str, items: list[tuple[str, int]]) -> str:
+    """A horizontal bar chart of counts."""
+    if not items:
+        return ""
+    widest = max(count for _, count in items) or 1
+    width, row, label = 640, 26, 220
+    rows = []
+    for index, (title, count) in enumerate(items):
+        bar = max(2.0, (width - label - 60) * count / widest)
+        y = index * row + 4
+        rows.append(
+            f'<text x="0" y="{y + 15}">{escape(title)}</text>'
+            f'<rect x="{label}" y="{y}" width="{bar:.1f}" height="{row - 8}" fill="{BAR}" rx="2"/>'
+            f'<text x="{label + bar + 6:.1f}" y="{y + 15}">{count}</text>'
+        )
+    height = len(items) * row + 8
+    return (
+        f'<svg id="{name}-chart" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">' + "".join(rows) + "</svg>"
+    )
+
+
+def _table(table_id: str, head: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{cell}</td>'
+            if isinstance(cell, int | float)
+            else f"<td>{escape(str(cell))}</td>"
+            for cell in row
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f'<table id="{table_id}"><tr>{header}</tr>{body}</table>'
+
+
+def _flag_table(table_id: str, items: list[FlagAges], *, with_ages: bool) -> str:
+    if not items:
+        return "<p>None.</p>"
+    ages = [name for _, name in AGE_BUCKETS] if with_ages else []
+    return _table(
+        table_id,
+        ["flag", "raised", *ages],
+        ([f.flag, f.count, *(f.by_age[a] for a in ages)] for f in items),
+    )
+
+
+def _stage_times(data: ReportData) -> str:
+    if not data.stage_times:
+        return "<p>No stage has yet been seen beginning and ending.</p>"
+    return _table(
+        "stage-times",
+        ["stage", "learners seen through it", "median days", "90th percentile days"],
+        (
+            [t.stage, t.intervals, round(t.median_days, 1), round(t.p90_days, 1)]
+            for t in data.stage_times
+        ),
+    )
+
+
+def _runs(data: ReportData) -> str:
+    if not data.runs:
+        return "<p>No runs yet.</p>"
+    return _table(
+        "runs",
+        ["job", "started", "outcome", "counts"],
+        (
+            [
+                run.job,
+                run.started_at.isoformat(timespec="minutes"),
+                run.outcome or "running",
+                ", ".join(f"{k} {v}" for k, v in sorted(run.detail.items())),
+            ]
+            for run in data.runs
+        ),
+    )
+
+
+def _budget(data: ReportData, quota: int) -> str:
+    if not data.budget_days:
+        return "<p>No requests counted yet.</p>"
+    return _table(
+        "budget",
+        ["day", "requests", "share of the quota"],
+        ([day.isoformat(), used, f"{used / quota:.0%}"] for day, used in data.budget_days),
+    )
+
+
+def render_preview(found: Impact, daily_quota: int, proposed: str) -> str:
+    """The impact of switching to the `proposed` mapping file, as one self-contained page."""
+    stages, matrix = found.matrix()
+    tags = sorted(set(found.tags_added) | set(found.tags_removed))
+    flags = sorted(set(found.flags_raised) | set(found.flags_cleared))
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>Mapping preview</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>Switching to {escape(proposed)}</h1>",
+        f'<p class="notice" id="personal-data">{escape(NOTICE)}</p>',
+        f"<p>{found.learners} stored learners evaluated with both mappings.</p>",
+        "<h2>Course enrolments moving stage (rows from, columns to)</h2>",
+        _table(
+            "stage-moves", ["from \\ to", *stages], ([old, *matrix[old].values()] for old in stages)
+        )
+        if stages
+        else "<p>No enrolment changes stage.</p>",
+        "<h2>Tags</h2>",
+        _table(
+            "tags",
+            ["tag", "added", "removed"],
+            ([t, found.tags_added[t], found.tags_removed[t]] for t in tags),
+        )
+        if tags
+        else "<p>No tag changes.</p>",
+        "<h2>Flags</h2>",
+        _table(
+            "flags",
+            ["flag", "appearing", "disappearing"],
+            ([f, found.flags_raised[f], found.flags_cleared[f]] for f in flags),
+        )
+        if flags
+        else "<p>No flag changes.</p>",
+        "<h2>Write cost</h2>",
+        f'<p id="cost">{found.writes} request(s), about {found.days(daily_quota)} day(s) of a '
+        f"{daily_quota}-request daily budget.</p>",
+        "<h2>Sample learners</h2>",
+        _table(
+            "samples",
+            ["change", "learner ids"],
+            ([c, ", ".join(map(str, ids))] for c, ids in sorted(found.samples.items())),
+        )
+        if found.samples
+        else "<p>None.</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
