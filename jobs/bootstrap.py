@@ -58,7 +58,7 @@ async def sync_context(
         account_number=settings.wisenet_account_number,
     )
     try:
-        version, mapping = await _active_mapping(store, Path(settings.mapping_file))
+        version, mapping = await active_mapping(store, Path(settings.mapping_file))
         config = client_config(settings)
         if rate_limit is not None:
             config = replace(config, rate_limit=rate_limit)
@@ -84,7 +84,7 @@ async def sync_context(
         await store.close()
 
 
-async def _active_mapping(store: Store, path: Path) -> tuple[int, CompiledMapping]:
+async def active_mapping(store: Store, path: Path) -> tuple[int, CompiledMapping]:
     """The store's active mapping; the file seeds it on first start and is never applied later."""
     active = await store.active_mapping()
     on_disk = await asyncio.to_thread(_read_if_present, path)

@@ -26,6 +26,7 @@ from connector.sandbox.app import create_app, serve
 from connector.sandbox.service import Sandbox, SandboxConfig
 from jobs.bootstrap import build_client
 from jobs.check import run_check
+from jobs.dead_letters_cli import deadletters
 from jobs.logging import configure_logging
 from jobs.mapping_cli import explain_command, mapping, read_mapping_spec
 from jobs.report_cli import export, purge, report
@@ -156,6 +157,7 @@ def healthcheck(timeout: float) -> None:
 
 
 cli.add_command(mapping)
+cli.add_command(deadletters)
 cli.add_command(explain_command)
 cli.add_command(sync_command)
 cli.add_command(backfill_command)

@@ -1,6 +1,7 @@
 """`connector run`: receiver, admin endpoints, scheduled jobs and inbox worker in one process.
 
-The scheduled jobs are the poll and sync, the daily sweep, the weekly reconcile and the writer.
+The scheduled jobs are the poll and sync, the daily sweep, the weekly reconcile, the writer and
+the daily purge of data older than `CONNECTOR_RETENTION`.
 APScheduler 3 (`AsyncIOScheduler`) runs the jobs with `coalesce=True`, one instance at a time.
 Every job takes its lock in the store, so a CLI `sync` beside the service says so instead of
 racing it; inside one process the jobs also run one after another. The receiver wakes the
@@ -37,6 +38,7 @@ from connector.store.store import (
     JobBusyError,
     acquire_lock,
     finish_run,
+    purge_older_than,
     release_lock,
     start_run,
 )
@@ -321,6 +323,21 @@ def _scheduler(settings: Settings, runner: JobRunner) -> AsyncIOScheduler:
         CronTrigger.from_crontab(settings.reconcile_cron, timezone=tz),
         args=["reconcile", reconcile, "sync"],  # it polls: never beside a sync
         id="reconcile",
+        misfire_grace_time=6 * 3600,
+        **common,
+    )
+    retention = settings.retention
+
+    async def purge(ctx: SyncContext) -> SyncReport:
+        removed = await purge_older_than(ctx.store, ctx.store.clock.now() - retention)
+        log.info("store.purged", **removed)
+        return SyncReport()
+
+    scheduler.add_job(
+        runner.guarded,
+        CronTrigger(hour=4, minute=30, timezone=tz),  # daily, before the sweep
+        args=["purge", purge],
+        id="purge",
         misfire_grace_time=6 * 3600,
         **common,
     )

@@ -743,7 +743,11 @@ class Store:
                     course_enrolment_id=write.course_enrolment_id,
                     reason=reason[:300],
                     attempts=write.attempts + 1,
-                    payload={"add": sorted(write.add), "remove": sorted(write.remove)},
+                    payload={
+                        "add": sorted(write.add),
+                        "remove": sorted(write.remove),
+                        "learner_id": write.learner_id,
+                    },
                     created_at=self.clock.now(),
                 )
             )

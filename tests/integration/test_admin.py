@@ -38,6 +38,7 @@ async def get(admin: Admin, path: str) -> httpx.Response:
         return await client.get(path)
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
 async def test_readiness_says_ready_then_names_each_degradation(rig: Rig, tmp_path: Path) -> None:
     """Ready after a sync; a differing mapping file, silence and a failure degrade it."""
     await sync(rig.ctx)
@@ -66,6 +67,7 @@ async def test_readiness_says_ready_then_names_each_degradation(rig: Rig, tmp_pa
     assert (stopped.status_code, stopped.json()["problems"]) == (503, ["scheduler"])
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
 async def test_an_unreachable_store_makes_the_service_unready(rig: Rig, tmp_path: Path) -> None:
     """With the store gone, /readyz answers 503 and /metrics still answers."""
     gone = Store(

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
-from jobs.cli import EXIT_FAILED, EXIT_OK, main
+from jobs.cli import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
 from tests.support.sandbox import served
@@ -141,3 +142,46 @@ def test_previewing_then_applying_a_mapping(
     assert f"write cost: {moved} request(s)" in applied
     assert "mapping version 2 is active; 300 learner(s) re-decided" in applied
     assert json.loads(run(capsys, clock, "status", "--json"))["mapping"]["file_differs"]
+
+
+def test_dead_letters_are_listed_replayed_and_discarded(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A write refused for an archived owned tag waits as a dead letter until replayed."""
+    clock = FakeClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
+    run(capsys, clock, "sync")
+    tags = httpx.get(f"{env}/tags", headers={"x-api-key": "sandbox-key"}).json()
+    certified = next(t["Data"]["TagId"] for t in tags if t["Data"]["Name"] == "certified")
+    overdue = [
+        row
+        for row in csv.DictReader(io.StringIO(run(capsys, clock, "export")))
+        if "certificate-overdue" in row["desired_tags"]
+    ]
+    ce = overdue[0]["course_enrolment_id"]
+    sandbox = env.removesuffix("/v1") + "/_sandbox"
+    httpx.post(f"{sandbox}/tags/{certified}/archive", json={"archived": True}).raise_for_status()
+    httpx.post(f"{sandbox}/course-enrolments/{ce}/credentials", json={}).raise_for_status()
+    clock.advance(3600)
+    run(capsys, clock, "sync")
+
+    (letter,) = [
+        json.loads(line)
+        for line in run(capsys, clock, "deadletters", "list", "--json").splitlines()
+    ]
+    assert letter["course_enrolment_id"] == int(ce)
+    assert letter["learner_id"] == int(overdue[0]["learner_id"])
+    assert "archived" in letter["reason"]
+    assert letter["attempts"] == 1
+    assert "certified" in letter["add"]
+    assert "1 dead letter(s)" in run(capsys, clock, "deadletters", "list")
+
+    httpx.post(f"{sandbox}/tags/{certified}/archive", json={"archived": False}).raise_for_status()
+    replayed = run(capsys, clock, "deadletters", "replay", str(letter["id"]))
+    assert "replayed 1 dead letter(s): 1 learner(s) decided again, " in replayed
+    assert "0 dead letter(s)" in run(capsys, clock, "deadletters", "list")
+    clock.advance(3600)
+    assert "writes: 1 done" in run(capsys, clock, "sync")
+    assert run(capsys, clock, "deadletters", "discard", "--all").strip() == (
+        "discarded 0 dead letter(s)"
+    )
+    assert main(["deadletters", "discard"], clock=clock) == EXIT_CONFIGURATION

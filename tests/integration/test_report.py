@@ -80,6 +80,7 @@ async def test_the_report_renders_in_chromium_with_the_stores_numbers(
     assert picture.stat().st_size > 20_000  # charts and tables, not a blank page
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
 async def test_the_report_endpoint_needs_the_token(rig: Rig) -> None:
     """/report answers 401 without the bearer token, the page with it, 404 when unset."""
     state = ServiceState(mapping_file=DEFAULT_MAPPING, webhook_silence=timedelta(hours=2))

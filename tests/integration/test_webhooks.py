@@ -100,6 +100,7 @@ async def test_staff_edits_announced_by_webhooks_reach_the_tags_with_few_reads(r
     assert counts == {"GET /course-enrolments": 1}
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
 async def test_deliveries_wait_for_the_first_full_read(rig: Rig) -> None:
     """Before the first sync the rows stay in the inbox and nothing is asked of Wisenet."""
     async with receiving(rig.store) as served:
@@ -113,6 +114,7 @@ async def test_deliveries_wait_for_the_first_full_read(rig: Rig) -> None:
     assert (await inbox_state(rig.store)).depth == len(served.accepted) >= 5
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
 async def test_a_delete_and_a_404_both_remove_the_record(rig: Rig) -> None:
     """A Deleted event removes the record unread; an Updated event that 404s removes it too."""
     await sync(rig.ctx)
@@ -339,6 +341,7 @@ async def test_a_delivery_arriving_while_the_writer_goes_idle_is_still_committed
         await store.close()
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
 async def test_deliveries_wait_while_the_budget_is_kept_for_writes(rig: Rig) -> None:
     """Below half the write reserve, the rows stay and nothing is read; after, they are taken."""
     await sync(rig.ctx)
@@ -359,6 +362,7 @@ async def test_deliveries_wait_while_the_budget_is_kept_for_writes(rig: Rig) -> 
     assert (await inbox_state(rig.store)).depth == 0
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
 async def test_the_scheduled_poll_counts_changes_no_delivery_announced(rig: Rig) -> None:
     """Webhook silence shows as changes found by polling that no delivery named."""
     metrics = ConnectorMetrics()
