@@ -74,6 +74,15 @@ class ThreadedServer:
             waiter.wait(0.02)
         raise RuntimeError("the server did not start")
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being handled (a cancelled client's request may still be)."""
+        waiter = threading.Event()
+        for _ in range(int(timeout / 0.01)):
+            if not self._server.server_state.tasks:
+                return
+            waiter.wait(0.01)
+        raise RuntimeError("the server stayed busy")
+
     def stop(self) -> None:
         """Stop serving."""
         self._server.should_exit = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -213,6 +214,8 @@ async def test_an_interrupted_backfill_resumes_where_it_stopped(rig: Rig) -> Non
     rig.ctx.on_page = die_in_units
     with pytest.raises(KilledError):
         await backfill(rig.ctx)
+    # The next page was already asked for when the process died; let the sandbox finish it.
+    await asyncio.to_thread(rig.server.wait_idle)
     control(rig.server, "POST", "/counters/reset")
     rig.ctx.on_page = None
     report = await backfill(rig.ctx)

@@ -1,0 +1,81 @@
+"""Faults from Wisenet: a sync under 5xx, dropped connections, latency and a 429 storm.
+
+On the real clock, it still ends in the reference tags without one request over the rate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connector.clock import SystemClock
+from connector.store.budget import StoreBudget
+from connector.store.store import Store
+from connector.wisenet.client import ClientConfig, WisenetClient
+from connector.wisenet.retry import RetryPolicy
+from jobs.sync import SyncContext, sync
+from tests.support.bundles import DEFAULT_MAPPING, default_mapping
+from tests.support.rig import SYDNEY, expected_tags, owned_tags_in_wisenet
+from tests.support.sandbox import KEY, control, served
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+async def test_a_sync_under_faults_converges_without_a_request_over_the_rate(
+    tmp_path: Path,
+) -> None:
+    """20 % 5xx, 5 % dropped connections, latency and a 429 storm: same tags, zero over rate."""
+    clock = SystemClock()
+    with served(rate_limit=10) as server:  # Wisenet's own per-second limit
+        control(
+            server,
+            "POST",
+            "/faults",
+            json={
+                "seed": 7,
+                "error_rate": 0.2,
+                "drop_rate": 0.05,
+                "latency_ms": [0, 40],
+                "storm": {"requests": 4, "retry_after": 1},
+            },
+        )
+        store = await Store.open(
+            f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
+            clock,
+            base_url=server.base_url,
+            account_number=None,
+        )
+        version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
+        budget = StoreBudget(store, 100_000, SYDNEY, datetime.min.time(), clock)
+        config = ClientConfig(
+            base_url=server.base_url,
+            api_key=KEY,
+            account_tz=SYDNEY,
+            rate_limit=8.0,
+            retry=RetryPolicy(initial_backoff=0.05, max_backoff=1.0),
+        )
+        async with WisenetClient(config, clock=clock, budget=budget) as client:
+            ctx = SyncContext(
+                client=client,
+                store=store,
+                mapping=default_mapping(),
+                mapping_version=version,
+                account_tz=SYDNEY,
+                overlap=timedelta(minutes=65),
+            )
+            try:
+                report = await sync(ctx)
+            finally:
+                await store.close()
+        counters = control(server, "GET", "/counters")
+        today = datetime.now(SYDNEY).date()
+        assert report.writes_failed == 0  # every fault was retried away
+        assert owned_tags_in_wisenet(server) == expected_tags(server, today)
+        print(  # noqa: T201 - figures for the closing note
+            f"\n{counters['total']} requests, {counters['faults_injected']} faults injected, "
+            f"{counters['rate_limited']} over the rate"
+        )
+        assert counters["faults_injected"] > 10
+        assert counters["rate_limited"] == 0
