@@ -606,6 +606,9 @@ async def sync(ctx: SyncContext) -> SyncReport:
     full read queues its writes as the historical backlog, after recent changes.
     """
     report = SyncReport()
+    if (await ctx.client.budget.state()).exhausted and not await quota_is_back(ctx):
+        report.paused = "poll: Wisenet says the day's quota is spent; probing hourly"
+        return report
     state = await ctx.client.budget.state()
     if state.remaining < write_reserve(state.quota):
         report.paused = "poll: the day's budget is kept for writes"
@@ -663,6 +666,18 @@ async def reconcile(ctx: SyncContext) -> SyncReport:
         await decide(ctx, touched, report, priority=BACKLOG)
         await write_back(ctx, report)
     return report
+
+
+async def quota_is_back(ctx: SyncContext) -> bool:
+    """While Wisenet says the quota is spent, send the hour's probe (one small request) if due.
+
+    Whether calls may resume; nothing is sent when no probe is due.
+    """
+    try:
+        await ctx.client.tags()
+    except QuotaExhaustedError:
+        return False
+    return True
 
 
 def write_reserve(quota: int) -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import time, tzinfo
+from datetime import date, time, tzinfo
 
 from connector.clock import Clock
 from connector.store.store import Store
-from connector.wisenet.budget import BudgetState, budget_day, next_reset
+from connector.wisenet.budget import PROBE_EVERY, BudgetState, budget_day, next_reset
 
 
 class StoreBudget:
@@ -30,6 +30,17 @@ class StoreBudget:
     async def mark_exhausted(self) -> None:
         """Stop spending until the next reset."""
         await self._store.mark_exhausted(budget_day(self._clock.now(), self._tz, self._reset_at))
+
+    async def probe(self) -> bool:
+        """Claim the hour's probe while spent (one process of the deployment gets it)."""
+        return await self._store.claim_probe(self._day(), PROBE_EVERY)
+
+    async def recovered(self) -> None:
+        """Spending resumes."""
+        await self._store.clear_exhausted(self._day())
+
+    def _day(self) -> date:
+        return budget_day(self._clock.now(), self._tz, self._reset_at)
 
     async def state(self) -> BudgetState:
         """Today's count."""

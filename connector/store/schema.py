@@ -160,6 +160,7 @@ budget = Table(
     Column("day", Date, primary_key=True),
     Column("used", Integer, nullable=False),
     Column("exhausted", Boolean, nullable=False),
+    Column("probed_at", DateTime(timezone=True), nullable=True),
 )
 
 mapping_versions = Table(

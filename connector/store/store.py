@@ -821,14 +821,39 @@ class Store:
         return (0, False) if row is None else (row.used, row.exhausted)
 
     async def mark_exhausted(self, day: date) -> None:
-        """Record that Wisenet said the day's quota is spent."""
+        """Record that Wisenet said the day's quota is spent (the first probe is due in an hour)."""
         async with self.engine.begin() as conn:
+            row = (await conn.execute(select(budget).where(budget.c.day == day))).first()
+            if row is not None and row.exhausted:
+                return
             await _upsert(
                 conn,
                 budget,
-                {"day": day, "used": 0, "exhausted": True},
+                {"day": day, "used": 0, "exhausted": True, "probed_at": self.clock.now()},
                 ("day",),
-                update_only=("exhausted",),
+                update_only=("exhausted", "probed_at"),
+            )
+
+    async def claim_probe(self, day: date, every: timedelta) -> bool:
+        """While the day is spent, claim its due probe (counted as a request), once per `every`."""
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(budget)
+                .where(
+                    budget.c.day == day,
+                    budget.c.exhausted.is_(True),
+                    budget.c.probed_at <= (now - every).astimezone(UTC),
+                )
+                .values(probed_at=now, used=budget.c.used + 1)
+            )
+            return bool(result.rowcount)
+
+    async def clear_exhausted(self, day: date) -> None:
+        """Wisenet answered a probe: the day's spending resumes."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(budget).where(budget.c.day == day).values(exhausted=False, probed_at=None)
             )
 
 

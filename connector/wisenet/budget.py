@@ -4,6 +4,10 @@
 in the process; the sync engine replaces it with one persisted in the store and shared by
 replicas. The budget day runs from one reset to the next, at `reset_at` in the account's
 timezone.
+
+When Wisenet says the quota is spent (other integrations may share the key, and its reset may
+not be ours), spending stops; once an hour one request may go as a probe, and a probe that gets
+through ends the stop.
 """
 
 from __future__ import annotations
@@ -43,9 +47,20 @@ class DailyBudget(Protocol):
         """Record that Wisenet reported the quota spent: nothing more until the reset."""
         ...
 
+    async def probe(self) -> bool:
+        """While spent, claim the hour's probe (counted); False when it is not due."""
+        ...
+
+    async def recovered(self) -> None:
+        """A probe went through: spending resumes."""
+        ...
+
     async def state(self) -> BudgetState:
         """Return the current state of today's budget."""
         ...
+
+
+PROBE_EVERY = timedelta(hours=1)
 
 
 def budget_day(moment: datetime, account_tz: tzinfo, reset_at: time) -> date:
@@ -75,12 +90,14 @@ class InMemoryDailyBudget:
         self._day: date | None = None
         self._used = 0
         self._exhausted = False
+        self._probed_at: datetime | None = None
         self._lock = asyncio.Lock()
 
     def _roll(self) -> date:
         today = budget_day(self._clock.now(), self._tz, self._reset_at)
         if today != self._day:
             self._day, self._used, self._exhausted = today, 0, False
+            self._probed_at = None
         return today
 
     async def try_spend(self) -> bool:
@@ -96,7 +113,26 @@ class InMemoryDailyBudget:
         """Stop spending until the next reset."""
         async with self._lock:
             self._roll()
-            self._exhausted = True
+            if not self._exhausted:
+                self._exhausted, self._probed_at = True, self._clock.now()
+
+    async def probe(self) -> bool:
+        """Claim the hour's probe while spent."""
+        async with self._lock:
+            self._roll()
+            now = self._clock.now()
+            due = self._probed_at is None or now - self._probed_at >= PROBE_EVERY
+            if not self._exhausted or not due:
+                return False
+            self._probed_at = now
+            self._used += 1
+            return True
+
+    async def recovered(self) -> None:
+        """Spending resumes."""
+        async with self._lock:
+            self._roll()
+            self._exhausted, self._probed_at = False, None
 
     async def state(self) -> BudgetState:
         """Return today's count."""

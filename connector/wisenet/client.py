@@ -382,14 +382,18 @@ class WisenetClient:
         params: Mapping[str, str] | None,
         json: object,
     ) -> object:
+        probing = False
         if not await self._budget.try_spend():
             state = await self._budget.state()
-            raise QuotaExhaustedError(
-                f"the day's budget of {state.quota} requests is spent "
-                f"(resets {state.resets_at.isoformat()})",
-                method=method,
-                endpoint=endpoint.template,
-            )
+            # Spent by Wisenet's word (not our own count): an hourly probe may go.
+            probing = state.exhausted and state.used < state.quota and await self._budget.probe()
+            if not probing:
+                raise QuotaExhaustedError(
+                    f"the day's budget of {state.quota} requests is spent "
+                    f"(resets {state.resets_at.isoformat()})",
+                    method=method,
+                    endpoint=endpoint.template,
+                )
         await self._limiter.acquire()
         headers = {"x-api-key": self._config.api_key, "Accept": "application/json"}
         try:
@@ -402,6 +406,9 @@ class WisenetClient:
                 _network_failure(exc), method=method, endpoint=endpoint.template
             ) from exc
         self._observe(method, endpoint, str(response.status_code))
+        if probing and response.status_code != 429:
+            await self._budget.recovered()
+            log.info("quota.recovered", endpoint=endpoint.template)
         log.debug(
             "wisenet.request",
             method=method,

@@ -41,6 +41,25 @@ async def test_a_reported_exhaustion_holds_until_the_reset() -> None:
     assert await budget.try_spend()
 
 
+async def test_a_spent_quota_allows_one_counted_probe_an_hour_until_it_recovers() -> None:
+    """The first probe is due an hour after the exhaustion, then hourly; recovery ends it."""
+    clock = FakeClock(datetime(2025, 3, 14, 1, 0, tzinfo=UTC))
+    budget = InMemoryDailyBudget(1000, SYDNEY, time(0, 0), clock)
+    assert not await budget.probe()  # not spent: no probe needed
+    await budget.mark_exhausted()
+    clock.advance(3599)
+    assert not await budget.probe()
+    clock.advance(1)
+    assert await budget.probe()
+    assert not await budget.probe()  # once per hour
+    assert (await budget.state()).used == 1
+    clock.advance(3600)
+    assert await budget.probe()
+    await budget.recovered()
+    assert await budget.try_spend()
+    assert not (await budget.state()).exhausted
+
+
 def test_budget_days_start_at_the_configured_reset_time() -> None:
     """With a 10:00 reset, 09:59 belongs to the previous budget day."""
     before = datetime(2025, 3, 14, 9, 59, tzinfo=SYDNEY)
