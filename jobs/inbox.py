@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from connector.bundles import Labels
-from connector.errors import NotFoundError, QuotaExhaustedError
+from connector.errors import NotFoundError, QuotaExhaustedError, TransientError
 from connector.store.inbox import InboxEntry, announced, claim, complete, release
 from connector.store.store import CHECKLIST, CREDENTIAL, ENROLMENT, LEARNER, UNIT
 from connector.webhooks.payload import DELETED
@@ -116,6 +116,10 @@ async def drain_inbox(ctx: SyncContext, owner: str, *, batch_size: int = BATCH) 
             await release(ctx.store, [e.id for e in entries], owner)
             report.paused = "inbox: the day's budget is spent; deliveries wait for the reset"
             break
+        except TransientError:
+            # Wisenet is failing: give the rows back now so the next drain retries them.
+            await release(ctx.store, [e.id for e in entries], owner)
+            raise
         await complete(ctx.store, outcomes, owner)
         report.events.update(outcomes.values())
         if len(entries) < batch_size:

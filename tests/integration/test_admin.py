@@ -15,9 +15,11 @@ from connector.store.inbox_writer import Delivery, enqueue_many
 from connector.store.store import Store
 from jobs.admin import Admin, ServiceState
 from jobs.inbox import drain_inbox
+from jobs.service import JobRunner
 from jobs.sync import sync
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.rig import Rig
+from tests.support.sandbox import control
 
 pytestmark = pytest.mark.integration
 
@@ -111,3 +113,24 @@ async def test_metrics_count_deliveries_requests_stages_and_the_inbox(rig: Rig) 
     assert "connector_wisenet_budget_remaining" in text
     await drain_inbox(rig.ctx, "test")
     assert "connector_inbox_depth 0.0" in (await get(admin, "/metrics")).text
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
+async def test_a_wisenet_outage_shows_in_readiness_and_metrics_and_passes(rig: Rig) -> None:
+    """Every request failing: the sync job fails, /readyz says so; then it recovers by itself."""
+    metrics = ConnectorMetrics()
+    rig.ctx.client._observer = metrics.observe_request
+    state = ServiceState(mapping_file=DEFAULT_MAPPING, webhook_silence=timedelta(hours=2))
+    state.scheduler_running = True
+    runner = JobRunner(rig.ctx, "test", metrics, state)
+    admin = Admin(rig.ctx, state, metrics)
+    control(rig.server, "POST", "/faults", json={"error_rate": 1.0, "error_statuses": [503]})
+    assert await runner.guarded("sync", runner.sync_watching_webhooks) is None
+    body = (await get(admin, "/readyz")).json()
+    assert body["status"] == "degraded"
+    assert "wisenet" in body["degraded"]
+    assert "503" in body["wisenet"]["last_error"]
+    assert 'status="503"' in (await get(admin, "/metrics")).text
+    control(rig.server, "DELETE", "/faults")  # Wisenet is back; the next scheduled run succeeds
+    assert await runner.guarded("sync", runner.sync_watching_webhooks) is not None
+    assert (await get(admin, "/readyz")).json()["status"] == "ready"

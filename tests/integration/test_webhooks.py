@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from connector.clock import SystemClock
+from connector.errors import TransientError
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
 from connector.sandbox.webhooks import DEFAULT_SECRET, WebhookConfig, sign
@@ -380,3 +381,35 @@ async def test_the_scheduled_poll_counts_changes_no_delivery_announced(rig: Rig)
     assert state.last_unannounced == 2
     text = metrics.render().decode()
     assert 'connector_poll_changes_unannounced_total{entity="Learner"} 2.0' in text
+
+
+async def test_a_webhook_stream_under_wisenet_faults_still_ends_in_the_reference_tags(
+    rig: Rig,
+) -> None:
+    """20 % 5xx and 5 % dropped connections on the reads and writes: retried until converged."""
+    await sync(rig.ctx)
+    async with receiving(rig.store) as served:
+        await sandbox(
+            rig.server, "POST", "/webhooks", json={"url": served.url, "duplicate_rate": 0.2}
+        )
+        await asyncio.to_thread(staff_edits, rig.server, random.Random(21), 40)
+        assert (await sandbox(rig.server, "POST", "/webhooks/flush"))["flushed"]
+        await sandbox(
+            rig.server,
+            "POST",
+            "/faults",
+            json={"seed": 4, "error_rate": 0.2, "drop_rate": 0.05},
+        )
+        for _ in range(10):  # as the service's inbox loop does: again after a failed drain
+            try:
+                await drain_inbox(rig.ctx, OWNER)
+            except TransientError:
+                continue
+            if (await inbox_state(rig.store)).depth == 0:
+                break
+        faults = (await sandbox(rig.server, "GET", "/counters"))["faults_injected"]
+        await sandbox(rig.server, "DELETE", "/faults")
+    assert faults > 0
+    assert (await inbox_state(rig.store)).depth == 0
+    assert await rig.store.outbox_size() == 0
+    assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
