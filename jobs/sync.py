@@ -606,10 +606,12 @@ async def sync(ctx: SyncContext) -> SyncReport:
     full read queues its writes as the historical backlog, after recent changes.
     """
     report = SyncReport()
-    if (await ctx.client.budget.state()).exhausted and not await quota_is_back(ctx):
-        report.paused = "poll: Wisenet says the day's quota is spent; probing hourly"
-        return report
     state = await ctx.client.budget.state()
+    if state.exhausted:
+        if not await quota_is_back(ctx):
+            report.paused = "poll: Wisenet says the day's quota is spent; probing hourly"
+            return report
+        state = await ctx.client.budget.state()  # the probe went through: spending resumed
     if state.remaining < write_reserve(state.quota):
         report.paused = "poll: the day's budget is kept for writes"
         await write_back(ctx, report)

@@ -53,7 +53,7 @@ def settles(server: SandboxServer, admin: str, database: Path) -> bool:
     today = datetime.now(SYDNEY).date()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        time.sleep(1)
+        time.sleep(1)  # the child works at its own pace; the deadline bounds the wait
         try:
             ready = httpx.get(f"{admin}/readyz", timeout=5).json()
         except httpx.HTTPError:

@@ -5,20 +5,16 @@ On the real clock, it still ends in the reference tags without one request over 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from connector.clock import SystemClock
-from connector.store.budget import StoreBudget
-from connector.store.store import Store
-from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
-from jobs.sync import SyncContext, sync
-from tests.support.bundles import DEFAULT_MAPPING, default_mapping
-from tests.support.rig import SYDNEY, expected_tags, owned_tags_in_wisenet
-from tests.support.sandbox import KEY, control, served
+from jobs.sync import sync
+from tests.support.rig import SYDNEY, expected_tags, owned_tags_in_wisenet, wired
+from tests.support.sandbox import control, served
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,34 +37,10 @@ async def test_a_sync_under_faults_converges_without_a_request_over_the_rate(
                 "storm": {"requests": 4, "retry_after": 1},
             },
         )
-        store = await Store.open(
-            f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
-            clock,
-            base_url=server.base_url,
-            account_number=None,
-        )
-        version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
-        budget = StoreBudget(store, 100_000, SYDNEY, datetime.min.time(), clock)
-        config = ClientConfig(
-            base_url=server.base_url,
-            api_key=KEY,
-            account_tz=SYDNEY,
-            rate_limit=8.0,
-            retry=RetryPolicy(initial_backoff=0.05, max_backoff=1.0),
-        )
-        async with WisenetClient(config, clock=clock, budget=budget) as client:
-            ctx = SyncContext(
-                client=client,
-                store=store,
-                mapping=default_mapping(),
-                mapping_version=version,
-                account_tz=SYDNEY,
-                overlap=timedelta(minutes=65),
-            )
-            try:
-                report = await sync(ctx)
-            finally:
-                await store.close()
+        retry = RetryPolicy(initial_backoff=0.05, max_backoff=1.0)
+        url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+        async with wired(server, url, clock, rate_limit=8.0, retry=retry) as rig:
+            report = await sync(rig.ctx)
         counters = control(server, "GET", "/counters")
         today = datetime.now(SYDNEY).date()
         assert report.writes_failed == 0  # every fault was retried away

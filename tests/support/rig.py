@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connector.bundles import Labels
+from connector.clock import Clock
 from connector.sandbox.app import SandboxServer
 from connector.store import migrate
 from connector.store.budget import StoreBudget
@@ -39,6 +41,37 @@ class Rig:
     ctx: SyncContext
 
 
+@asynccontextmanager
+async def wired(
+    server: SandboxServer, url: str, clock: Clock, *, rate_limit: float, retry: RetryPolicy
+) -> AsyncIterator[Rig]:
+    """A store at `url` with the default mapping active, and a sync context on `server`."""
+    store = await Store.open(url, clock, base_url=server.base_url, account_number=None)
+    version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
+    budget = StoreBudget(store, 100_000, SYDNEY, datetime.min.time(), clock)
+    config = ClientConfig(
+        base_url=server.base_url,
+        api_key=KEY,
+        account_tz=SYDNEY,
+        rate_limit=rate_limit,
+        retry=retry,
+    )
+    client = WisenetClient(config, clock=clock, budget=budget, rng=random.Random(1))
+    ctx = SyncContext(
+        client=client,
+        store=store,
+        mapping=default_mapping(),
+        mapping_version=version,
+        account_tz=SYDNEY,
+        overlap=timedelta(minutes=65),
+    )
+    try:
+        yield Rig(server, store, ctx)
+    finally:
+        await client.aclose()
+        await store.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
     """A 300-learner sandbox and a fresh store of each kind, at 09:00 on the sandbox's today."""
@@ -47,34 +80,9 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[R
         async with database(request.param, tmp_path) as url:
             if request.param == "postgresql":
                 await migrate.upgrade_database(url)
-            store = await Store.open(url, clock, base_url=server.base_url, account_number=None)
-            version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
-            budget = StoreBudget(store, 100_000, SYDNEY, datetime.min.time(), clock)
-            client = WisenetClient(
-                ClientConfig(
-                    base_url=server.base_url,
-                    api_key=KEY,
-                    account_tz=SYDNEY,
-                    rate_limit=500.0,
-                    retry=RetryPolicy(initial_backoff=0.01),
-                ),
-                clock=clock,
-                budget=budget,
-                rng=random.Random(1),
-            )
-            ctx = SyncContext(
-                client=client,
-                store=store,
-                mapping=default_mapping(),
-                mapping_version=version,
-                account_tz=SYDNEY,
-                overlap=timedelta(minutes=65),
-            )
-            try:
-                yield Rig(server, store, ctx)
-            finally:
-                await client.aclose()
-                await store.close()
+            retry = RetryPolicy(initial_backoff=0.01)
+            async with wired(server, url, clock, rate_limit=500.0, retry=retry) as ready:
+                yield ready
 
 
 def owned_tags_in_wisenet(server: SandboxServer) -> dict[int, set[str]]:
