@@ -12,9 +12,7 @@ running job finishes.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -57,11 +55,6 @@ INBOX_IDLE_SECONDS = 5.0  # the worker looks for deliveries this often without a
 INBOX_SETTLE_SECONDS = 0.5  # deliveries arriving together are gathered into one batch
 INBOX_RETRY_SECONDS = 60.0  # after a drain that had to wait
 Job = Callable[[SyncContext], Awaitable[SyncReport]]
-
-
-def process_owner() -> str:
-    """Who holds a lock: host, process and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @asynccontextmanager
@@ -245,7 +238,7 @@ async def run_service(
             mapping_file=Path(settings.mapping_file),
             webhook_silence=2 * settings.effective_poll_interval,
         )
-        runner = JobRunner(ctx, process_owner(), metrics, state)
+        runner = JobRunner(ctx, ctx.worker, metrics, state)
         wake = asyncio.Event()
         receiver = Receiver(
             verifier,

@@ -41,6 +41,7 @@ from connector.store.store import (
     Snapshot,
     Store,
     StoredTag,
+    worker_id,
 )
 from connector.wisenet.client import WisenetClient
 from connector.wisenet.timestamps import parse_timestamp
@@ -64,6 +65,8 @@ RECENT, BACKLOG = 0, 1
 Listing = Callable[[datetime | None, int], AsyncIterator[list[Item[Any]]]]
 PageProgress = Callable[[str, int], None]  # entity, records read so far in this listing
 DECIDE_BATCH = 200
+WRITE_BATCH = 200  # outbox rows leased at a time: about 25 s of PATCHes at 8/s
+WRITE_LEASE = timedelta(minutes=10)  # ample for a batch with retries; then another may take it
 
 
 @dataclass
@@ -126,6 +129,7 @@ class SyncContext(DecisionContext):
     # at least that current (one changed since would have been listed and stored again).
     enrolments_verified_at: datetime | None = None
     changed_records: dict[str, set[int]] | None = None  # ids each poll found changed, if asked
+    worker: str = field(default_factory=worker_id)  # holds the outbox leases this context takes
 
 
 # --- poll -------------------------------------------------------------------------------------
@@ -439,7 +443,7 @@ class TagDefinitions:
         return tag.tag_id
 
 
-async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = 10_000) -> None:
+async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = WRITE_BATCH) -> None:
     """Drain the outbox: one PATCH per enrolment whose owned tags differ.
 
     The outbox is read `limit` rows at a time until it is empty (or only postponed rows are
@@ -456,16 +460,28 @@ async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = 10_00
 
 
 async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> int:
-    """Send one batch of due writes; return how many rows the batch held (0 on a dry run)."""
-    pending = await ctx.store.pending_writes(limit)
-    if not pending:
-        return 0
+    """Send one batch of due writes; return how many rows the batch held (0 on a dry run).
+
+    The batch is leased; whatever it does not finish (a quota stop, a failure) is given back.
+    """
     if ctx.dry_run:
-        for write in pending:
+        for write in await ctx.store.pending_writes(limit):
             report.dry_run_patches.append(
                 (write.course_enrolment_id, sorted(write.add), sorted(write.remove))
             )
         return 0
+    pending = await ctx.store.claim_writes(ctx.worker, limit, WRITE_LEASE)
+    if not pending:
+        return 0
+    try:
+        return await _send(ctx, report, limit, pending)
+    finally:
+        await ctx.store.release_writes(ctx.worker)
+
+
+async def _send(
+    ctx: SyncContext, report: SyncReport, limit: int, pending: list[PendingWrite]
+) -> int:
     definitions = TagDefinitions(ctx, await ctx.store.tags())
     await definitions.refresh()
     refresh_before = flag_driven_tags(ctx.mapping)

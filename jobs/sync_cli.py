@@ -20,7 +20,7 @@ from jobs.bootstrap import sync_context
 from jobs.logging import configure_logging
 from jobs.progress import ListingProgress
 from jobs.runtime import Runtime
-from jobs.service import Job, process_owner, run_job, run_service
+from jobs.service import Job, run_job, run_service
 from jobs.settings import Settings, load_settings
 from jobs.sync import SyncReport, backfill, reconcile, sweep, sync
 
@@ -51,7 +51,7 @@ async def _sync(
     settings: Settings, clock: Clock, rate_limit: float | None = None
 ) -> tuple[SyncReport, dict[str, dict[str, int]]]:
     async with sync_context(settings, clock, rate_limit=rate_limit) as ctx:
-        report = await run_job(ctx, "sync", sync, process_owner())
+        report = await run_job(ctx, "sync", sync, ctx.worker)
         return report, await summary(ctx.store)
 
 
@@ -78,7 +78,7 @@ def _full_read(runtime: Runtime, name: str, job: Job) -> None:
     async def _run() -> SyncReport:
         async with sync_context(settings, runtime.clock) as ctx:
             ctx.on_page = progress
-            return await run_job(ctx, name, job, process_owner(), lock="sync")
+            return await run_job(ctx, name, job, ctx.worker, lock="sync")
 
     try:
         report = asyncio.run(_run())
@@ -120,7 +120,7 @@ def sweep_command(runtime: Runtime, as_of: datetime | None) -> None:
             ctx.as_of = as_of.date() if as_of else None
             if ctx.as_of is not None:  # a plan only: no lock, no run recorded
                 return await sweep(ctx)
-            return await run_job(ctx, "sweep", sweep, process_owner())
+            return await run_job(ctx, "sweep", sweep, ctx.worker)
 
     report = asyncio.run(_run())
     if as_of is not None:

@@ -141,6 +141,8 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("not_before", DateTime(timezone=True), nullable=True),
+    Column("lease_owner", String(64), nullable=True),  # who is sending it, until lease_until
+    Column("lease_until", DateTime(timezone=True), nullable=True),
 )
 
 dead_letters = Table(

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -104,6 +105,7 @@ class PendingWrite:
     priority: int
     correlation_id: str
     attempts: int
+    lease_owner: str | None = None  # set when claimed for sending
 
 
 @dataclass(frozen=True)
@@ -693,33 +695,64 @@ class Store:
                     "created_at": now,
                     "attempts": 0,
                     "not_before": None,
+                    "lease_owner": None,  # a new plan: a write in flight must not drop it
+                    "lease_until": None,
                 },
                 ("course_enrolment_id",),
             )
         return changes
 
     async def pending_writes(self, limit: int) -> list[PendingWrite]:
-        """Outbox rows due now, most urgent first."""
+        """Outbox rows due now, most urgent first (read only: previews and dry runs)."""
         now = self.clock.now()
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(outbox)
                 .where((outbox.c.not_before.is_(None)) | (outbox.c.not_before <= now))
-                .order_by(outbox.c.priority, outbox.c.created_at, outbox.c.course_enrolment_id)
+                .order_by(*_URGENCY)
                 .limit(limit)
             )
-            return [
-                PendingWrite(
-                    r.course_enrolment_id,
-                    r.learner_id,
-                    frozenset(r.add_tags),
-                    frozenset(r.remove_tags),
-                    r.priority,
-                    r.correlation_id,
-                    r.attempts,
-                )
-                for r in rows
-            ]
+            return [_pending_write(row) for row in rows]
+
+    async def claim_writes(self, owner: str, limit: int, lease: timedelta) -> list[PendingWrite]:
+        """Lease up to `limit` due rows that no live lease holds, most urgent first.
+
+        One UPDATE takes them (its subquery skips rows another replica has locked on
+        PostgreSQL; SQLite runs the statement under its write lock), so two workers never
+        claim the same row while a lease lasts.
+        """
+        now = self.clock.now().astimezone(UTC)
+        free = and_(
+            or_(outbox.c.not_before.is_(None), outbox.c.not_before <= now),
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+        )
+        due = (
+            select(outbox.c.course_enrolment_id)
+            .where(free)
+            .order_by(*_URGENCY)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                update(outbox)
+                .where(outbox.c.course_enrolment_id.in_(due.scalar_subquery()))
+                .values(lease_owner=owner, lease_until=now + lease)
+                .returning(*outbox.c)
+            )
+            claimed = sorted(
+                rows, key=lambda r: (r.priority, aware(r.created_at), r.course_enrolment_id)
+            )
+        return [_pending_write(row) for row in claimed]
+
+    async def release_writes(self, owner: str) -> None:
+        """Give back every row `owner` still leases (a batch cut short)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
 
     async def outbox_size(self) -> int:
         """Writes waiting."""
@@ -729,9 +762,7 @@ class Store:
     async def finish_write(self, write: PendingWrite, snapshot: Snapshot | None) -> None:
         """Drop a done (or skipped) outbox row, storing the PATCH response as the snapshot."""
         async with self.engine.begin() as conn:
-            await conn.execute(
-                delete(outbox).where(outbox.c.course_enrolment_id == write.course_enrolment_id)
-            )
+            await conn.execute(delete(outbox).where(_held(write)))
         if snapshot is not None:  # the connector's own write: nothing to decide again
             await self.save([snapshot], entity=snapshot.entity, high_water=None, mark_dirty=False)
 
@@ -751,17 +782,20 @@ class Store:
                     created_at=self.clock.now(),
                 )
             )
-            await conn.execute(
-                delete(outbox).where(outbox.c.course_enrolment_id == write.course_enrolment_id)
-            )
+            await conn.execute(delete(outbox).where(_held(write)))
 
     async def postpone_write(self, write: PendingWrite, until: datetime) -> None:
         """Try a write again later."""
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(outbox)
-                .where(outbox.c.course_enrolment_id == write.course_enrolment_id)
-                .values(not_before=until, attempts=write.attempts + 1)
+                .where(_held(write))
+                .values(
+                    not_before=until,
+                    attempts=write.attempts + 1,
+                    lease_owner=None,
+                    lease_until=None,
+                )
             )
 
     # --- mapping versions -------------------------------------------------------------------
@@ -875,6 +909,30 @@ async def _upsert(
     await conn.execute(statement)
 
 
+_URGENCY = (outbox.c.priority, outbox.c.created_at, outbox.c.course_enrolment_id)
+
+
+def _pending_write(row: Any) -> PendingWrite:
+    return PendingWrite(
+        row.course_enrolment_id,
+        row.learner_id,
+        frozenset(row.add_tags),
+        frozenset(row.remove_tags),
+        row.priority,
+        row.correlation_id,
+        row.attempts,
+        row.lease_owner,
+    )
+
+
+def _held(write: PendingWrite) -> ColumnElement[bool]:
+    """The write's outbox row, if still the one claimed (a newer plan clears the lease)."""
+    row = outbox.c.course_enrolment_id == write.course_enrolment_id
+    return (
+        row if write.lease_owner is None else and_(row, outbox.c.lease_owner == write.lease_owner)
+    )
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC)
 
@@ -945,6 +1003,11 @@ async def summary(store: Store) -> dict[str, dict[str, int]]:
             "stages": {str(stage or "none"): int(count) for stage, count in stages},
             "flags": {str(flag): int(count) for flag, count in raised},
         }
+
+
+def worker_id() -> str:
+    """Who holds a lock or a lease: host, process and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class JobBusyError(ConnectorError):

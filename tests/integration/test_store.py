@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -132,6 +133,51 @@ async def test_the_outbox_postpones_and_dead_letters(store: Store) -> None:
     assert await store.pending_writes(10) == []
     await store.dead_letter(write, "rejected with 400")
     assert await store.outbox_size() == 0
+
+
+async def test_outbox_claims_are_leased_disjoint_and_yield_to_a_newer_plan(store: Store) -> None:
+    """Two workers never hold one row; a lost lease frees it; a re-plan survives a late finish."""
+    await store.save(snapshots(), entity=LEARNER, high_water=None)
+    bundle = await store.bundle(1)
+    assert bundle is not None
+    decision = evaluate(bundle, default_mapping(), TODAY)
+    planned = [
+        PendingWrite(ce, 1, frozenset({"certified"}), frozenset(), ce % 2, f"c-{ce}", 0)
+        for ce in range(10, 20)
+    ]
+    await store.record_decision(
+        decision, mapping_version=1, today=TODAY, writes=planned, cancel_writes=[]
+    )
+    lease = timedelta(minutes=10)
+    first, second = await asyncio.gather(
+        store.claim_writes("a", 4, lease), store.claim_writes("b", 4, lease)
+    )
+    assert len(first) == len(second) == 4
+    assert not {w.course_enrolment_id for w in first} & {w.course_enrolment_id for w in second}
+    assert [w.priority for w in first] == sorted(w.priority for w in first)  # urgent first
+    assert {w.lease_owner for w in first} == {"a"}
+    rest = await store.claim_writes("c", 10, lease)
+    assert len(rest) == 2  # the others are leased
+    assert await store.claim_writes("c", 10, lease) == []
+    await store.release_writes("c")
+    assert len(await store.claim_writes("d", 10, lease)) == 2
+    store.clock.advance(11 * 60)  # type: ignore[attr-defined]  # every lease has run out
+    late = first[0]
+    retaken = await store.claim_writes("e", 10, lease)
+    assert late.course_enrolment_id in {w.course_enrolment_id for w in retaken}
+    await store.finish_write(late, None)  # "a" lost its lease: the row stays for "e"
+    assert await store.outbox_size() == 10
+    again = PendingWrite(
+        late.course_enrolment_id, 1, frozenset(), frozenset({"certified"}), 0, "n", 0
+    )
+    await store.record_decision(
+        decision, mapping_version=1, today=TODAY, writes=[again], cancel_writes=[]
+    )
+    taken = next(w for w in retaken if w.course_enrolment_id == late.course_enrolment_id)
+    await store.finish_write(taken, None)  # "e" sent the old plan; the new one must stay
+    left = await store.pending_writes(20)
+    assert [w for w in left if w.course_enrolment_id == late.course_enrolment_id] == [again]
+    assert len(left) == 10
 
 
 async def test_the_budget_counts_per_day_and_stops_when_exhausted(store: Store) -> None:
