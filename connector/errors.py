@@ -33,6 +33,10 @@ class ConfigurationError(ConnectorError):
     """Settings, mapping or environment are wrong; the program must not start."""
 
 
+class NotLeaderError(ConnectorError):
+    """This replica no longer holds the scheduler lock, so it must not call Wisenet."""
+
+
 class WisenetError(ConnectorError):
     """A Wisenet API call failed.
 

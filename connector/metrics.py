@@ -93,6 +93,16 @@ class ConnectorMetrics:
             buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
             registry=r,
         )
+        self.leader = Gauge(
+            f"{PREFIX}_scheduler_leader",
+            "1 while this replica holds the scheduler lock (runs the jobs, calls Wisenet)",
+            registry=r,
+        )
+        self.wisenet_up = Gauge(
+            f"{PREFIX}_wisenet_up",
+            "0 while the latest job here failed on Wisenet (a standby, calling nothing, shows 1)",
+            registry=r,
+        )
         self.mapping_differs = Gauge(
             f"{PREFIX}_mapping_file_differs",
             "1 when the mapping file on disk differs from the active mapping",

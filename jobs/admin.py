@@ -1,7 +1,8 @@
 """The admin endpoints on `CONNECTOR_ADMIN_BIND`: `/healthz`, `/readyz`, `/metrics`.
 
 `/healthz` says the process is alive. `/readyz` answers 200 when the service can do its work
-(store reachable, a mapping active, the scheduler running) and 503 otherwise; its body also
+(store reachable, a mapping active, and the scheduler running here or this replica standing by
+for the leader) and 503 otherwise; its body also
 names what is degraded without stopping the work: a mapping file that differs from the active
 mapping, polls paused by the budget, webhook silence, a backlog in the inbox. `/metrics` is
 the Prometheus text format; the gauges that describe the store are read at each scrape.
@@ -42,6 +43,7 @@ class ServiceState:
     mapping_file: Path
     webhook_silence: timedelta
     scheduler_running: bool = False
+    role: str = "starting"  # then "leader" (holds the scheduler lock) or "standby"
     last_unannounced: int = 0  # changes the latest poll found that no delivery announced
     wisenet_error: str | None = None  # the latest job failure's message (ids only)
     next_runs: dict[str, str] = field(default_factory=dict)
@@ -124,6 +126,7 @@ class Admin:
             "store": {"reachable": True},
             "mapping": {"active_version": active[0] if active else None, "file_differs": differs},
             "scheduler": {
+                "role": self.state.role,
                 "running": self.state.scheduler_running,
                 "next_runs": self.state.next_runs,
             },
@@ -146,7 +149,8 @@ class Admin:
             "_essential": {
                 "store": True,
                 "mapping": active is not None,
-                "scheduler": self.state.scheduler_running,
+                # A standby is ready: it accepts webhooks while the leader does the rest.
+                "scheduler": self.state.scheduler_running or self.state.role == "standby",
             },
             "_degraded": {
                 "mapping_file_differs": differs,
@@ -176,6 +180,7 @@ class Admin:
         if inbox.last_delivery is not None:
             m.webhook_last_delivery.set(inbox.last_delivery.timestamp())
         budget = await self.ctx.client.budget.state()
+        m.wisenet_up.set(0 if self.state.wisenet_error else 1)
         m.budget_remaining.set(budget.remaining)
         m.budget_exhausted.set(1 if budget.exhausted else 0)
         m.outbox_depth.set(await store.outbox_size())

@@ -1,5 +1,10 @@
 """`connector run`: receiver, admin endpoints, scheduled jobs and inbox worker in one process.
 
+Every replica serves the receiver and the admin endpoints. Only the holder of the scheduler lock
+(`connector.store.leadership`) runs the scheduled jobs and the inbox worker, the only callers of
+Wisenet, so the deployment keeps the key's rate; the others stand by and try the lock every
+`LEADER_RETRY_SECONDS`. A leader that cannot confirm its lock stops its jobs at once.
+
 The scheduled jobs are the poll and sync, the daily sweep, the weekly reconcile, the writer and
 the daily purge of data older than `CONNECTOR_RETENTION`.
 APScheduler 3 (`AsyncIOScheduler`) runs the jobs with `coalesce=True`, one instance at a time.
@@ -29,9 +34,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
 from connector.clock import Clock
-from connector.errors import ConfigurationError, ConnectorError
+from connector.errors import ConfigurationError, ConnectorError, NotLeaderError
 from connector.metrics import ConnectorMetrics
 from connector.store.inbox import inbox_state
+from connector.store.leadership import Leadership, leadership_for
 from connector.store.store import (
     JobBusyError,
     acquire_lock,
@@ -54,6 +60,11 @@ STOP_GRACE_SECONDS = 30
 INBOX_IDLE_SECONDS = 5.0  # the worker looks for deliveries this often without a wake-up
 INBOX_SETTLE_SECONDS = 0.5  # deliveries arriving together are gathered into one batch
 INBOX_RETRY_SECONDS = 60.0  # after a drain that had to wait
+LEADER_LEASE = timedelta(seconds=15)  # a dead leader is replaced within about this long
+LEADER_RETRY_SECONDS = 5.0  # a standby tries the scheduler lock this often
+# How long a confirmed lock lets the leader send without asking again: well inside the lease,
+# after which the database frees the lock of a holder that went quiet (a frozen process).
+LEADER_AUTHORITY_SECONDS = LEADER_LEASE.total_seconds() * 2 / 3
 Job = Callable[[SyncContext], Awaitable[SyncReport]]
 
 
@@ -129,6 +140,8 @@ class JobRunner:
     metrics: ConnectorMetrics
     state: ServiceState
     serial: asyncio.Lock = field(default_factory=asyncio.Lock)
+    running: asyncio.Task[Any] | None = None
+    abandoning: bool = False
 
     async def guarded(
         self, name: str, job: Job, lock: str | None = None, *, record: bool = True
@@ -136,10 +149,19 @@ class JobRunner:
         """Run one job; a busy lock or a failure is logged, never raised."""
         async with self.serial:
             started = self.ctx.store.clock.monotonic()
+            self.running = asyncio.current_task()
             try:
                 report = await run_job(self.ctx, name, job, self.owner, lock=lock, record=record)
+            except asyncio.CancelledError:
+                if not self.abandoning:
+                    raise
+                log.warning("job.abandoned", job=name, reason="the scheduler lock was lost")
+                return None
             except JobBusyError:
                 log.warning("job.skipped", job=name, reason="another process runs it")
+                return None
+            except NotLeaderError:
+                log.warning("job.stopped", job=name, reason="the scheduler lock was lost")
                 return None
             except ConnectorError as exc:
                 # The message names endpoints and settings only; no traceback with values.
@@ -147,6 +169,7 @@ class JobRunner:
                 self.state.wisenet_error = f"{name}: {exc}"[:300]
                 return None
             finally:
+                self.running = None
                 elapsed = self.ctx.store.clock.monotonic() - started
                 self.metrics.job_duration.labels(name).observe(elapsed)
         self.state.wisenet_error = None
@@ -161,6 +184,27 @@ class JobRunner:
                 failed=report.writes_failed,
             )
         return report
+
+    async def abandon(self) -> None:
+        """Stop the job in progress now: another replica may be taking over."""
+        task = self.running
+        if task is None or task is asyncio.current_task():
+            return
+        self.abandoning = True
+        try:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        finally:
+            self.abandoning = False
+
+    async def finish(self, grace: float) -> None:
+        """Let the job in progress end by itself within `grace` seconds, then stop it."""
+        try:
+            async with asyncio.timeout(grace), self.serial:
+                pass
+        except TimeoutError:
+            log.warning("service.stop_timeout", waited_s=grace)
+            await self.abandon()
 
     async def sync_watching_webhooks(self, ctx: SyncContext) -> SyncReport:
         """The scheduled sync, counting the changes it finds that no delivery announced."""
@@ -249,21 +293,25 @@ async def run_service(
             metrics,
             on_accepted=wake.set,
         )
-        scheduler = _scheduler(settings, runner)
         http = embedded_server(receiver.app())
         token = settings.report_token.get_secret_value() if settings.report_token else None
         admin = embedded_server(
             Admin(ctx, state, metrics, token, settings.wisenet_daily_quota).app()
         )
+        leader = Leader(
+            leadership_for(ctx.store, runner.owner, LEADER_LEASE, wake.set),
+            settings,
+            runner,
+            wake,
+            metrics,
+        )
+        ctx.client.gate = leader.confirm
         loop = asyncio.get_running_loop()
         tasks = [
             loop.create_task(http.serve([http_socket])),
             loop.create_task(admin.serve([admin_socket])),
-            loop.create_task(_inbox_loop(runner, wake)),
+            loop.create_task(leader.campaign(stop)),
         ]
-        scheduler.start()
-        state.scheduler_running = True
-        state.next_runs = {job.id: str(job.next_run_time) for job in scheduler.get_jobs()}
         log.info(
             "service.started",
             poll_interval_s=int(settings.effective_poll_interval.total_seconds()),
@@ -276,17 +324,104 @@ async def run_service(
         try:
             await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
-            state.scheduler_running = False
+            stop.set()
             http.should_exit = admin.should_exit = True
-            tasks[2].cancel()
-            try:
-                async with asyncio.timeout(STOP_GRACE_SECONDS), runner.serial:
-                    pass
-            except TimeoutError:
-                log.warning("service.stop_timeout", waited_s=STOP_GRACE_SECONDS)
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("service.stopped")
+
+
+@dataclass
+class Leader:
+    """Campaigns for the scheduler lock; while holding it, runs the scheduler and inbox worker."""
+
+    leadership: Leadership
+    settings: Settings
+    runner: JobRunner
+    wake: asyncio.Event
+    metrics: ConnectorMetrics
+    retry_seconds: float = LEADER_RETRY_SECONDS
+    renew_seconds: float = LEADER_LEASE.total_seconds() / 3
+    authority_seconds: float = LEADER_AUTHORITY_SECONDS
+    leading: bool = False
+    confirmed_at: float = 0.0  # monotonic: when the lock was last confirmed (before asking)
+    _confirming: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def confirm(self) -> None:
+        """Before each Wisenet request: pass if the lock was confirmed lately, else confirm it.
+
+        A process frozen past the lease (its lock freed, another leader elected) wakes up
+        here: its next request asks the database first and is refused.
+        """
+        clock = self.runner.ctx.store.clock
+        if self.leading and clock.monotonic() - self.confirmed_at < self.authority_seconds:
+            return
+        if not await self._renew():
+            raise NotLeaderError("this replica does not hold the scheduler lock")
+
+    async def _renew(self) -> bool:
+        """Confirm the lock on its connection, one caller at a time."""
+        async with self._confirming:
+            asked = self.runner.ctx.store.clock.monotonic()
+            held = self.leading and await self.leadership.renew()
+            if held:
+                self.confirmed_at = asked
+            else:
+                self.leading = False
+            return held
+
+    async def campaign(self, stop: asyncio.Event) -> None:
+        """Until `stop`: try the lock, lead while it holds, stand by otherwise."""
+        state = self.runner.state
+        clock = self.runner.ctx.store.clock
+        while not stop.is_set():
+            asked = clock.monotonic()
+            if await self.leadership.acquire():
+                self.leading, self.confirmed_at = True, asked
+                await self.lead(stop)
+            else:
+                state.role = "standby"
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.retry_seconds):
+                    await stop.wait()
+
+    async def lead(self, stop: asyncio.Event) -> None:
+        """Run the jobs while the lock is confirmed every `renew_seconds`; then stop them."""
+        state, metrics = self.runner.state, self.metrics
+        try:
+            reclaimed = await self.runner.ctx.store.reclaim_leases(self.runner.owner)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("leader.store_unreachable", error=type(exc).__name__)
+            await self.leadership.release()
+            self.leading = False
+            return
+        scheduler = _scheduler(self.settings, self.runner)
+        inbox = asyncio.get_running_loop().create_task(_inbox_loop(self.runner, self.wake))
+        scheduler.start()
+        state.role, state.scheduler_running = "leader", True
+        state.next_runs = {job.id: str(job.next_run_time) for job in scheduler.get_jobs()}
+        metrics.leader.set(1)
+        log.info("leader.elected", owner=self.leadership.holder(), reclaimed=reclaimed)
+        held = True
+        try:
+            while held and not stop.is_set():
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(self.renew_seconds):
+                        await stop.wait()
+                if not stop.is_set():
+                    held = await self._renew()
+        finally:
+            scheduler.shutdown(wait=False)
+            state.role, state.scheduler_running, state.next_runs = "standby", False, {}
+            metrics.leader.set(0)
+            inbox.cancel()
+            await asyncio.gather(inbox, return_exceptions=True)
+            if held:  # stopping: the job in progress may finish
+                await self.runner.finish(STOP_GRACE_SECONDS)
+            else:  # another replica may lead already: not one more request
+                log.warning("leader.lost", owner=self.leadership.holder())
+                await self.runner.abandon()
+            self.leading = False
+            await self.leadership.release()
 
 
 def _scheduler(settings: Settings, runner: JobRunner) -> AsyncIOScheduler:

@@ -16,6 +16,7 @@ import click
 from connector.clock import Clock
 from connector.store.budget import StoreBudget
 from connector.store.inbox import inbox_state
+from connector.store.leadership import scheduler_holder
 from connector.store.store import Store, status_facts
 from jobs.bootstrap import mapping_file_differs
 from jobs.logging import configure_logging
@@ -63,7 +64,9 @@ async def gather(settings: Settings, clock: Clock) -> dict[str, Any]:
         active = await store.active_mapping()
         differs = await mapping_file_differs(store, Path(settings.mapping_file))
         inbox = await inbox_state(store)
+        leader = await scheduler_holder(store)
     facts.update(
+        scheduler={"leader": leader},
         mapping={
             "version": active[0] if active else None,
             "source": active[1] if active else None,
@@ -116,6 +119,10 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
     for job, run in sorted(facts["last_runs"].items()):
         detail = ", ".join(f"{k} {v}" for k, v in run["detail"].items())
         lines.append(f"last {job}: {run['outcome'] or 'running'} at {run['started_at']} ({detail})")
+    leader = facts["scheduler"]["leader"]
+    lines.append(
+        f"scheduler: held by {leader}" if leader else "scheduler: no `connector run` holds it"
+    )
     lines.append(f"writes waiting: {facts['outbox']}; done in {facts['write_eta']}")
     lines.append(f"dead letters: {facts['dead_letters']}")
     hooks = facts["webhooks"]

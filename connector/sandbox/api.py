@@ -8,6 +8,7 @@ connection; then the handler. Every request is counted by `METHOD /template` and
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -199,7 +200,14 @@ def patch_of(entity: Entity) -> Handler:
             for path, value in changes:
                 _assign(target, path, value)
 
+        before = copy.deepcopy([_lookup(row, path) for path, _ in changes])
         updated = sandbox.write(entity, ident, apply)
+        sandbox.patches.record(
+            entity.name,
+            ident,
+            operations,
+            changed=before != [_lookup(updated, path) for path, _ in changes],
+        )
         return JSONResponse(sandbox.item(entity, updated))
 
     return handle
@@ -249,6 +257,13 @@ def _check_tags(sandbox: Sandbox, row: dict[str, Any], value: object) -> None:
 
 
 _DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+
+
+def _lookup(row: dict[str, Any], path: list[str]) -> Any:
+    node: Any = row
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def _assign(target: dict[str, Any], path: list[str], value: Any) -> None:

@@ -93,6 +93,11 @@ async def counters(_: Request, sandbox: Sandbox) -> Any:
     return sandbox.counters.snapshot()
 
 
+async def patches(_: Request, sandbox: Sandbox) -> Any:
+    """Every PATCH applied so far: entity, id, the operations, and whether it changed the record."""
+    return sandbox.patches.snapshot()
+
+
 async def reset_counters(_: Request, sandbox: Sandbox) -> Any:
     """Start counting from zero."""
     sandbox.counters.reset()
@@ -358,6 +363,7 @@ def routes() -> list[BaseRoute]:
         ("/cases", ["GET"], cases),
         ("/counters", ["GET"], counters),
         ("/counters/reset", ["POST"], reset_counters),
+        ("/patches", ["GET"], patches),
         ("/clock", ["GET", "POST"], clock),
         ("/limits", ["GET", "POST"], limits),
         ("/quota/reset", ["POST"], reset_quota),

@@ -13,6 +13,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 
 @dataclass
@@ -55,6 +56,25 @@ class Limits:
     def reset_quota(self) -> None:
         """Forget every day's usage."""
         self._used.clear()
+
+
+@dataclass
+class PatchLog:
+    """Every PATCH Wisenet applied, in order, and whether it changed anything."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(
+        self, entity: str, record_id: int, operations: list[dict[str, Any]], *, changed: bool
+    ) -> None:
+        """Log one applied PATCH (ids and the document; tag ids only, no personal data)."""
+        self.entries.append(
+            {"entity": entity, "id": record_id, "operations": operations, "changed": changed}
+        )
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The log as JSON."""
+        return list(self.entries)
 
 
 @dataclass

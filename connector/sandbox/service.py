@@ -35,7 +35,7 @@ from connector.sandbox.entities import (
 )
 from connector.sandbox.faults import Faults
 from connector.sandbox.generator import GeneratorConfig, generate
-from connector.sandbox.limits import Counters, Limits
+from connector.sandbox.limits import Counters, Limits, PatchLog
 from connector.sandbox.query import ListingCache
 from connector.sandbox.store import Database, Row
 from connector.sandbox.vocabulary import Vocabulary
@@ -109,6 +109,7 @@ class Sandbox:
         self.clock.observe(last_stamp)
         self.limits = Limits(config.rate_limit, config.daily_quota, config.retry_after)
         self.counters = Counters()
+        self.patches = PatchLog()
         self.faults = Faults(rng=random.Random(f"faults:{config.seed}"))
         self.webhooks = WebhookEmitter(rng=random.Random(f"webhooks:{config.seed}"))
         self.webhooks.config.account_number = config.account_number

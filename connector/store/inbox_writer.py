@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connector.store.leadership import INBOX_CHANNEL
 from connector.store.schema import webhook_inbox
 from connector.store.store import Store
 
@@ -77,6 +78,8 @@ class PostgresInbox:
             [r.event for r in rows],
             now,
         )
+        if found:  # wake the leader, whichever replica it is (the rows are committed)
+            await driver.execute(f"NOTIFY {INBOX_CHANNEL}")
         inserted = {row["delivery_id"] for row in found}
         return {r.delivery_id for r in rows if r.delivery_id and r.delivery_id not in inserted}
 

@@ -745,6 +745,26 @@ class Store:
             )
         return [_pending_write(row) for row in claimed]
 
+    async def reclaim_leases(self, owner: str) -> dict[str, int]:
+        """Free every inbox and outbox lease held by anyone but `owner` (a new leader's first act).
+
+        Only the scheduler-lock holder works the queues, so other holders are deposed leaders:
+        their rows need not wait for their leases to run out.
+        """
+        counts: dict[str, int] = {}
+        async with self.engine.begin() as conn:
+            for table, waiting in (
+                (webhook_inbox, webhook_inbox.c.processed_at.is_(None)),
+                (outbox, outbox.c.lease_owner.is_not(None)),
+            ):
+                result = await conn.execute(
+                    update(table)
+                    .where(waiting, table.c.lease_until.is_not(None), table.c.lease_owner != owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
+                counts[table.name] = int(result.rowcount or 0)
+        return counts
+
     async def release_writes(self, owner: str) -> None:
         """Give back every row `owner` still leases (a batch cut short)."""
         async with self.engine.begin() as conn:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
 from typing import Any, TypedDict, TypeVar
@@ -102,6 +102,8 @@ class WisenetClient:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._first_429_at: float | None = None
         self._base_url = config.base_url.rstrip("/")
+        # Called before every request; raises (NotLeaderError) when this process may not send.
+        self.gate: Callable[[], Awaitable[None]] | None = None
 
     @property
     def budget(self) -> DailyBudget:
@@ -382,6 +384,8 @@ class WisenetClient:
         params: Mapping[str, str] | None,
         json: object,
     ) -> object:
+        if self.gate is not None:
+            await self.gate()
         probing = False
         if not await self._budget.try_spend():
             state = await self._budget.state()

@@ -180,6 +180,29 @@ async def test_outbox_claims_are_leased_disjoint_and_yield_to_a_newer_plan(store
     assert len(left) == 10
 
 
+async def test_a_new_leader_reclaims_the_leases_of_deposed_ones(store: Store) -> None:
+    """Rows a dead leader leased are free at once for the next, its own leases untouched."""
+    await store.save(snapshots(), entity=LEARNER, high_water=None)
+    bundle = await store.bundle(1)
+    assert bundle is not None
+    planned = [
+        PendingWrite(ce, 1, frozenset({"certified"}), frozenset(), 0, f"c-{ce}", 0)
+        for ce in (10, 11, 12)
+    ]
+    await store.record_decision(
+        evaluate(bundle, default_mapping(), TODAY),
+        mapping_version=1,
+        today=TODAY,
+        writes=planned,
+        cancel_writes=[],
+    )
+    lease = timedelta(minutes=10)
+    assert len(await store.claim_writes("dead", 2, lease)) == 2
+    assert len(await store.claim_writes("new", 5, lease)) == 1
+    assert await store.reclaim_leases("new") == {"webhook_inbox": 0, "outbox": 2}
+    assert len(await store.claim_writes("new", 5, lease)) == 2  # no ten-minute wait
+
+
 async def test_the_budget_counts_per_day_and_stops_when_exhausted(store: Store) -> None:
     """Requests are counted per budget day; an exhausted day refuses the rest."""
     day = date(2025, 3, 14)

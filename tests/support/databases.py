@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
 
 PG_HOST = "127.0.0.1"
 PG_USER = "postgres"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for processes a synchronous test starts, dropped afterwards."""
+    name = f"connector_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_administer(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}/{name}"
+    finally:
+        asyncio.run(_administer(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _administer(statement: str) -> None:
+    admin = await asyncpg.connect(host=PG_HOST, user=PG_USER, database="test")
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
 
 
 @asynccontextmanager

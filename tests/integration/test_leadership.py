@@ -1,0 +1,172 @@
+"""The scheduler lock: one holder at a time, freed by death or silence, fencing every request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connector.errors import NotLeaderError
+from connector.metrics import ConnectorMetrics
+from connector.store import migrate
+from connector.store.inbox_writer import Delivery, PostgresInbox
+from connector.store.leadership import (
+    AdvisoryLeadership,
+    TableLeadership,
+    leadership_for,
+    scheduler_holder,
+)
+from connector.store.store import Store
+from jobs.admin import ServiceState
+from jobs.service import JobRunner, Leader
+from jobs.settings import Settings
+from tests.support.clock import FakeClock
+from tests.support.databases import database
+from tests.support.rig import Rig
+
+pytestmark = pytest.mark.integration
+BASE = "https://wisenet.test/v1"
+
+
+@pytest.fixture
+async def pg_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A migrated PostgreSQL store."""
+    async with database("postgresql", tmp_path) as url:
+        await migrate.upgrade_database(url)
+        store = await Store.open(url, FakeClock(), base_url=BASE, account_number=None)
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+async def test_one_advisory_holder_at_a_time_and_death_frees_it(pg_store: Store) -> None:
+    """A second replica waits; the lock is free again once the holder's connection is gone."""
+    lease = timedelta(seconds=15)
+    first = leadership_for(pg_store, "host:1:a", lease, lambda: None)
+    second = leadership_for(pg_store, "host:2:b", lease, lambda: None)
+    assert isinstance(first, AdvisoryLeadership)
+    assert await first.acquire()
+    assert not await second.acquire()
+    assert await first.renew()
+    assert await scheduler_holder(pg_store) == "host:1:a"
+    await first.release()  # as when the process dies: its session ends
+    assert await second.acquire()
+    assert await scheduler_holder(pg_store) == "host:2:b"
+    assert not await first.renew()  # no connection, no lock
+    await second.release()
+    assert await scheduler_holder(pg_store) is None
+
+
+async def test_a_silent_holder_loses_the_lock_after_the_lease(pg_store: Store) -> None:
+    """A holder that stops speaking (a frozen process) is dropped by the server itself."""
+    lease = timedelta(seconds=2)
+    frozen = AdvisoryLeadership(pg_store, "host:1:a", lease, lambda: None)
+    other = AdvisoryLeadership(pg_store, "host:2:b", lease, lambda: None)
+    assert await frozen.acquire()
+    assert not await other.acquire()
+    await asyncio.sleep(3)  # past idle_session_timeout: the server ends the silent session
+    assert await other.acquire()
+    assert not await frozen.renew()  # waking up, it learns it no longer leads
+    await other.release()
+
+
+async def test_the_leader_hears_deliveries_committed_by_any_replica(pg_store: Store) -> None:
+    """The receiver's NOTIFY reaches the holder's connection."""
+    heard = asyncio.Event()
+    holder = AdvisoryLeadership(pg_store, "host:1:a", timedelta(seconds=15), heard.set)
+    assert await holder.acquire()
+    inbox = PostgresInbox(pg_store)  # another replica's receiver would do the same
+    try:
+        await inbox.insert(
+            [Delivery("CourseEnrolment", 7, None, "Updated", "d-1")], datetime.now(UTC)
+        )
+        async with asyncio.timeout(5):
+            await heard.wait()
+    finally:
+        await inbox.close()
+        await holder.release()
+
+
+async def test_the_lock_row_on_sqlite_is_leased(tmp_path: Path) -> None:
+    """One holder; another takes over once the lease runs out without renewal."""
+    clock = FakeClock()
+    store = await Store.open(
+        f"sqlite+aiosqlite:///{tmp_path / 's.db'}", clock, base_url=BASE, account_number=None
+    )
+    try:
+        lease = timedelta(seconds=15)
+        first = leadership_for(store, "elsewhere:1:a", lease, lambda: None)
+        second = leadership_for(store, "elsewhere:2:b", lease, lambda: None)
+        assert isinstance(first, TableLeadership)
+        assert await first.acquire()
+        assert not await second.acquire()
+        clock.advance(10)
+        assert await first.renew()
+        clock.advance(10)
+        assert not await second.acquire()  # renewed 10 s ago: still held
+        assert await scheduler_holder(store) == "elsewhere:1:a"
+        clock.advance(16)
+        assert await second.acquire()
+        assert not await first.renew()
+    finally:
+        await store.close()
+
+
+class ScriptedLeadership:
+    """A lock whose renewals answer as told, counting them."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        self.answers = answers
+        self.renewals = 0
+
+    async def acquire(self) -> bool:
+        """Always granted."""
+        return True
+
+    async def renew(self) -> bool:
+        """The next scripted answer."""
+        self.renewals += 1
+        return self.answers.pop(0)
+
+    async def release(self) -> None:
+        """Nothing to give back."""
+
+    def holder(self) -> str:
+        """A fixed owner."""
+        return "host:1:a"
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_every_request_is_fenced_by_a_recent_confirmation(rig: Rig) -> None:
+    """Within the authority window no round trip; after it, one; refused once the lock is gone."""
+    clock = rig.store.clock
+    assert isinstance(clock, FakeClock)
+    lock = ScriptedLeadership([True, False])
+    runner = JobRunner(
+        rig.ctx, "host:1:a", ConnectorMetrics(), ServiceState(Path("x"), timedelta(hours=1))
+    )
+    settings = Settings(_env_file=None, wisenet_api_key="k")
+    leader = Leader(lock, settings, runner, asyncio.Event(), runner.metrics)
+    with pytest.raises(NotLeaderError):
+        await leader.confirm()  # not elected yet
+    leader.leading, leader.confirmed_at = True, clock.monotonic()
+    await leader.confirm()
+    clock.advance(leader.authority_seconds - 1)
+    await leader.confirm()
+    assert lock.renewals == 0
+    clock.advance(2)
+    await leader.confirm()  # asks the database once
+    assert lock.renewals == 1
+    clock.advance(leader.authority_seconds)
+    with pytest.raises(NotLeaderError):
+        await leader.confirm()
+    assert not leader.leading
+    rig.ctx.client.gate = leader.confirm
+    before = rig.server.sandbox.counters.total
+    with pytest.raises(NotLeaderError):
+        await rig.ctx.client.tags()
+    assert rig.server.sandbox.counters.total == before  # refused before anything was sent
