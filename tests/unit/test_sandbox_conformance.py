@@ -375,6 +375,21 @@ def test_patch_replaces_fields_under_data_by_slash_path(
     assert done["Data"]["Personal"]["GenderId"] is None
 
 
+def test_the_patch_log_says_whether_each_patch_changed_the_record(
+    api: InProcessClient, sandbox: Sandbox
+) -> None:
+    """The same PATCH twice: logged twice, the second as a change of nothing."""
+    learner = case(sandbox, "stage-current").learner_id
+    operation = {"op": "replace", "path": "Personal/GenderId", "value": None}
+    for _ in range(2):
+        data(patch(api, f"/v1/learnersAU/{learner}", operation))
+    log = data(api.get("/_sandbox/patches"))
+    assert [(p["entity"], p["id"], p["operations"]) for p in log] == [
+        ("Learner", learner, [operation])
+    ] * 2
+    assert [p["changed"] for p in log] == [True, False]
+
+
 @pytest.mark.parametrize(
     ("path", "operation"),
     [
