@@ -56,6 +56,7 @@ def test_operating_the_connector(
     assert status["learners"] == 300
     assert status["last_runs"]["sync"]["outcome"] == "done"
     assert status["outbox"] == 0
+    assert status["scheduler"] == {"leader": None}  # no `connector run` holds the lock
     assert status["mapping"] == {
         "version": 1,
         "source": str(DEFAULT_MAPPING),
