@@ -130,7 +130,21 @@ async def test_a_wisenet_outage_shows_in_readiness_and_metrics_and_passes(rig: R
     assert body["status"] == "degraded"
     assert "wisenet" in body["degraded"]
     assert "503" in body["wisenet"]["last_error"]
-    assert 'status="503"' in (await get(admin, "/metrics")).text
+    scraped = (await get(admin, "/metrics")).text
+    assert 'status="503"' in scraped
+    assert "connector_wisenet_up 0.0" in scraped
     control(rig.server, "DELETE", "/faults")  # Wisenet is back; the next scheduled run succeeds
     assert await runner.guarded("sync", runner.sync_watching_webhooks) is not None
     assert (await get(admin, "/readyz")).json()["status"] == "ready"
+    assert "connector_wisenet_up 1.0" in (await get(admin, "/metrics")).text
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_a_standby_replica_is_ready_and_a_starting_one_is_not(rig: Rig) -> None:
+    """Standing by for the leader is a working state; not having tried the lock yet is not."""
+    admin, state = admin_for(rig, DEFAULT_MAPPING, scheduler_running=False, role="standby")
+    body = (await get(admin, "/readyz")).json()
+    assert (body["status"], body["scheduler"]["role"]) == ("ready", "standby")
+    state.role = "starting"
+    starting = await get(admin, "/readyz")
+    assert (starting.status_code, starting.json()["problems"]) == (503, ["scheduler"])
