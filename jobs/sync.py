@@ -408,6 +408,13 @@ class TagDefinitions:
         self.ctx = ctx
         self.by_name = {tag.name: tag for tag in known}
         self.adoptable = {t.name for t in ctx.mapping.spec.tags.owned if t.adopt_existing}
+        self.fresh = False
+
+    async def refresh_once(self) -> None:
+        """Read the definitions unless this write-back already did (one request for all batches)."""
+        if not self.fresh:
+            await self.refresh()
+            self.fresh = True
 
     async def refresh(self) -> None:
         """Read the account's tag definitions into the store."""
@@ -449,17 +456,21 @@ async def write_back(ctx: SyncContext, report: SyncReport, *, limit: int = WRITE
     The outbox is read `limit` rows at a time until it is empty (or only postponed rows are
     left); when the day's budget runs out the rest waits in the outbox for the reset.
     """
+    definitions = TagDefinitions(ctx, [])
     try:
         while True:
             handled = report.writes_handled
-            if await _drain(ctx, report, limit) < limit or report.writes_handled == handled:
+            drained = await _drain(ctx, report, limit, definitions)
+            if drained < limit or report.writes_handled == handled:
                 return
     except QuotaExhaustedError:
         log.warning("write.paused", reason="quota")
         report.paused = "writes: the day's budget is spent; they continue after the reset"
 
 
-async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> int:
+async def _drain(
+    ctx: SyncContext, report: SyncReport, limit: int, definitions: TagDefinitions
+) -> int:
     """Send one batch of due writes; return how many rows the batch held (0 on a dry run).
 
     The batch is leased; whatever it does not finish (a quota stop, a failure) is given back.
@@ -474,16 +485,19 @@ async def _drain(ctx: SyncContext, report: SyncReport, limit: int) -> int:
     if not pending:
         return 0
     try:
-        return await _send(ctx, report, limit, pending)
+        return await _send(ctx, report, limit, pending, definitions)
     finally:
         await ctx.store.release_writes(ctx.worker)
 
 
 async def _send(
-    ctx: SyncContext, report: SyncReport, limit: int, pending: list[PendingWrite]
+    ctx: SyncContext,
+    report: SyncReport,
+    limit: int,
+    pending: list[PendingWrite],
+    definitions: TagDefinitions,
 ) -> int:
-    definitions = TagDefinitions(ctx, await ctx.store.tags())
-    await definitions.refresh()
+    await definitions.refresh_once()
     refresh_before = flag_driven_tags(ctx.mapping)
     stale: set[int] = set()
     for index, write in enumerate(pending):
@@ -508,7 +522,7 @@ async def _send(
             )
     if stale:
         await decide(ctx, stale, report)
-        await _drain(ctx, report, limit)
+        await _drain(ctx, report, limit, definitions)
     return len(pending)
 
 

@@ -81,6 +81,23 @@ async def test_a_dry_run_plans_and_sends_nothing(rig: Rig) -> None:
     assert all(not tags for tags in owned_tags_in_wisenet(rig.server).values())
 
 
+async def test_a_write_back_in_many_batches_reads_the_tag_definitions_once(rig: Rig) -> None:
+    """Batches of 20 leased rows: one GET /tags for them all, one PATCH per planned write."""
+    rig.ctx.dry_run = True
+    planned = len((await sync(rig.ctx)).dry_run_patches)
+    rig.ctx.dry_run = False
+    control(rig.server, "POST", "/counters/reset")
+    report = SyncReport()
+    await write_back(rig.ctx, report, limit=20)
+    counts = control(rig.server, "GET", "/counters")["by_endpoint"]
+    assert planned > 100
+    assert report.writes_done == planned
+    assert counts["GET /tags"] == 1
+    assert counts["PATCH /course-enrolments/{id}"] == planned
+    assert await rig.store.outbox_size() == 0
+    assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
+
+
 def advance(rig: Rig, days: int) -> None:
     """Move the connector's and the sandbox's clocks on together."""
     assert isinstance(rig.store.clock, FakeClock)
