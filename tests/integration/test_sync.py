@@ -57,6 +57,7 @@ async def test_a_second_sync_without_changes_writes_nothing_and_reads_little(rig
     }
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
 async def test_a_completion_and_its_credential_reach_the_tags(rig: Rig) -> None:
     """Staff complete an enrolment and issue its credential: the next sync adds `certified`."""
     await sync(rig.ctx)
@@ -105,6 +106,7 @@ def advance(rig: Rig, days: int) -> None:
     control(rig.server, "POST", "/clock", json={"advance": {"days": days}})
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
 async def test_a_certificate_issued_without_other_change_is_never_reported_late(rig: Rig) -> None:
     """On day 31 a credential read before certificate-overdue finds the certificate instead."""
     case = next(c for c in control(rig.server, "GET", "/cases") if c["name"] == "stage-current")
@@ -132,6 +134,7 @@ async def test_a_certificate_issued_without_other_change_is_never_reported_late(
     assert report.writes_failed == 0
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
 async def test_sweep_as_of_plans_without_a_request_and_the_real_sweep_writes(rig: Rig) -> None:
     """Sweep as of two days on plans reconnect-eligible, sending nothing; on the day, writes it."""
     await sync(rig.ctx)
@@ -149,6 +152,7 @@ async def test_sweep_as_of_plans_without_a_request_and_the_real_sweep_writes(rig
     assert owned_tags_in_wisenet(rig.server)[ce] == {"certified", "reconnect-eligible"}
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
 async def test_the_impact_of_a_new_mapping_counts_exactly_the_crossings(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -269,6 +273,7 @@ async def test_reconcile_forgets_what_wisenet_lost_without_an_audit_entry(rig: R
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
 async def test_reconcile_forgets_nothing_from_a_listing_it_did_not_read_whole(rig: Rig) -> None:
     """An interrupted reconcile resumes its unit listing, so it compares and forgets no unit."""
     await sync(rig.ctx)
@@ -288,6 +293,7 @@ async def test_reconcile_forgets_nothing_from_a_listing_it_did_not_read_whole(ri
     assert await rig.store.record_ids("UnitEnrolment") == stored
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
 async def test_a_backlog_older_than_its_snapshots_is_verified_by_one_poll_not_a_read_each(
     rig: Rig,
 ) -> None:
@@ -328,6 +334,7 @@ async def test_a_backlog_older_than_its_snapshots_is_verified_by_one_poll_not_a_
     assert human in {t["TagId"] for t in db.course_enrolments.rows[ce]["TagIds"]}
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
 async def test_the_writer_drains_a_backlog_larger_than_one_batch(rig: Rig) -> None:
     """Batches of 20: the writer goes on until the outbox is empty."""
     rig.ctx.dry_run = True

@@ -383,6 +383,7 @@ async def test_the_scheduled_poll_counts_changes_no_delivery_announced(rig: Rig)
     assert 'connector_poll_changes_unannounced_total{entity="Learner"} 2.0' in text
 
 
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # the stream on PostgreSQL: above
 async def test_a_webhook_stream_under_wisenet_faults_still_ends_in_the_reference_tags(
     rig: Rig,
 ) -> None:
