@@ -1,20 +1,23 @@
 """Applying and checking the store's Alembic migrations.
 
-On SQLite they are applied automatically at start-up (one process). On PostgreSQL
-`connector db upgrade` applies them under an advisory lock, and the service refuses to run on a
-schema that is not at the head revision.
+On SQLite they are applied automatically at start-up, all of them in one transaction (SQLite's
+DDL is transactional once the driver stops managing transactions itself), so a process killed
+halfway leaves the file as it was. On PostgreSQL `connector db upgrade` applies them under an
+advisory lock, and the service refuses to run on a schema that is not at the head revision.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_KEY = 7_201_455  # advisory lock id of schema upgrades
@@ -46,9 +49,32 @@ def _current(connection: Connection) -> str | None:
 
 
 async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
-    """Bring the schema to `target` (the head revision unless told otherwise)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade, target)
+    """Bring the schema to `target` (the head revision unless told otherwise), atomically."""
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade, target)
+        return
+    atomic = create_async_engine(engine.url, poolclass=NullPool)
+    event.listen(atomic.sync_engine, "connect", _driver_leaves_transactions_to_us)
+    event.listen(atomic.sync_engine, "begin", _begin_immediate)
+    try:
+        async with atomic.begin() as connection:
+            await connection.run_sync(_upgrade, target)
+    finally:
+        await atomic.dispose()
+
+
+def _driver_leaves_transactions_to_us(connection: Any, _: object) -> None:
+    """The sqlite3 driver commits before DDL by itself unless told to leave transactions be."""
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # a second process starting waits its turn
+    cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """One write transaction for every migration (taking the write lock at once)."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

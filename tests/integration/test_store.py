@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector.errors import ConfigurationError
@@ -271,3 +273,20 @@ async def test_an_older_store_is_migrated_forward(tmp_path: Path) -> None:
             await acquire_lock(opened, "sync", "me", timedelta(minutes=1))
         finally:
             await opened.close()
+
+
+async def test_a_migration_failing_halfway_leaves_the_sqlite_file_as_it_was(tmp_path: Path) -> None:
+    """All revisions commit together: a process killed mid-upgrade cannot brick the store."""
+    async with database("sqlite", tmp_path) as url:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:  # makes revision 0004 fail after 0001 to 0003
+                await conn.execute(text("CREATE TABLE webhook_inbox (id INTEGER)"))
+            with pytest.raises(OperationalError, match="webhook_inbox already exists"):
+                await migrate.upgrade(engine)
+            async with engine.connect() as conn:
+                tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            assert tables == ["webhook_inbox"]  # nothing of revisions 0001 to 0003 stayed
+            assert await migrate.current_revision(engine) is None
+        finally:
+            await engine.dispose()
