@@ -576,115 +576,113 @@ class Store:
         mapping_version: int,
         today: date,
     ) -> list[list[tuple[str, int, str | None, str | None]]]:
-        """Store several learners' decisions in one transaction; their stage changes, in order."""
+        """Store several learners' decisions in one transaction; their stage changes, in order.
+
+        The batch costs a fixed number of statements, however many learners it holds.
+        """
+        rows = [(decision, list(writes), list(cancels)) for decision, writes, cancels in decided]
+        if len({decision.learner_id for decision, _, _ in rows}) != len(rows):
+            raise ValueError("a batch of decisions names a learner twice")
+        if not rows:
+            return []
         async with self.engine.begin() as conn:
-            recorded = [
-                await self._record(conn, decision, mapping_version, today, writes, cancels)
-                for decision, writes, cancels in decided
-            ]
-            decided_ids = [decision.learner_id for decision, _, _ in decided]
-            if decided_ids:
-                await conn.execute(
-                    delete(dirty_learners).where(dirty_learners.c.learner_id.in_(decided_ids))
+            recorded = await self._record_many(conn, rows, mapping_version, today)
+            await conn.execute(
+                delete(dirty_learners).where(
+                    dirty_learners.c.learner_id.in_([d.learner_id for d, _, _ in rows])
                 )
+            )
             return recorded
 
-    async def _record(
+    async def _record_many(
         self,
         conn: AsyncConnection,
-        decision: Decision,
+        decided: list[tuple[Decision, list[PendingWrite], list[int]]],
         mapping_version: int,
         today: date,
-        writes: Sequence[PendingWrite],
-        cancel_writes: Iterable[int],
-    ) -> list[tuple[str, int, str | None, str | None]]:
+    ) -> list[list[tuple[str, int, str | None, str | None]]]:
         now = self.clock.now()
-        changes: list[tuple[str, int, str | None, str | None]] = []
-        learner_id = decision.learner_id
-        before = (
-            await conn.execute(
-                select(learner_state.c.stage).where(learner_state.c.learner_id == learner_id)
+        ids = [decision.learner_id for decision, _, _ in decided]
+        stage_before = {
+            row.learner_id: row.stage
+            for row in await conn.execute(
+                select(learner_state.c.learner_id, learner_state.c.stage).where(
+                    learner_state.c.learner_id.in_(ids)
+                )
             )
-        ).first()
-        if before is None or before[0] != decision.learner_stage:
-            changes.append(
-                ("learner", learner_id, before[0] if before else None, decision.learner_stage)
-            )
-        await _upsert(
-            conn,
-            learner_state,
-            {
-                "learner_id": learner_id,
-                "stage": decision.learner_stage,
-                "mapping_version": mapping_version,
-                "decided_on": today,
-                "decision": decision_json(decision),
-            },
-            ("learner_id",),
-        )
+        }
         previous = {
             row.course_enrolment_id: row
             for row in await conn.execute(
-                select(enrolment_state).where(enrolment_state.c.learner_id == learner_id)
+                select(enrolment_state).where(enrolment_state.c.learner_id.in_(ids))
             )
         }
-        for ce in decision.course_enrolments:
-            old = previous.get(ce.id)
-            moved = old is None or old.stage != ce.stage
-            if moved:
-                changes.append(("course_enrolment", ce.id, old.stage if old else None, ce.stage))
-            await _upsert(
-                conn,
-                enrolment_state,
-                {
-                    "course_enrolment_id": ce.id,
-                    "learner_id": learner_id,
-                    "stage": ce.stage,
-                    "desired_tags": sorted(ce.desired_tags),
-                    "stage_since": now if moved or old is None else old.stage_since,
-                },
-                ("course_enrolment_id",),
-            )
-        for subject, subject_id, old_stage, new_stage in changes:
-            await conn.execute(
-                stage_history.insert().values(
-                    subject=subject,
-                    subject_id=subject_id,
-                    learner_id=learner_id,
-                    from_stage=old_stage,
-                    to_stage=new_stage,
-                    observed_at=now,
-                )
-            )
         # A flag raised before keeps the moment it was first raised: that is its age.
         raised_before = {
-            (row.flag, row.subject, row.subject_id): row.raised_at
+            (row.learner_id, row.flag, row.subject, row.subject_id): row.raised_at
             for row in await conn.execute(
-                select(flags.c.flag, flags.c.subject, flags.c.subject_id, flags.c.raised_at).where(
-                    flags.c.learner_id == learner_id
-                )
+                select(
+                    flags.c.learner_id,
+                    flags.c.flag,
+                    flags.c.subject,
+                    flags.c.subject_id,
+                    flags.c.raised_at,
+                ).where(flags.c.learner_id.in_(ids))
             )
         }
-        await conn.execute(delete(flags).where(flags.c.learner_id == learner_id))
-        for flag in decision.flags:
-            key = (flag.flag, flag.subject.value, flag.subject_id)
-            await conn.execute(
-                flags.insert().values(
-                    flag=flag.flag,
-                    subject=flag.subject.value,
-                    subject_id=flag.subject_id,
-                    learner_id=learner_id,
-                    rule=flag.rule,
-                    reason=flag.reason,
-                    raised_at=raised_before.get(key, now),
-                )
+        recorded: list[list[tuple[str, int, str | None, str | None]]] = []
+        states: list[dict[str, Any]] = []
+        enrolments: list[dict[str, Any]] = []
+        raised: list[dict[str, Any]] = []
+        planned: list[dict[str, Any]] = []
+        cancelled: list[int] = []
+        for decision, writes, cancels in decided:
+            learner_id = decision.learner_id
+            changes: list[tuple[str, int, str | None, str | None]] = []
+            before = stage_before.get(learner_id, _ABSENT)
+            if before is _ABSENT or before != decision.learner_stage:
+                old_stage = None if before is _ABSENT else before
+                changes.append(("learner", learner_id, old_stage, decision.learner_stage))
+            states.append(
+                {
+                    "learner_id": learner_id,
+                    "stage": decision.learner_stage,
+                    "mapping_version": mapping_version,
+                    "decided_on": today,
+                    "decision": decision_json(decision),
+                }
             )
-        for ce_id in cancel_writes:
-            await conn.execute(delete(outbox).where(outbox.c.course_enrolment_id == ce_id))
-        for write in writes:
-            await _upsert(
-                conn,
-                outbox,
+            for ce in decision.course_enrolments:
+                old = previous.get(ce.id)
+                moved = old is None or old.stage != ce.stage
+                if moved:
+                    changes.append(
+                        ("course_enrolment", ce.id, old.stage if old else None, ce.stage)
+                    )
+                enrolments.append(
+                    {
+                        "course_enrolment_id": ce.id,
+                        "learner_id": learner_id,
+                        "stage": ce.stage,
+                        "desired_tags": sorted(ce.desired_tags),
+                        "stage_since": now if moved or old is None else old.stage_since,
+                    }
+                )
+            for flag in decision.flags:
+                key = (learner_id, flag.flag, flag.subject.value, flag.subject_id)
+                raised.append(
+                    {
+                        "flag": flag.flag,
+                        "subject": flag.subject.value,
+                        "subject_id": flag.subject_id,
+                        "learner_id": learner_id,
+                        "rule": flag.rule,
+                        "reason": flag.reason,
+                        "raised_at": raised_before.get(key, now),
+                    }
+                )
+            cancelled.extend(cancels)
+            planned.extend(
                 {
                     "course_enrolment_id": write.course_enrolment_id,
                     "learner_id": learner_id,
@@ -697,10 +695,35 @@ class Store:
                     "not_before": None,
                     "lease_owner": None,  # a new plan: a write in flight must not drop it
                     "lease_until": None,
-                },
-                ("course_enrolment_id",),
+                }
+                for write in writes
             )
-        return changes
+            recorded.append(changes)
+        await _upsert_many(conn, learner_state, states, ("learner_id",))
+        if enrolments:
+            await _upsert_many(conn, enrolment_state, enrolments, ("course_enrolment_id",))
+        history = [
+            {
+                "subject": subject,
+                "subject_id": subject_id,
+                "learner_id": decision.learner_id,
+                "from_stage": old_stage,
+                "to_stage": new_stage,
+                "observed_at": now,
+            }
+            for (decision, _, _), changes in zip(decided, recorded, strict=True)
+            for subject, subject_id, old_stage, new_stage in changes
+        ]
+        if history:
+            await conn.execute(stage_history.insert(), history)
+        await conn.execute(delete(flags).where(flags.c.learner_id.in_(ids)))
+        if raised:
+            await conn.execute(flags.insert(), raised)
+        if cancelled:
+            await conn.execute(delete(outbox).where(outbox.c.course_enrolment_id.in_(cancelled)))
+        if planned:
+            await _upsert_many(conn, outbox, planned, ("course_enrolment_id",))
+        return recorded
 
     async def pending_writes(self, limit: int) -> list[PendingWrite]:
         """Outbox rows due now, most urgent first (read only: previews and dry runs)."""
@@ -929,6 +952,7 @@ async def _upsert(
     await conn.execute(statement)
 
 
+_ABSENT = object()  # no row before
 _URGENCY = (outbox.c.priority, outbox.c.created_at, outbox.c.course_enrolment_id)
 
 
