@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 from connector.sandbox.app import SandboxServer
-from connector.webhooks.payload import ENTITIES
 from tests.e2e.test_service import environment
+from tests.support.receiving import acknowledged
 from tests.support.rig import expected_tags, owned_tags_in_wisenet
 from tests.support.sandbox import control, served
 from tests.support.staff import staff_edits
@@ -117,11 +117,7 @@ def test_twenty_kills_lose_no_acknowledged_webhook_and_end_in_the_right_tags(
             control(server, "POST", "/webhooks/flush", json={"within": 30})
             assert settles(server, admin, database), log.read_text()[-3000:]
             delivered = control(server, "GET", "/webhooks/deliveries?limit=20000")
-            acknowledged = {  # entities the connector does not read are acknowledged, not kept
-                d["message_id"]
-                for d in delivered
-                if d["status"] == 202 and d["payload"]["EntityName"] in ENTITIES.values()
-            }
+            kept = acknowledged(delivered)
             processed = {
                 row[0]
                 for row in store_rows(
@@ -132,12 +128,12 @@ def test_twenty_kills_lose_no_acknowledged_webhook_and_end_in_the_right_tags(
             patches = control(server, "GET", "/patches")
             repeats = repeated_patches(patches)
             print(  # noqa: T201 - figures for the closing note
-                f"\n{KILLS} kills; {len(delivered)} deliveries, {len(acknowledged)} acknowledged, "
-                f"{len(acknowledged - processed)} of them unprocessed; {len(patches)} PATCHes, "
+                f"\n{KILLS} kills; {len(delivered)} deliveries, {len(kept)} acknowledged, "
+                f"{len(kept - processed)} of them unprocessed; {len(patches)} PATCHes, "
                 f"{len(repeats)} of them repeats that changed nothing"
             )
-            assert acknowledged
-            assert acknowledged <= processed
+            assert kept
+            assert kept <= processed
             # A repeat is allowed only around a kill (sent, then killed before it was recorded)
             # and must be identical to the PATCH it repeats.
             assert len(repeats) <= KILLS

@@ -26,12 +26,12 @@ import httpx
 import pytest
 
 from connector.sandbox.app import SandboxServer, free_port
-from connector.webhooks.payload import ENTITIES
 from jobs.service import LEADER_LEASE, LEADER_RETRY_SECONDS
 from tests.e2e.test_crashes import CONNECTOR
 from tests.e2e.test_service import environment, events
 from tests.support.balancer import balancing
 from tests.support.databases import postgres_database
+from tests.support.receiving import acknowledged
 from tests.support.rig import SYDNEY, expected_tags, owned_tags_in_wisenet
 from tests.support.sandbox import control, served
 from tests.support.staff import staff_edits
@@ -143,7 +143,7 @@ def unsettled(server: SandboxServer, url: str, within: float) -> str | None:
     deadline = time.monotonic() + within
     state = ""
     while time.monotonic() < deadline:
-        time.sleep(1)
+        time.sleep(1)  # the replicas work at their own pace; the deadline bounds the wait
         pending = rows(url, "SELECT count(*) FROM webhook_inbox WHERE processed_at IS NULL")[0][0]
         waiting = rows(url, "SELECT count(*) FROM outbox")[0][0]
         have, want = owned_tags_in_wisenet(server), expected_tags(server, today)
@@ -195,17 +195,17 @@ def fail_over(
     lease = LEADER_LEASE.total_seconds()
     first, _ = wait_for_leader(replicas, 60)
     staff_edits(server, rng, 6)
-    time.sleep(3)  # the first read is under way
+    time.sleep(3)  # a pause, not a wait: the kill must land in the middle of the first read
     first.signal(signal.SIGKILL)
     survivors = [r for r in replicas if r is not first]
     second, after_kill = wait_for_leader(survivors, lease)
     staff_edits(server, rng, 6)
-    time.sleep(3)
+    time.sleep(3)  # let the new leader take up the edits before it is frozen mid-work
     second.signal(signal.SIGSTOP)  # frozen: its connection stays open
     (third,) = [r for r in survivors if r is not second]
     _, after_freeze = wait_for_leader([third], lease + LEADER_RETRY_SECONDS + 5)
     staff_edits(server, rng, 6)
-    time.sleep(2)
+    time.sleep(2)  # the third works the edits while the second is still frozen
     second.signal(signal.SIGCONT)
     wait_for_role(second, "standby", 30)
     first.start()  # back, as a standby
@@ -246,11 +246,7 @@ def test_three_replicas_share_the_work_keep_the_rate_and_fail_over(tmp_path: Pat
         counters = control(server, "GET", "/counters")
         delivered = control(server, "GET", "/webhooks/deliveries?limit=20000")
         patches = control(server, "GET", "/patches")
-        acknowledged = {
-            d["message_id"]
-            for d in delivered
-            if d["status"] == 202 and d["payload"]["EntityName"] in ENTITIES.values()
-        }
+        kept = acknowledged(delivered)
         processed = {
             row[0]
             for row in rows(
@@ -261,13 +257,13 @@ def test_three_replicas_share_the_work_keep_the_rate_and_fail_over(tmp_path: Pat
     print(  # noqa: T201 - figures for the closing note
         f"\ntakeover after SIGKILL {after_kill:.1f} s, after SIGSTOP {after_freeze:.1f} s "
         f"(lease {LEADER_LEASE.total_seconds():.0f} s); {counters['total']} requests, "
-        f"{counters['rate_limited']} over the rate; {len(acknowledged)} deliveries "
-        f"acknowledged, {len(acknowledged - processed)} unprocessed, spread "
+        f"{counters['rate_limited']} over the rate; {len(kept)} deliveries "
+        f"acknowledged, {len(kept - processed)} unprocessed, spread "
         f"{sorted(balancer.taken.values())}; {len(patches)} PATCHes, {len(no_ops)} changed nothing"
     )
     assert counters["rate_limited"] == 0
-    assert acknowledged
-    assert acknowledged <= processed
+    assert kept
+    assert kept <= processed
     assert len(balancer.taken) >= 2  # deliveries really landed on more than one replica
     assert len(no_ops) <= 1  # at most the PATCH in flight when the leader was killed
     lost = [e for e in events(frozen.log) if e.get("event") == "leader.lost"]

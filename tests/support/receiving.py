@@ -6,11 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from connector.clock import SystemClock
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.webhooks import DEFAULT_SECRET
 from connector.store.store import Store
+from connector.webhooks.payload import ENTITIES
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
 from jobs.service import embedded_server, listen
@@ -54,3 +56,16 @@ async def receiving(
     finally:
         server.should_exit = True
         await task
+
+
+def acknowledged(delivered: list[dict[str, Any]]) -> set[str]:
+    """Message ids the receiver answered 202 for an entity the connector reads (and so keeps).
+
+    `delivered` is the sandbox's delivery log; deliveries for other entities are acknowledged
+    but not kept.
+    """
+    return {
+        d["message_id"]
+        for d in delivered
+        if d["status"] == 202 and d["payload"]["EntityName"] in ENTITIES.values()
+    }
