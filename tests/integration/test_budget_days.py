@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from connector.store.budget import StoreBudget
-from connector.store.store import Store
-from connector.wisenet.client import ClientConfig, WisenetClient
-from jobs.sync import SyncContext, sync
-from tests.support.bundles import DEFAULT_MAPPING, default_mapping
+from connector.wisenet.retry import RetryPolicy
+from jobs.sync import sync
 from tests.support.clock import ShiftedClock
-from tests.support.rig import expected_tags, owned_tags_in_wisenet
-from tests.support.sandbox import KEY, control, served
+from tests.support.rig import expected_tags, owned_tags_in_wisenet, wired
+from tests.support.sandbox import control, served
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -26,45 +23,18 @@ async def test_a_backfill_spreads_over_days_without_a_single_429(tmp_path: Path)
     """Sandbox at 10/s and 60 requests a day; client at 8/s: every day writes, nothing refused."""
     clock = ShiftedClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
     with served(rate_limit=10, daily_quota=QUOTA) as server:
-        store = await Store.open(
-            f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
-            clock,
-            base_url=server.base_url,
-            account_number=None,
-        )
-        version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
-        budget = StoreBudget(store, QUOTA, SYDNEY, time(0, 0), clock)
-        client = WisenetClient(
-            ClientConfig(
-                base_url=server.base_url,
-                api_key=KEY,
-                account_tz=SYDNEY,
-                rate_limit=8.0,
-                daily_quota=QUOTA,
-            ),
-            clock=clock,
-            budget=budget,
-        )
-        ctx = SyncContext(
-            client=client,
-            store=store,
-            mapping=default_mapping(),
-            mapping_version=version,
-            account_tz=SYDNEY,
-            overlap=timedelta(minutes=65),
-        )
+        url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
         writes_per_day = []
-        try:
+        async with wired(
+            server, url, clock, rate_limit=8.0, retry=RetryPolicy(), daily_quota=QUOTA
+        ) as rig:
             for _ in range(5):
-                report = await sync(ctx)
+                report = await sync(rig.ctx)
                 writes_per_day.append(report.writes_done)
-                if await store.outbox_size() == 0 and writes_per_day[-1] == 0:
+                if await rig.store.outbox_size() == 0 and writes_per_day[-1] == 0:
                     break
                 clock.advance(86400)
                 control(server, "POST", "/clock", json={"advance": {"days": 1}})
-        finally:
-            await client.aclose()
-            await store.close()
         counts = control(server, "GET", "/counters")
     assert counts["rate_limited"] == 0
     assert counts["quota_limited"] == 0

@@ -43,17 +43,24 @@ class Rig:
 
 @asynccontextmanager
 async def wired(
-    server: SandboxServer, url: str, clock: Clock, *, rate_limit: float, retry: RetryPolicy
+    server: SandboxServer,
+    url: str,
+    clock: Clock,
+    *,
+    rate_limit: float,
+    retry: RetryPolicy,
+    daily_quota: int = 100_000,
 ) -> AsyncIterator[Rig]:
     """A store at `url` with the default mapping active, and a sync context on `server`."""
     store = await Store.open(url, clock, base_url=server.base_url, account_number=None)
     version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
-    budget = StoreBudget(store, 100_000, SYDNEY, datetime.min.time(), clock)
+    budget = StoreBudget(store, daily_quota, SYDNEY, datetime.min.time(), clock)
     config = ClientConfig(
         base_url=server.base_url,
         api_key=KEY,
         account_tz=SYDNEY,
         rate_limit=rate_limit,
+        daily_quota=daily_quota,
         retry=retry,
     )
     client = WisenetClient(config, clock=clock, budget=budget, rng=random.Random(1))
