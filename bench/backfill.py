@@ -4,7 +4,8 @@ Run: `.venv/bin/python -m bench.backfill [--learners 50000] [--baseline 5000] [-
 Each size gets its own sandbox process (quota off, rate limit 25% above the client's) and its
 own connector process, whose peak RSS is read with `wait4`. Figures per size:
 
-- requests made vs the minimum: one per 1,000 records of each list, the combos, the tag list,
+- requests made vs the minimum: the pages of each list (a full page asks for the next, so
+  `n // 1000 + 1`), the combos, the tag list,
   the tag definitions created and the PATCHes that changed tags; the credential refreshes made
   before a first `certificate-overdue` (required by design) are shown apart;
 - wall time vs the floor (the requests made at the client's rate);
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import math
 import os
 import subprocess
@@ -38,6 +38,7 @@ from connector.clock import SystemClock
 from connector.sandbox.app import free_port
 from jobs.bootstrap import sync_context
 from jobs.logging import configure_logging
+from jobs.read_costs import listing_pages
 from jobs.settings import Settings
 from jobs.sync import backfill
 
@@ -59,7 +60,7 @@ def child(base_url: str, database: Path, rate: float) -> None:
         database_url=f"sqlite+aiosqlite:///{database}",
         wisenet_daily_quota=10_000_000,
     )
-    configure_logging("json", level=logging.WARNING)
+    configure_logging("json", "warning")
 
     async def run() -> dict[str, Any]:
         async with sync_context(settings, SystemClock(), rate_limit=rate) as ctx:
@@ -99,12 +100,12 @@ def measure(learners: int, rate: float) -> dict[str, Any]:
         sandbox.terminate()
         sandbox.wait()
     by_endpoint: dict[str, int] = counters["by_endpoint"]
-    pages = sum(math.ceil(tables[entity] / 1000) for entity in LISTS.values())
+    pages = sum(listing_pages(tables[entity], 1000) for entity in LISTS.values())
     result["rss_mb"] = usage.ru_maxrss / 1024
     result["made"] = counters["total"]
     result["rate_limited"] = counters["rate_limited"]
-    result["refreshes"] = by_endpoint.get("GET /credentials", 0) - math.ceil(
-        tables["Credential"] / 1000
+    result["refreshes"] = by_endpoint.get("GET /credentials", 0) - listing_pages(
+        tables["Credential"], 1000
     )
     result["minimum"] = (
         pages

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from connector.sandbox.generator import STATUS_WEIGHTS
+from connector.wisenet.usi import usi_facts
 from mappings.bundle import (
     Address,
     Avetmiss,
@@ -44,10 +45,13 @@ def make_bundles(count: int, seed: int = 7) -> list[LearnerBundle]:
     bundles = []
     next_id = 1
     for learner_id in range(1, count + 1):
+        usi = usi_facts(rng.choice(["3AW88YH9U5", "INDIV", None, "12345"]))
         learner = Learner(
             id=learner_id,
             is_active=rng.random() > 0.05,
-            usi=rng.choice(["3AW88YH9U5", "INDIV", None, "12345"]),
+            has_usi=usi.present,
+            usi_well_formed=usi.well_formed,
+            usi_exemption=usi.exemption,
             usi_status=rng.choice(["Verified", "Verified", "Unverified", None]),
             has_date_of_birth=rng.random() > 0.03,
             has_gender=rng.random() > 0.03,

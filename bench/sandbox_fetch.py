@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import math
 import subprocess
 import sys
@@ -61,7 +60,7 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=50_000)
     parser.add_argument("--rate", type=float, default=8.0)
     args = parser.parse_args()
-    configure_logging("console", level=logging.INFO)
+    configure_logging("console", "info")
     port = free_port()
     started = time.perf_counter()
     sandbox = start_sandbox(args.learners, port)

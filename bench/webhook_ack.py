@@ -6,9 +6,10 @@ Run: `.venv/bin/python -m bench.webhook_ack [--seconds 8] [--concurrency 16]
 Each server runs in its own process under uvicorn; the load comes over loopback from `wrk`
 (Debian's package; `apt-get install wrk`), which replays pre-signed deliveries, or from this
 process with httpx when wrk is missing (slower: it then bounds both rates). The baseline is a
-bare ASGI endpoint that reads the body and answers 202; the receiver checks the Standard
-Webhooks signature, parses the payload and commits its inbox row before it answers (the
-commits of deliveries arriving together are grouped). Every delivery has its own message id,
+bare ASGI endpoint that reads the body and answers 202; the receiver, served as the service
+serves it (its body read bounded in time), checks the Standard Webhooks signature, parses and
+validates the payload and commits its inbox row before it answers (the commits of deliveries
+arriving together are grouped). Every delivery has its own message id,
 so every one is a real insert.
 Target: the receiver acknowledges at least half the bare rate.
 """
@@ -45,6 +46,7 @@ from connector.store import migrate
 from connector.store.store import Store
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
+from jobs.body_deadline import BodyDeadline
 from jobs.logging import configure_logging
 
 ACCOUNT = "BENCH01"
@@ -85,7 +87,7 @@ def receiver_app(database_url: str) -> Starlette:
 def serve(kind: str, port: int, database_url: str) -> None:
     """Child process: serve one of the two apps (logging as in production: JSON, info)."""
     configure_logging("json")
-    app = bare_app() if kind == "bare" else receiver_app(database_url)
+    app = bare_app() if kind == "bare" else BodyDeadline(receiver_app(database_url))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="critical", access_log=False)
 
 

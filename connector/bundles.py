@@ -3,7 +3,9 @@
 Ids of statuses, outcomes, credential statuses and countries become names (or codes) here, in
 one of two ways: through the account's combos (`Labels.from_combos`, what the sync engine uses)
 or through each item's own `Relationships` (`Labels.from_relationships`, for bundle files pasted
-from API responses). Personal fields that rules only test for presence become booleans.
+from API responses). Personal fields become facts here, before anything is stored, logged or
+hashed: the wire models already keep them as facts (whether given; for the USI, see
+`connector.wisenet.usi`), and here they become the bundle's booleans.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.wisenet.timestamps import TimestampFormatError, parse_date
+from connector.wisenet.usi import UsiFacts
 from connector.wisenet.vocabulary import Combo
 from connector.wisenet.wire import (
     ChecklistData,
@@ -90,10 +93,6 @@ def _date(raw: str | None, where: str) -> Any:
         raise BundleError(f"{where}: {exc}") from exc
 
 
-def _has(text: str | None) -> bool:
-    return text is not None and bool(text.strip())
-
-
 def learner_of(item: Item[LearnerData], labels: Labels) -> Learner:
     """A learner's rule inputs."""
     data = item.data
@@ -103,18 +102,21 @@ def learner_of(item: Item[LearnerData], labels: Labels) -> Learner:
     address = personal.street_address if personal else None
     phones = personal.phone_numbers if personal else None
     emails = personal.email_addresses if personal else None
+    usi = personal.usi if personal else UsiFacts()
     return Learner(
         id=data.learner_id,
         is_active=personal.is_active if personal else None,
-        usi=personal.unique_student_identifier if personal else None,
+        has_usi=usi.present,
+        usi_well_formed=usi.well_formed,
+        usi_exemption=usi.exemption,
         usi_status=personal.usi_status if personal else None,
-        has_date_of_birth=bool(personal and personal.date_of_birth),
+        has_date_of_birth=bool(personal and personal.has_date_of_birth),
         has_gender=bool(personal and personal.gender_id is not None),
-        has_email=bool(emails and _has(emails.email)),
-        has_mobile=bool(phones and _has(phones.mobile)),
+        has_email=bool(emails and emails.has_email),
+        has_mobile=bool(phones and phones.has_mobile),
         address=Address(
-            has_suburb=bool(address and _has(address.suburb_town_city)),
-            has_postcode=bool(address and _has(address.postcode)),
+            has_suburb=bool(address and address.has_suburb),
+            has_postcode=bool(address and address.has_postcode),
             has_state=bool(address and address.state_id is not None),
             country=labels.name(
                 "countries",

@@ -3,6 +3,10 @@
 ```
 ConnectorError
 ├── ConfigurationError            refuse to start; the message names the file, line or setting
+│   └── TagRefusedError           an owned tag cannot be written (foreign or archived): its
+│                                 writes are blocked until the mapping or Wisenet is fixed
+├── StoreUnavailableError         the store's database cannot be reached (refused, unknown host)
+├── DryRunWriteError              a dry run tried to send a write to Wisenet (a bug; nothing sent)
 └── WisenetError                  a Wisenet call failed; carries method and endpoint template
     ├── AuthenticationError       401/403: the key is missing or wrong (configuration, no retry)
     ├── NotFoundError             404: the record is gone (a delete, whatever the event said)
@@ -31,6 +35,26 @@ class ConnectorError(Exception):
 
 class ConfigurationError(ConnectorError):
     """Settings, mapping or environment are wrong; the program must not start."""
+
+
+class MissingStoreError(ConfigurationError):
+    """A command that only reads the store found none where CONNECTOR_DATABASE_URL points."""
+
+
+class TagRefusedError(ConfigurationError):
+    """An owned tag the connector will not write; the message names the tag and the fix."""
+
+    def __init__(self, tag: str, reason: str) -> None:
+        self.tag = tag
+        super().__init__(reason)
+
+
+class StoreUnavailableError(ConnectorError):
+    """The store's database did not answer: refused, unknown host, timed out. Worth a retry."""
+
+
+class DryRunWriteError(ConnectorError):
+    """A dry run tried to send a write to Wisenet; it was not sent. A dry run only plans."""
 
 
 class NotLeaderError(ConnectorError):

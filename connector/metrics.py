@@ -49,7 +49,7 @@ class ConnectorMetrics:
         )
         self.inbox_events = Counter(
             f"{PREFIX}_inbox_events",
-            "Inbox rows processed, by outcome (fetched, listed, deleted, duplicate, ignored)",
+            "Inbox rows processed, by outcome (fetched, listed, deleted, coalesced)",
             ["outcome"],
             registry=r,
         )
@@ -63,6 +63,13 @@ class ConnectorMetrics:
             f"{PREFIX}_wisenet_requests",
             "Wisenet API requests, by method, endpoint template and status",
             ["method", "endpoint", "status"],
+            registry=r,
+        )
+        self.reads = Counter(
+            f"{PREFIX}_wisenet_reads",
+            "Wisenet read requests, by entity and how the records were read (by_id, "
+            "modified_since, whole_listing, by_parent)",
+            ["entity", "strategy"],
             registry=r,
         )
         self.budget_remaining = Gauge(
@@ -81,7 +88,17 @@ class ConnectorMetrics:
             ["outcome"],
             registry=r,
         )
-        self.outbox_depth = Gauge(f"{PREFIX}_outbox_depth", "Tag writes waiting", registry=r)
+        self.outbox_depth = Gauge(
+            f"{PREFIX}_outbox_depth",
+            "Tag writes waiting to be sent (blocked ones apart)",
+            registry=r,
+        )
+        self.writes_blocked = Gauge(
+            f"{PREFIX}_writes_blocked",
+            "Tag writes held by a tag the connector refuses, until the mapping or Wisenet is fixed",
+            ["tag"],
+            registry=r,
+        )
         self.learners_by_stage = Gauge(
             f"{PREFIX}_learners", "Learners per lifecycle stage", ["stage"], registry=r
         )
@@ -105,7 +122,13 @@ class ConnectorMetrics:
         )
         self.mapping_differs = Gauge(
             f"{PREFIX}_mapping_file_differs",
-            "1 when the mapping file on disk differs from the active mapping",
+            "1 when the mapping file on disk is a valid mapping other than the active one",
+            registry=r,
+        )
+        self.mapping_file_bad = Gauge(
+            f"{PREFIX}_mapping_file_bad",
+            "1 when the mapping file on disk cannot be read or is not a valid mapping "
+            "(the active mapping stays in use)",
             registry=r,
         )
 

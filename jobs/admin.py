@@ -4,7 +4,8 @@
 (store reachable, a mapping active, and the scheduler running here or this replica standing by
 for the leader) and 503 otherwise; its body also
 names what is degraded without stopping the work: a mapping file that differs from the active
-mapping, polls paused by the budget, webhook silence, a backlog in the inbox. `/metrics` is
+mapping or cannot be used (unreadable, not UTF-8, over a limit, invalid: the active mapping stays
+in use), polls paused by the budget, webhook silence, a backlog in the inbox. `/metrics` is
 the Prometheus text format; the gauges that describe the store are read at each scrape.
 """
 
@@ -28,7 +29,7 @@ from starlette.routing import Route
 from connector.metrics import ConnectorMetrics
 from connector.store.inbox import inbox_state
 from connector.store.store import summary
-from jobs.bootstrap import mapping_file_differs
+from jobs.mapping_file import MappingFileWatch
 from jobs.report_cli import report_html
 from jobs.sync import SyncContext, write_reserve
 
@@ -47,6 +48,10 @@ class ServiceState:
     last_unannounced: int = 0  # changes the latest poll found that no delivery announced
     wisenet_error: str | None = None  # the latest job failure's message (ids only)
     next_runs: dict[str, str] = field(default_factory=dict)
+    mapping_watch: MappingFileWatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mapping_watch = MappingFileWatch(self.mapping_file)
 
 
 @dataclass
@@ -114,7 +119,7 @@ class Admin:
             await conn.execute(text("SELECT 1"))
         now = clock.now()
         active = await store.active_mapping()
-        differs = await mapping_file_differs(store, self.state.mapping_file)
+        on_disk = await self.state.mapping_watch.check(active[2] if active else None)
         budget = await self.ctx.client.budget.state()
         inbox = await inbox_state(store)
         last = inbox.last_delivery
@@ -124,7 +129,11 @@ class Admin:
         polls_paused = budget.exhausted or budget.remaining < write_reserve(budget.quota)
         return {
             "store": {"reachable": True},
-            "mapping": {"active_version": active[0] if active else None, "file_differs": differs},
+            "mapping": {
+                "active_version": active[0] if active else None,
+                "file_differs": on_disk.differs,
+                "file": on_disk.as_json(),
+            },
             "scheduler": {
                 "role": self.state.role,
                 "running": self.state.scheduler_running,
@@ -153,7 +162,8 @@ class Admin:
                 "scheduler": self.state.scheduler_running or self.state.role == "standby",
             },
             "_degraded": {
-                "mapping_file_differs": differs,
+                "mapping_file_differs": on_disk.differs,
+                "mapping_file_bad": on_disk.bad,
                 "budget": polls_paused,
                 "webhook_silence": silent,
                 "inbox_lag": lagging,
@@ -183,13 +193,16 @@ class Admin:
         m.wisenet_up.set(0 if self.state.wisenet_error else 1)
         m.budget_remaining.set(budget.remaining)
         m.budget_exhausted.set(1 if budget.exhausted else 0)
-        m.outbox_depth.set(await store.outbox_size())
+        blocked = {group.tag: group.writes for group in await store.blocked_writes()}
+        m.outbox_depth.set(await store.outbox_size() - sum(blocked.values()))
+        m.set_counts(m.writes_blocked, blocked)
         counts = await summary(store)
         m.set_counts(m.learners_by_stage, counts["stages"])
         m.set_counts(m.flags_by_type, counts["flags"])
-        m.mapping_differs.set(
-            1 if await mapping_file_differs(store, self.state.mapping_file) else 0
-        )
+        active = await store.active_mapping()
+        on_disk = await self.state.mapping_watch.check(active[2] if active else None)
+        m.mapping_differs.set(1 if on_disk.differs else 0)
+        m.mapping_file_bad.set(1 if on_disk.bad else 0)
 
 
 def _iso(moment: datetime | None) -> str | None:

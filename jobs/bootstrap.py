@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -16,10 +15,12 @@ from connector.errors import ConfigurationError
 from connector.store.budget import StoreBudget
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, RequestObserver, WisenetClient
+from jobs.mapping_file import MappingFileWatch, cannot_read, read_mapping_text
 from jobs.settings import Settings
 from jobs.sync import SyncContext
 from mappings.compiler import CompiledMapping
-from mappings.loader import MappingError, load_mapping
+from mappings.loader import load_mapping
+from mappings.problems import MappingError
 
 log = structlog.get_logger(__name__)
 
@@ -50,18 +51,23 @@ async def sync_context(
     rate_limit: float | None = None,
     observer: RequestObserver | None = None,
 ) -> AsyncIterator[SyncContext]:
-    """Open the store, activate the mapping and wire the client to the persisted budget."""
+    """Open the store, activate the mapping and wire the client to the persisted budget.
+
+    A dry run works on a private copy of the store (left as it was) with a client that sends
+    no writes. A missing API key stops before the store is opened (or created).
+    """
+    config = replace(client_config(settings), read_only=settings.dry_run)
+    if rate_limit is not None:
+        config = replace(config, rate_limit=rate_limit)
     store = await Store.open(
         settings.database_url,
         clock,
         base_url=settings.wisenet_base_url,
         account_number=settings.wisenet_account_number,
+        dry_run=settings.dry_run,
     )
     try:
         version, mapping = await active_mapping(store, Path(settings.mapping_file))
-        config = client_config(settings)
-        if rate_limit is not None:
-            config = replace(config, rate_limit=rate_limit)
         budget = StoreBudget(
             store,
             settings.wisenet_daily_quota,
@@ -85,18 +91,20 @@ async def sync_context(
 
 
 async def active_mapping(store: Store, path: Path) -> tuple[int, CompiledMapping]:
-    """The store's active mapping; the file seeds it on first start and is never applied later."""
+    """The store's active mapping; the file seeds it on first start and is never applied later.
+
+    Once a mapping is active, a file on disk that differs or turned bad is only reported.
+    """
     active = await store.active_mapping()
-    on_disk = await asyncio.to_thread(_read_if_present, path)
     if active is None:
-        if on_disk is None:
-            raise ConfigurationError(f"{path}: no mapping file to seed the active mapping from")
+        on_disk = await asyncio.to_thread(_seed_text, path)
         compiled = _compile(on_disk, str(path))
         version = await store.activate_mapping(on_disk, str(path))
         log.info("mapping.activated", version=version, source=str(path))
         return version, compiled
     version, source, text = active
-    if on_disk is not None and _digest(on_disk) != _digest(text):
+    found = await MappingFileWatch(path).check(text)
+    if found.differs:
         log.warning(
             "mapping.differs",
             version=version,
@@ -106,15 +114,18 @@ async def active_mapping(store: Store, path: Path) -> tuple[int, CompiledMapping
     return version, _compile(text, source)
 
 
-async def mapping_file_differs(store: Store, path: Path) -> bool:
-    """Whether the mapping file on disk differs from the store's active mapping."""
-    active = await store.active_mapping()
-    on_disk = await asyncio.to_thread(_read_if_present, path)
-    return bool(active and on_disk is not None and _digest(on_disk) != _digest(active[2]))
-
-
-def _read_if_present(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.exists() else None
+def _seed_text(path: Path) -> str:
+    """The text that seeds the active mapping; a missing, unreadable or bad file stops."""
+    try:
+        return read_mapping_text(path)
+    except FileNotFoundError as exc:
+        raise ConfigurationError(
+            f"{path}: no mapping file to seed the active mapping from"
+        ) from exc
+    except OSError as exc:
+        raise ConfigurationError(cannot_read(path, exc)) from exc
+    except MappingError as exc:
+        raise ConfigurationError(str(exc)) from exc
 
 
 def _compile(text: str, source: str) -> CompiledMapping:
@@ -122,7 +133,3 @@ def _compile(text: str, source: str) -> CompiledMapping:
         return load_mapping(text, source)
     except MappingError as exc:
         raise ConfigurationError(str(exc)) from exc
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from connector.wisenet.budget import BudgetState
 from connector.wisenet.client import WisenetClient
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, normalise
 from connector.wisenet.wire import ComboEntry, Item, LearnerData
-from mappings.loader import vocabulary_warnings
-from mappings.schema import MappingSpec
+from mappings.loader import ParsedMapping
+from mappings.vocabulary import never_matching
 
 # Outcomes are compared by AVETMISS code; the other lookups by description.
 _BY_CODE = frozenset({"outcomes"})
@@ -47,16 +47,20 @@ def known_names(combos: dict[str, list[ComboEntry]]) -> dict[str, frozenset[str]
     return known
 
 
-async def run_check(client: WisenetClient, mapping: MappingSpec | None = None) -> CheckReport:
-    """Load every combo the lifecycle rules read and compare the mapping's names with them."""
+async def run_check(client: WisenetClient, mapping: ParsedMapping | None = None) -> CheckReport:
+    """Load every combo the lifecycle rules read and compare the mapping's names with them.
+
+    Warnings about the mapping's values are located (file:line:col).
+    """
     report = CheckReport()
     combos = {}
     for name in LIFECYCLE_COMBOS:
         combos[name] = await client.combo(name)
         report.combo_sizes[name] = len(combos[name])
     if mapping is not None:
-        report.warnings = vocabulary_warnings(mapping, known_names(combos))
-        verified = mapping.sets.get(VERIFIED_USI_SET)
+        found = never_matching(mapping, known_names(combos), "the account's")
+        report.warnings = [str(replace(warning, warning=False)) for warning in found]
+        verified = mapping.spec.sets.get(VERIFIED_USI_SET)
         if verified is not None:
             learners = await client.learner_sample()
             report.warnings += usi_status_warnings(verified, learners)

@@ -1,17 +1,21 @@
 """The `connector` command line.
 
 `main(argv, clock=...)` is the entry point tests call; the console script calls `entry()`.
-Every connector error ends as one line on stderr and an exit code: 1 when the work failed,
-2 when the configuration is wrong.
+`main` is the one place where errors meet a person: every connector error ends as one line on
+stderr (one per bad setting) and an exit code: 1 when the work failed (a write failed, was
+refused or stays blocked) or a service (Wisenet, the store's database) cannot be reached, 2 when
+the configuration or an argument is wrong. Writes merely waiting for the budget exit 0. The
+README's table of exit codes says the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
@@ -24,14 +28,17 @@ from connector.clock import Clock, SystemClock
 from connector.errors import ConfigurationError, ConnectorError
 from connector.sandbox.app import create_app, serve
 from connector.sandbox.service import Sandbox, SandboxConfig
+from jobs.arguments import ACCOUNT_DATE, SecondsType
 from jobs.bootstrap import build_client
 from jobs.check import run_check
+from jobs.config_cli import config
 from jobs.dead_letters_cli import deadletters
-from jobs.logging import configure_logging
-from jobs.mapping_cli import explain_command, mapping, read_mapping_spec
+from jobs.demo_tour import PROGRAM, program_as_invoked
+from jobs.logging import configure_command_logging, for_person
+from jobs.mapping_cli import explain_command, mapping, read_mapping_source
 from jobs.report_cli import export, purge, report
 from jobs.runtime import Runtime
-from jobs.settings import load_settings
+from jobs.settings import load_log_settings, load_settings
 from jobs.status_cli import status
 from jobs.sync_cli import (
     backfill_command,
@@ -51,8 +58,21 @@ EXIT_CONFIGURATION = 2
 
 @click.group()
 @click.version_option(version("wisenet-lifecycle-connector"), prog_name="connector")
-def cli() -> None:
+@click.option(
+    "-v", "--verbose", count=True, help="Log more: one level lower per -v (info, then debug)."
+)
+@click.option("-q", "--quiet", count=True, help="Log less: one level higher per -q (error).")
+@click.pass_context
+def cli(context: click.Context, verbose: int, quiet: int) -> None:
     """Keep a Wisenet account tagged by learner lifecycle stage."""
+    settings = load_log_settings()
+    configure_command_logging(
+        settings.log_format,
+        settings.log_level,
+        for_person=for_person(context.invoked_subcommand, terminal=sys.stderr.isatty()),
+        verbose=verbose,
+        quiet=quiet,
+    )
 
 
 @cli.command()
@@ -66,7 +86,6 @@ def cli() -> None:
 def check(runtime: Runtime, embedded: bool) -> None:
     """Reach Wisenet, load the combos, warn about the mapping's names, report the budget."""
     settings = load_settings()
-    configure_logging(settings.log_format)
     with ExitStack() as stack:
         if embedded:
             server = stack.enter_context(serve(Sandbox(SandboxConfig(learners=300))))
@@ -79,7 +98,7 @@ def check(runtime: Runtime, embedded: bool) -> None:
             click.echo("embedded sandbox (300 learners, seed 1)")
         click.echo(f"Wisenet at {settings.wisenet_base_url}")
 
-        mapping = read_mapping_spec(Path(settings.mapping_file))
+        mapping, _ = read_mapping_source(Path(settings.mapping_file), warn=False)
 
         async def _run() -> None:
             async with build_client(settings, runtime.clock) as client:
@@ -93,12 +112,10 @@ def check(runtime: Runtime, embedded: bool) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8700, show_default=True, type=int)
-@click.option("--learners", default=300, show_default=True, type=int)
+@click.option("--port", default=8700, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--learners", default=300, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--seed", default=1, show_default=True, type=int)
-@click.option(
-    "--today", type=click.DateTime(["%Y-%m-%d"]), help="The account's today (default: now)."
-)
+@click.option("--today", type=ACCOUNT_DATE, help="The account's today (default: now).")
 @click.option("--api-key", default=DEFAULT_SANDBOX_KEY, show_default=True)
 @click.option("--rate-limit", default=10, show_default=True, type=int, help="Requests/s; 0 = off.")
 @click.option("--daily-quota", default=1000, show_default=True, type=int, help="0 = unlimited.")
@@ -110,7 +127,7 @@ def sandbox(  # noqa: PLR0913, PLR0917 - one option per knob of the fake
     port: int,
     learners: int,
     seed: int,
-    today: datetime | None,
+    today: date | None,
     api_key: str,
     rate_limit: int,
     daily_quota: int,
@@ -122,7 +139,7 @@ def sandbox(  # noqa: PLR0913, PLR0917 - one option per knob of the fake
     config = SandboxConfig(
         learners=learners,
         seed=seed,
-        today=today.date() if today else None,
+        today=today,
         timezone=timezone,
         api_keys=frozenset({api_key}),
         rate_limit=rate_limit,
@@ -140,7 +157,13 @@ def sandbox(  # noqa: PLR0913, PLR0917 - one option per knob of the fake
 
 
 @cli.command()
-@click.option("--timeout", default=4.0, show_default=True, help="Seconds to wait for an answer.")
+@click.option(
+    "--timeout",
+    default=4.0,
+    show_default=True,
+    type=SecondsType(0.1, 60),
+    help="Seconds to wait for an answer.",
+)
 def healthcheck(timeout: float) -> None:
     """Probe this host's `/healthz` on CONNECTOR_ADMIN_BIND (for container health checks)."""
     settings = load_settings()
@@ -170,32 +193,51 @@ cli.add_command(export)
 cli.add_command(purge)
 cli.add_command(demo)
 cli.add_command(db)
+cli.add_command(config)
 
 
-def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
-    """Run the CLI and return its exit code."""
-    runtime = Runtime(clock=clock or SystemClock())
+def main(
+    argv: Sequence[str] | None = None, *, clock: Clock | None = None, program: str = PROGRAM
+) -> int:
+    """Run the CLI and return its exit code; `program` is how the user runs it again."""
+    runtime = Runtime(clock=clock or SystemClock(), program=program)
     try:
         returned = cli.main(
             args=list(argv) if argv is not None else None, standalone_mode=False, obj=runtime
         )
+        sys.stdout.flush()  # a write that fails is reported here, not lost at exit
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return EXIT_FAILED
-    except ConfigurationError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        return EXIT_CONFIGURATION
-    except ConnectorError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except (click.ClickException, click.exceptions.Abort, ConnectorError) as exc:
+        return tell(exc)
+    except OSError as exc:  # the output could not be written: a full disk, a closed pipe
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or type(exc).__name__}{where}", err=True)
         return EXIT_FAILED
     return returned if isinstance(returned, int) else EXIT_OK
 
 
+def tell(exc: click.ClickException | click.exceptions.Abort | ConnectorError) -> int:
+    """Say what stopped the command on stderr, one line (per bad setting); return the exit code."""
+    if isinstance(exc, click.UsageError):  # a bad argument: one line naming it, not the usage
+        command = exc.ctx.command_path if exc.ctx else "connector"
+        click.echo(f"usage error: {command}: {exc.format_message()}", err=True)
+        return EXIT_CONFIGURATION
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        return exc.exit_code
+    if isinstance(exc, click.exceptions.Abort):
+        click.echo("aborted", err=True)
+        return EXIT_FAILED
+    if isinstance(exc, ConfigurationError):
+        for line in str(exc).splitlines():
+            click.echo(f"configuration error: {line}", err=True)
+        return EXIT_CONFIGURATION
+    click.echo(f"error: {exc}", err=True)
+    return EXIT_FAILED
+
+
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    invoked = program_as_invoked(sys.argv[0], shutil.which(PROGRAM), Path.cwd())
+    sys.exit(main(program=invoked))

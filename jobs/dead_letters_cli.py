@@ -13,8 +13,10 @@ from pathlib import Path
 import click
 
 from connector.store.dead_letters import DeadLetter, list_dead_letters, remove_dead_letters
+from connector.store.store import Store
+from jobs.arguments import RECORD_ID
 from jobs.bootstrap import active_mapping
-from jobs.logging import configure_logging
+from jobs.dry_run_notice import outcome_lines
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
 from jobs.status_cli import opened_store
@@ -32,13 +34,24 @@ def _chosen(ids: tuple[int, ...], every: bool) -> list[int] | None:
     return None if every else list(ids)
 
 
+async def _existing(store: Store, chosen: list[int] | None) -> list[DeadLetter]:
+    """The chosen dead letters; an id the store does not hold refuses them all (nothing done)."""
+    letters = await list_dead_letters(store, chosen)
+    unknown = sorted(set(chosen or ()) - {letter.id for letter in letters})
+    if unknown:
+        raise click.UsageError(
+            f"no dead letter with id {', '.join(map(str, unknown))} "
+            "(`connector deadletters list` shows them); nothing was changed"
+        )
+    return letters
+
+
 @deadletters.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_obj
 def list_command(runtime: Runtime, as_json: bool) -> None:
     """Every dead letter with its reason and attempt count (ids only, no personal data)."""
     settings = load_settings()
-    configure_logging(settings.log_format)
 
     async def _list() -> list[DeadLetter]:
         async with opened_store(settings, runtime.clock) as store:
@@ -72,18 +85,17 @@ def list_command(runtime: Runtime, as_json: bool) -> None:
 
 
 @deadletters.command("replay")
-@click.argument("ids", nargs=-1, type=int)
+@click.argument("ids", nargs=-1, type=RECORD_ID)
 @click.option("--all", "every", is_flag=True, help="Replay every dead letter.")
 @click.pass_obj
 def replay_command(runtime: Runtime, ids: tuple[int, ...], every: bool) -> None:
     """Decide the learners of these dead letters again and queue the writes wanted now."""
     chosen = _chosen(ids, every)
     settings = load_settings()
-    configure_logging(settings.log_format)
 
     async def _replay() -> tuple[int, SyncReport]:
         async with opened_store(settings, runtime.clock) as store:
-            letters = await list_dead_letters(store, chosen)
+            letters = await _existing(store, chosen)
             version, mapping = await active_mapping(store, Path(settings.mapping_file))
             ctx = DecisionContext(
                 store=store, mapping=mapping, mapping_version=version, account_tz=settings.timezone
@@ -95,25 +107,32 @@ def replay_command(runtime: Runtime, ids: tuple[int, ...], every: bool) -> None:
             return len(letters), report
 
     count, report = asyncio.run(_replay())
-    click.echo(
-        f"replayed {count} dead letter(s): {report.learners_evaluated} learner(s) decided again, "
-        f"{report.writes_planned} write(s) queued"
-    )
+    decided = f"{report.learners_evaluated} learner(s) decided again"
+    for line in outcome_lines(
+        settings,
+        f"replayed {count} dead letter(s): {decided}, {report.writes_planned} write(s) queued",
+        f"would replay {count} dead letter(s): {decided}, "
+        f"{report.writes_planned} write(s) would be queued",
+    ):
+        click.echo(line)
 
 
 @deadletters.command("discard")
-@click.argument("ids", nargs=-1, type=int)
+@click.argument("ids", nargs=-1, type=RECORD_ID)
 @click.option("--all", "every", is_flag=True, help="Discard every dead letter.")
 @click.pass_obj
 def discard_command(runtime: Runtime, ids: tuple[int, ...], every: bool) -> None:
     """Delete dead letters for good."""
     chosen = _chosen(ids, every)
     settings = load_settings()
-    configure_logging(settings.log_format)
 
     async def _discard() -> int:
         async with opened_store(settings, runtime.clock) as store:
-            letters = await list_dead_letters(store, chosen)
+            letters = await _existing(store, chosen)
             return await remove_dead_letters(store, [letter.id for letter in letters])
 
-    click.echo(f"discarded {asyncio.run(_discard())} dead letter(s)")
+    count = asyncio.run(_discard())
+    for line in outcome_lines(
+        settings, f"discarded {count} dead letter(s)", f"would discard {count} dead letter(s)"
+    ):
+        click.echo(line)

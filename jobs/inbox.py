@@ -4,21 +4,25 @@ A delivery carries ids only, so every event means a read; the worker keeps reads
 
 1. claim a batch of pending rows (leased) and coalesce them per record: repeated events for one
    record count once, and a delete wins over anything else;
-2. for each entity touched, run the normal cursor poll, which one list request usually covers;
-3. read one by one only the records the poll did not list (credentials, which have no modified
-   filter, are always read by id; checklists, which have no read by id, only by the poll); a
-   404 is a delete, whatever the event said;
+2. leave out the records this drain already read after their deliveries came;
+3. for each entity touched, take the cheaper of the cursor poll (one list request usually
+   covers a batch) and one read per id (`jobs.read_costs`); read by id what the poll did not
+   list. Credentials, which have no modified filter, are read by id or by the whole listing;
+   checklists, which have no read by id, only by the poll. A 404 is a delete, whatever the
+   event said;
 4. decide the learners whose bundle changed, mark the rows processed, write the tags.
 
 The connector's own PATCHes come back as `Updated` events: the poll lists those enrolments
 unchanged (the PATCH response is already the snapshot), so they cost no write and no read of
-their own. Until the first full read is done the rows wait; while the day's budget is nearly
-spent they wait too, and are taken up after the reset.
+their own. A PATCH response that shows a staff edit made meanwhile marks its learner, who is
+decided again by the same drain's write-back. Until the first full read is done the rows wait;
+while the day's budget is nearly spent they wait too, and are taken up after the reset.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +34,9 @@ from connector.errors import NotFoundError, QuotaExhaustedError, TransientError
 from connector.store.inbox import InboxEntry, announced, claim, complete, release
 from connector.store.store import CHECKLIST, CREDENTIAL, ENROLMENT, LEARNER, UNIT
 from connector.webhooks.payload import DELETED
+from connector.wisenet.timestamps import format_body_timestamp
 from connector.wisenet.wire import Item
+from jobs.read_costs import Strategy, cheapest, counted, listing_pages
 from jobs.sync import (
     AUDIT,
     Listing,
@@ -39,6 +45,7 @@ from jobs.sync import (
     decide,
     labels_for,
     poll_list,
+    read_credentials,
     snapshot_of,
     write_back,
     write_reserve,
@@ -56,6 +63,13 @@ class InboxReport(SyncReport):
 
     events: Counter[str] = field(default_factory=Counter)
     reads_by_id: int = 0
+    # Records listed or read in this drain, by entity, with when that read began: a later batch
+    # does not read them again for deliveries received before it.
+    refreshed: dict[str, dict[int, datetime]] = field(default_factory=dict)
+
+    def note_read(self, entity: str, ids: Iterable[int], began: datetime) -> None:
+        """Note records read (or listed) by a read that began at `began`."""
+        self.refreshed.setdefault(entity, {}).update(dict.fromkeys(ids, began))
 
 
 @dataclass
@@ -65,6 +79,7 @@ class Batch:
     entries: list[InboxEntry]
     refresh: dict[str, set[int]] = field(default_factory=dict)
     deleted: dict[str, set[int]] = field(default_factory=dict)
+    received: dict[tuple[str, int], datetime] = field(default_factory=dict)  # latest, per record
 
     @classmethod
     def of(cls, entries: list[InboxEntry]) -> Batch:
@@ -73,6 +88,8 @@ class Batch:
         for entry in entries:
             target = batch.deleted if entry.event == DELETED else batch.refresh
             target.setdefault(entry.entity, set()).add(entry.record_id)
+            key = (entry.entity, entry.record_id)
+            batch.received[key] = max(entry.received_at, batch.received.get(key, entry.received_at))
         for entity, ids in batch.deleted.items():
             batch.refresh.get(entity, set()).difference_update(ids)
         return batch
@@ -125,7 +142,7 @@ async def drain_inbox(ctx: SyncContext, owner: str, *, batch_size: int = BATCH) 
         if len(entries) < batch_size:
             break
     if report.events:
-        await write_back(ctx, report)
+        await write_back(ctx, report, recheck_blocked=False)
         log.info(
             "inbox.drained",
             events=sum(report.events.values()),
@@ -152,11 +169,12 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
     fetched: dict[str, set[int]] = {}
     gone: dict[str, set[int]] = {entity: set(ids) for entity, ids in batch.deleted.items()}
     for entity in POLLED:
-        wanted = batch.refresh.get(entity)
+        wanted = _still_wanted(batch, entity, report)
         if not wanted:
             continue
         listed: set[int] = set()
-        if await _can_poll(ctx, entity):
+        began = ctx.store.clock.now()
+        if await _poll_is_cheaper(ctx, entity, len(wanted)):
             await poll_list(
                 ctx,
                 entity,
@@ -166,10 +184,16 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
                 report=report,
                 listed=listed,
             )
+        report.note_read(entity, listed, began)
         if entity != CHECKLIST:  # no read by id exists for checklists; the poll covers them
             await _read_each(ctx, entity, wanted - listed, labels, report, fetched, gone)
-    credentials = batch.refresh.get(CREDENTIAL, set())
-    await _read_each(ctx, CREDENTIAL, credentials, labels, report, fetched, gone)
+    credentials = _still_wanted(batch, CREDENTIAL, report)
+    began = ctx.store.clock.now()
+    changed, missing = await read_credentials(ctx, credentials, labels, report)
+    report.records_changed += len(changed)
+    report.note_read(CREDENTIAL, credentials, began)
+    fetched.setdefault(CREDENTIAL, set()).update(credentials - missing)
+    gone.setdefault(CREDENTIAL, set()).update(missing)
     for entity, ids in gone.items():
         await ctx.store.forget(entity, ids)
         report.deleted += len(ids)
@@ -177,9 +201,38 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
     return batch.outcomes(fetched, gone)
 
 
-async def _can_poll(ctx: SyncContext, entity: str) -> bool:
-    """Whether a cheap cursor poll is possible: a cursor, and no full listing half done."""
-    return await ctx.store.cursor(entity) is not None and await ctx.store.progress(entity) is None
+def _still_wanted(batch: Batch, entity: str, report: InboxReport) -> set[int]:
+    """The batch's records of `entity` that need a read.
+
+    Not those read already in this drain after every delivery of them in the batch was
+    received.
+    """
+    read_at = report.refreshed.get(entity, {})
+    return {
+        record_id
+        for record_id in batch.refresh.get(entity, set())
+        if record_id not in read_at or batch.received[(entity, record_id)] >= read_at[record_id]
+    }
+
+
+async def _poll_is_cheaper(ctx: SyncContext, entity: str, wanted: int) -> bool:
+    """Whether the cursor poll costs no more than reading the `wanted` records one by one.
+
+    No poll without a cursor, or while a full listing is half done. Its pages are estimated
+    from the stored records Wisenet stamped within the overlap before the cursor (the poll
+    lists them again: after a large write-back, our own PATCHes), plus the wanted ones. On a
+    tie the poll wins: it finds unannounced changes too, and moves the cursor. Checklists have
+    no read by id: they are always polled.
+    """
+    cursor = await ctx.store.cursor(entity)
+    if cursor is None or await ctx.store.progress(entity) is not None:
+        return False
+    if entity == CHECKLIST:
+        return True
+    since = format_body_timestamp(cursor - ctx.overlap, ctx.account_tz)
+    again = await ctx.store.count_modified_since(entity, since)
+    pages = listing_pages(again + wanted, ctx.client.page_size)
+    return cheapest(entity, modified_since=pages, by_id=wanted).strategy is Strategy.MODIFIED_SINCE
 
 
 def _listing(ctx: SyncContext, entity: str) -> Listing:
@@ -203,9 +256,12 @@ async def _read_each(
     gone: dict[str, set[int]],
 ) -> None:
     """Read records by id, one request each, sorting them into fetched and gone."""
-    for record_id in sorted(ids):
-        found = await _read_one(ctx, entity, record_id, labels, report)
-        (fetched if found else gone).setdefault(entity, set()).add(record_id)
+    with counted(ctx.client, report.reads, entity, Strategy.BY_ID):
+        for record_id in sorted(ids):
+            began = ctx.store.clock.now()
+            found = await _read_one(ctx, entity, record_id, labels, report)
+            (fetched if found else gone).setdefault(entity, set()).add(record_id)
+            report.note_read(entity, [record_id], began)
 
 
 async def _get(ctx: SyncContext, entity: str, record_id: int) -> Item[Any]:

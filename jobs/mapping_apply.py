@@ -1,7 +1,8 @@
 """Switching the active mapping: the impact first, then the switch, then every learner re-decided.
 
 Nothing is fetched from Wisenet: every stored learner is evaluated with the current and the new
-mapping, and the differences are counted (a renamed tag is a removal plus an addition).
+mapping, and the differences are counted (a renamed tag is a removal plus an addition). Blocked
+writes the new mapping would let through (it adopts their staff tag) count in the write cost.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from connector.store.store import Store
+from jobs.sync import blocking_tag, tag_refusal
 from mappings.compiler import CompiledMapping
 from mappings.evaluate import evaluate
 
@@ -29,7 +31,8 @@ class Impact:
     tags_removed: Counter[str] = field(default_factory=Counter)
     flags_raised: Counter[str] = field(default_factory=Counter)
     flags_cleared: Counter[str] = field(default_factory=Counter)
-    writes: int = 0
+    writes: int = 0  # the writes of changed tags and the blocked writes released
+    released: int = 0  # of those, blocked writes the new mapping lets through
     samples: dict[str, list[int]] = field(default_factory=dict)
 
     def sample(self, change: str, learner_id: int) -> None:
@@ -64,6 +67,7 @@ class Impact:
                 f: {"raised": self.flags_raised[f], "cleared": self.flags_cleared[f]} for f in flags
             },
             "writes": self.writes,
+            "released_writes": self.released,
             "budget_days": self.days(daily_quota),
             "samples": self.samples,
         }
@@ -87,9 +91,10 @@ class Impact:
             f"  e.g. {change}: learner(s) {', '.join(map(str, ids))}"
             for change, ids in sorted(self.samples.items())
         ]
+        released = f" ({self.released} of them blocked writes it releases)" if self.released else ""
         out.append(
-            f"write cost: {self.writes} request(s), about {self.days(daily_quota)} day(s) "
-            "of the budget"
+            f"write cost: {self.writes} request(s){released}, about {self.days(daily_quota)} "
+            "day(s) of the budget"
         )
         return out
 
@@ -99,6 +104,7 @@ async def impact(
 ) -> Impact:
     """Evaluate every stored learner with both mappings and count the differences."""
     found = Impact()
+    written: set[int] = set()  # enrolments whose tags the new mapping changes
     ids = await store.learner_ids()
     for start in range(0, len(ids), BATCH):
         for bundle, _ in (await store.bundles(ids[start : start + BATCH])).values():
@@ -119,6 +125,7 @@ async def impact(
                     found.sample(f"tag - {tag}", learner)
                 if active and old.desired_tags != new.desired_tags:
                     found.writes += 1
+                    written.add(new.id)
             old_flags, new_flags = before.flag_keys(), after.flag_keys()
             for key in new_flags - old_flags:
                 found.flags_raised[key[0]] += 1
@@ -126,4 +133,29 @@ async def impact(
             for key in old_flags - new_flags:
                 found.flags_cleared[key[0]] += 1
                 found.sample(f"flag - {key[0]}", learner)
+    found.released = await released_writes(store, proposed, written)
+    found.writes += found.released
     return found
+
+
+async def released_writes(store: Store, proposed: CompiledMapping, written: set[int]) -> int:
+    """Blocked writes that `proposed` no longer refuses, on enrolments not in `written`.
+
+    The refusal is the write-back's own, judged on the tag definitions the store last read.
+    """
+    blocked = await store.blocked_write_rows()
+    if not blocked:
+        return 0
+    known = {tag.name: tag for tag in await store.tags()}
+    owned = {tag.name for tag in proposed.spec.tags.owned}
+    adoptable = {tag.name for tag in proposed.spec.tags.owned if tag.adopt_existing}
+
+    def refusal(name: str) -> str | None:
+        return tag_refusal(name, known.get(name), adoptable)
+
+    return sum(
+        1
+        for write, _, _ in blocked
+        if write.course_enrolment_id not in written
+        and blocking_tag(write.add, write.remove, owned, refusal) is None
+    )

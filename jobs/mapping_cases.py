@@ -21,10 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from connector.bundle_file import bundle_from_data, parse_bundle_text
+from connector.bundle_file import (
+    bundle_from_data,
+    parse_bundle_text,
+    read_bundle_text,
+    read_plain_yaml,
+)
 from connector.bundles import BundleError
 from mappings.compiler import CompiledMapping
 from mappings.evaluate import evaluate
@@ -86,7 +90,7 @@ class CaseResult:
 def load_case(path: Path) -> MappingCase:
     """Read one case file; raise BundleError naming the file on any problem."""
     try:
-        raw = YAML(typ="safe").load(path.read_text())
+        raw = read_plain_yaml(read_bundle_text(path), str(path))
         return MappingCase.model_validate(raw)
     except YAMLError as exc:
         raise BundleError(f"{path}: not valid YAML ({type(exc).__name__})") from exc
@@ -101,7 +105,7 @@ def run_case(path: Path, mapping: CompiledMapping) -> CaseResult:
     case = load_case(path)
     if case.bundle_file is not None:
         bundle_path = path.parent / case.bundle_file
-        data = parse_bundle_text(bundle_path.read_text(), str(bundle_path))
+        data = parse_bundle_text(read_bundle_text(bundle_path), str(bundle_path))
     else:
         data = case.bundle
     bundle = bundle_from_data(data, str(path)).bundle

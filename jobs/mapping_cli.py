@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import click
 
-from connector.bundle_file import bundle_from_data, parse_bundle_text
+from connector.bundle_file import bundle_from_data, parse_bundle_text, read_bundle_text
 from connector.bundles import BundleError
 from connector.errors import ConfigurationError
-from connector.store.store import Store
-from jobs.logging import configure_logging
+from jobs.arguments import ACCOUNT_DATE, OUTPUT_FILE, RECORD_ID, write_output
+from jobs.dry_run_notice import outcome_lines
 from jobs.mapping_apply import Impact, impact
 from jobs.mapping_cases import run_case
+from jobs.mapping_file import cannot_read, read_mapping_text
 from jobs.report_page import render_preview
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
@@ -24,8 +25,10 @@ from jobs.sync import BACKLOG, DecisionContext, SyncReport, decide
 from mappings.bundle import LearnerBundle
 from mappings.compiler import CompiledMapping, compile_mapping
 from mappings.explain import explain, explanation_json, explanation_lines
-from mappings.loader import MappingError, parse_mapping
+from mappings.loader import ParsedMapping, parse_located, parse_mapping
+from mappings.problems import MappingError
 from mappings.schema import MappingSpec
+from mappings.vocabulary import WISENET_VOCABULARY, never_matching
 
 EXIT_PROBLEMS = 1
 
@@ -37,33 +40,39 @@ def read_mapping(path: Path) -> CompiledMapping:
 
 def read_mapping_spec(path: Path) -> MappingSpec:
     """Parse and check a mapping file; every problem is printed and the command exits 1."""
+    return read_mapping_source(path)[0].spec
+
+
+def read_mapping_source(path: Path, *, warn: bool = True) -> tuple[ParsedMapping, str]:
+    """A mapping file checked, and its text; every problem is printed and the command exits 1.
+
+    An unreadable file is a configuration error (exit 2). Values that can never match (typographic
+    quotes, names Wisenet does not document) are printed as warnings unless `warn` is off.
+    """
     try:
-        return parse_mapping(path.read_text(encoding="utf-8"), str(path))
+        text = read_mapping_text(path)
+        parsed = parse_located(text, str(path))
     except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise ConfigurationError(cannot_read(path, exc)) from exc
     except MappingError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         count = len(exc.problems)
         click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}", err=True)
         raise click.exceptions.Exit(EXIT_PROBLEMS) from exc
+    if warn:
+        for warning in never_matching(parsed, WISENET_VOCABULARY, "Wisenet's documented"):
+            click.echo(str(warning), err=True)
+    return parsed, text
 
 
 async def _stored(
     settings: Settings, runtime: Runtime, learner_id: int, mapping_path: Path | None
 ) -> tuple[LearnerBundle, CompiledMapping]:
     """A stored learner's bundle and the mapping to explain it with (the active one)."""
-    store = await Store.open(
-        settings.database_url,
-        runtime.clock,
-        base_url=settings.wisenet_base_url,
-        account_number=settings.wisenet_account_number,
-    )
-    try:
+    async with opened_store(settings, runtime.clock) as store:
         bundle = await store.bundle(learner_id)
         active = await store.active_mapping()
-    finally:
-        await store.close()
     if bundle is None:
         raise ConfigurationError(f"learner {learner_id} is not in the store")
     if mapping_path is not None:
@@ -152,23 +161,22 @@ async def _impact_on_store(
 
 @mapping.command("preview")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Evaluate as of DATE.")
+@click.option("--as-of", "as_of", type=ACCOUNT_DATE, help="Evaluate as of DATE.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON shape.")
 @click.option(
     "--html",
     "html_file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=OUTPUT_FILE,
     help="Write the preview as one self-contained HTML page.",
 )
 @click.pass_obj
 def preview_mapping(
-    runtime: Runtime, file: Path, as_of: datetime | None, as_json: bool, html_file: Path | None
+    runtime: Runtime, file: Path, as_of: date | None, as_json: bool, html_file: Path | None
 ) -> None:
     """What switching to FILE would change for every stored learner; no call to Wisenet."""
     proposed = compile_mapping(read_mapping_spec(file))
     settings = load_settings()
-    configure_logging(settings.log_format)
-    today = as_of.date() if as_of else runtime.today(settings.timezone)
+    today = as_of or runtime.today(settings.timezone)
     found = asyncio.run(_impact_on_store(settings, runtime, proposed, today))
     if found is None:
         raise ConfigurationError("the store has no active mapping yet: nothing to compare with")
@@ -176,8 +184,7 @@ def preview_mapping(
     if as_json:
         click.echo(json.dumps(found.as_json(quota), indent=2, sort_keys=True))
     elif html_file is not None:
-        html_file.write_text(render_preview(found, quota, file.name), encoding="utf-8")
-        html_file.chmod(0o600)
+        write_output(html_file, render_preview(found, quota, file.name), "--html")
         click.echo(f"preview written to {html_file} (it holds learner ids)")
     else:
         for line in found.lines(quota):
@@ -190,9 +197,8 @@ def preview_mapping(
 @click.pass_obj
 def apply_mapping(runtime: Runtime, file: Path, yes: bool) -> None:
     """Show what a mapping would change, switch to it, and re-decide every stored learner."""
-    spec = read_mapping_spec(file)
-    text = file.read_text(encoding="utf-8")
-    proposed = compile_mapping(spec)
+    parsed, text = read_mapping_source(file)
+    proposed = compile_mapping(parsed.spec)
     settings = load_settings()
     today = runtime.today(settings.timezone)
 
@@ -215,14 +221,18 @@ def apply_mapping(runtime: Runtime, file: Path, yes: bool) -> None:
             return version, report
 
     version, report = asyncio.run(_switch())
-    click.echo(
-        f"mapping version {version} is active; {report.learners_evaluated} learner(s) "
-        f"re-decided, {report.writes_planned} write(s) queued"
-    )
+    decided = f"{report.learners_evaluated} learner(s) re-decided"
+    for line in outcome_lines(
+        settings,
+        f"mapping version {version} is active; {decided}, {report.writes_planned} write(s) queued",
+        f"mapping version {version} would be active; {decided}, "
+        f"{report.writes_planned} write(s) would be queued",
+    ):
+        click.echo(line)
 
 
 @click.command("explain")
-@click.argument("learner_id", type=int, required=False)
+@click.argument("learner_id", type=RECORD_ID, required=False)
 @click.option(
     "--bundle",
     "bundle_path",
@@ -238,7 +248,7 @@ def apply_mapping(runtime: Runtime, file: Path, yes: bool) -> None:
 @click.option(
     "--as-of",
     "as_of",
-    type=click.DateTime(["%Y-%m-%d"]),
+    type=ACCOUNT_DATE,
     help="Evaluate as if today were this date.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON shape.")
@@ -248,7 +258,7 @@ def explain_command(
     learner_id: int | None,
     bundle_path: Path | None,
     mapping_path: Path | None,
-    as_of: datetime | None,
+    as_of: date | None,
     as_json: bool,
 ) -> None:
     """Show a learner's stage, flags and tags, and why: which rules matched and which did not.
@@ -258,13 +268,12 @@ def explain_command(
     if (learner_id is None) == (bundle_path is None):
         raise click.UsageError("give a LEARNER_ID or --bundle FILE (one of them)")
     settings = load_settings()
-    today = as_of.date() if as_of else runtime.today(settings.timezone)
+    today = as_of or runtime.today(settings.timezone)
     if bundle_path is not None:
         compiled = read_mapping(mapping_path or Path(settings.mapping_file))
         try:
-            loaded = bundle_from_data(
-                parse_bundle_text(bundle_path.read_text(), str(bundle_path)), str(bundle_path)
-            )
+            text = read_bundle_text(bundle_path)
+            loaded = bundle_from_data(parse_bundle_text(text, str(bundle_path)), str(bundle_path))
         except BundleError as exc:
             raise ConfigurationError(str(exc)) from exc
         for warning in loaded.warnings:

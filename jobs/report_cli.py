@@ -17,11 +17,13 @@ import click
 
 from connector.store.report_data import report_data
 from connector.store.store import Store, export_rows, purge_older_than, summary
-from jobs.logging import configure_logging
+from jobs.arguments import OUTPUT_FILE, write_output
+from jobs.dry_run_notice import outcome_lines
 from jobs.report_page import flag_kinds, render_report
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
 from jobs.status_cli import opened_store
+from jobs.summary import stage_order
 from mappings.loader import load_mapping
 
 NOTICE = "this output holds personal data (learner ids and their lifecycle); handle it as such"
@@ -43,36 +45,40 @@ async def report_html(store: Store, quota: int) -> str:
     return render_report(await report_data(store), kinds, quota)
 
 
+async def mapping_stages(store: Store) -> list[str]:
+    """The active mapping's stages in lifecycle order (none without a mapping)."""
+    active = await store.active_mapping()
+    return list(load_mapping(active[2], active[1]).spec.stages) if active else []
+
+
 @click.command("report")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (section, name, count).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--html",
     "html_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OUTPUT_FILE,
     help="Write the report as one self-contained HTML page with charts.",
 )
 @click.pass_obj
 def report(runtime: Runtime, as_csv: bool, as_json: bool, html_file: Path | None) -> None:
     """Learners per stage and flags by type, from the store (or the HTML report)."""
     settings = load_settings()
-    configure_logging(settings.log_format)
     if html_file is not None:
 
         async def _page() -> str:
             async with opened_store(settings, runtime.clock) as store:
                 return await report_html(store, settings.wisenet_daily_quota)
 
-        html_file.write_text(asyncio.run(_page()), encoding="utf-8")
-        html_file.chmod(0o600)
+        write_output(html_file, asyncio.run(_page()), "--html")
         click.echo(f"report written to {html_file} ({NOTICE})")
         return
 
-    async def _counts() -> dict[str, dict[str, int]]:
+    async def _counts() -> tuple[dict[str, dict[str, int]], list[str]]:
         async with opened_store(settings, runtime.clock) as store:
-            return await summary(store)
+            return await summary(store), await mapping_stages(store)
 
-    counts = asyncio.run(_counts())
+    counts, stages = asyncio.run(_counts())
     click.echo(NOTICE, err=True)
     if as_json:
         click.echo(json.dumps(counts, indent=2, sort_keys=True))
@@ -85,8 +91,8 @@ def report(runtime: Runtime, as_csv: bool, as_json: bool, html_file: Path | None
                 writer.writerow((section, name, count))
         return
     click.echo("learners by stage:")
-    for name, count in sorted(counts["stages"].items()):
-        click.echo(f"  {name:<24}{count:>8}")
+    for name in stage_order(stages, list(counts["stages"])):
+        click.echo(f"  {name:<24}{counts['stages'].get(name, 0):>8}")
     click.echo("flags:")
     for name, count in sorted(counts["flags"].items()):
         click.echo(f"  {name:<24}{count:>8}")
@@ -98,14 +104,13 @@ def report(runtime: Runtime, as_csv: bool, as_json: bool, html_file: Path | None
 def export(runtime: Runtime, as_json: bool) -> None:
     """One row per course enrolment: stages, flags, desired tags (streamed)."""
     settings = load_settings()
-    configure_logging(settings.log_format)
     click.echo(NOTICE, err=True)
 
     async def _stream() -> None:
-        writer = None if as_json else csv.writer(sys.stdout)
-        if writer is not None:
-            writer.writerow(EXPORT_COLUMNS)
         async with opened_store(settings, runtime.clock) as store:
+            writer = None if as_json else csv.writer(sys.stdout)
+            if writer is not None:
+                writer.writerow(EXPORT_COLUMNS)
             async for row in export_rows(store):
                 if writer is None:
                     click.echo(json.dumps(row))
@@ -124,11 +129,12 @@ def _cell(value: Any) -> Any:
 def purge(runtime: Runtime) -> None:
     """Delete run log, dead letters and stage history older than CONNECTOR_RETENTION."""
     settings = load_settings()
-    configure_logging(settings.log_format)
 
     async def _purge() -> dict[str, int]:
         async with opened_store(settings, runtime.clock) as store:
             return await purge_older_than(store, runtime.clock.now() - settings.retention)
 
     removed = asyncio.run(_purge())
-    click.echo("purged: " + ", ".join(f"{name} {count}" for name, count in removed.items()))
+    counts = ", ".join(f"{name} {count}" for name, count in removed.items())
+    for line in outcome_lines(settings, f"purged: {counts}", f"would purge: {counts}"):
+        click.echo(line)

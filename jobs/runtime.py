@@ -1,4 +1,4 @@
-"""What commands get from outside the program: the clock (a fake one in tests)."""
+"""What commands get from outside the program: the clock (a fake one in tests), its own name."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ class Runtime:
     """The command-line run's injected dependencies."""
 
     clock: Clock
+    program: str = "connector"  # how the user can run this program again, for printed commands
 
     def today(self, zone: tzinfo) -> date:
         """The calendar date now in `zone` (the account's timezone)."""

@@ -38,6 +38,7 @@ from connector.errors import ConfigurationError, ConnectorError, NotLeaderError
 from connector.metrics import ConnectorMetrics
 from connector.store.inbox import inbox_state
 from connector.store.leadership import Leadership, leadership_for
+from connector.store.leases import take_over
 from connector.store.store import (
     JobBusyError,
     acquire_lock,
@@ -48,6 +49,7 @@ from connector.store.store import (
 )
 from connector.webhooks.receiver import Receiver
 from jobs.admin import Admin, ServiceState
+from jobs.body_deadline import BODY_SECONDS, BodyDeadline
 from jobs.bootstrap import sync_context
 from jobs.inbox import drain_inbox, unannounced_changes
 from jobs.settings import ENV_PREFIX, Bind, Settings
@@ -58,7 +60,6 @@ LOCK_TTL = timedelta(minutes=2)  # renewed every LOCK_RENEW while the job runs
 LOCK_RENEW_SECONDS = 30
 STOP_GRACE_SECONDS = 30
 INBOX_IDLE_SECONDS = 5.0  # the worker looks for deliveries this often without a wake-up
-INBOX_SETTLE_SECONDS = 0.5  # deliveries arriving together are gathered into one batch
 INBOX_RETRY_SECONDS = 60.0  # after a drain that had to wait
 LEADER_LEASE = timedelta(seconds=15)  # a dead leader is replaced within about this long
 LEADER_RETRY_SECONDS = 5.0  # a standby tries the scheduler lock this often
@@ -70,7 +71,11 @@ Job = Callable[[SyncContext], Awaitable[SyncReport]]
 
 @asynccontextmanager
 async def job_lock(ctx: SyncContext, name: str, owner: str) -> AsyncIterator[None]:
-    """Hold a job's lock for the duration of the job (raises JobBusyError if taken)."""
+    """Hold a job's lock for the duration of the job (raises JobBusyError if taken).
+
+    With the lock taken, the leases of gone owners (and this owner's own, left by a job cut
+    short) are taken over, so the job works every row nobody live is working.
+    """
     await acquire_lock(ctx.store, name, owner, LOCK_TTL)
 
     async def renew() -> None:
@@ -80,20 +85,46 @@ async def job_lock(ctx: SyncContext, name: str, owner: str) -> AsyncIterator[Non
 
     heartbeat = asyncio.get_running_loop().create_task(renew())
     try:
+        taken = await take_over(ctx.store, owner)
+        if any(taken.values()):
+            log.info("leases.taken_over", job=name, **taken)
         yield
     finally:
-        heartbeat.cancel()
-        await asyncio.gather(heartbeat, return_exceptions=True)
-        await release_lock(ctx.store, name, owner)
+        await stop_task(heartbeat)
+        try:
+            await release_lock(ctx.store, name, owner)
+        except (SQLAlchemyError, OSError) as exc:
+            # Raised here it would replace the job's own outcome, a cancellation included;
+            # the lock's lease ends by itself within LOCK_TTL.
+            log.warning("job.lock_not_released", job=name, error=type(exc).__name__)
+
+
+async def stop_task(task: asyncio.Task[Any], every: float = 1.0) -> None:
+    """Cancel `task` and wait for its end, cancelling again while it carries on.
+
+    One cancellation is not always enough: a `finally` whose own await fails (the database is
+    gone) replaces the CancelledError with its error, which a loop may catch and go on.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every)
+    if not task.cancelled():
+        task.exception()  # retrieved: its outcome is no longer wanted
 
 
 def counts(report: SyncReport) -> dict[str, int]:
-    """A report's counts, as a run's detail."""
+    """A report's counts, as a run's detail (stage moves of learners and enrolments apart)."""
+    learners_placed = sum(report.learner_placements.values())
+    learners_changed = sum(report.learner_changes.values())
     return {
         "learners": report.learners_evaluated,
-        "stage_changes": report.stage_changes,
+        "learners_placed": learners_placed,
+        "enrolments_placed": report.first_placements - learners_placed,
+        "learners_changed": learners_changed,
+        "enrolments_changed": report.stage_changes - learners_changed,
         "writes_done": report.writes_done,
         "writes_failed": report.writes_failed,
+        "writes_blocked": report.writes_blocked,
         "writes_planned": report.writes_planned,
     }
 
@@ -127,7 +158,7 @@ async def run_job(
 async def write_only(ctx: SyncContext) -> SyncReport:
     """Drain the outbox (postponed and backlog writes)."""
     report = SyncReport()
-    await write_back(ctx, report)
+    await write_back(ctx, report, recheck_blocked=False)  # every minute: no tag read for blocks
     return report
 
 
@@ -168,6 +199,11 @@ class JobRunner:
                 log.error("job.failed", job=name, error=str(exc))  # noqa: TRY400
                 self.state.wisenet_error = f"{name}: {exc}"[:300]
                 return None
+            except (SQLAlchemyError, OSError) as exc:
+                # The store went away mid-job: the next job (or leader) takes its leases over.
+                failure = f"the store failed ({type(exc).__name__})"
+                log.error("job.failed", job=name, error=failure)  # noqa: TRY400
+                return None
             finally:
                 self.running = None
                 elapsed = self.ctx.store.clock.monotonic() - started
@@ -175,6 +211,8 @@ class JobRunner:
         self.state.wisenet_error = None
         for outcome in ("done", "skipped", "failed"):
             self.metrics.writes.labels(outcome).inc(getattr(report, f"writes_{outcome}"))
+        for (entity, strategy), count in report.reads.items():
+            self.metrics.reads.labels(entity, strategy).inc(count)
         if record or report.learners_evaluated or report.writes_handled:
             log.info(
                 "job.done",
@@ -192,8 +230,7 @@ class JobRunner:
             return
         self.abandoning = True
         try:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop_task(task)
         finally:
             self.abandoning = False
 
@@ -253,10 +290,17 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def embedded_server(app: ASGIApp) -> _EmbeddedServer:
-    """A uvicorn server for `app` that runs in the caller's event loop and leaves signals be."""
+def embedded_server(app: ASGIApp, body_seconds: float = BODY_SECONDS) -> _EmbeddedServer:
+    """A uvicorn server for `app` that runs in the caller's event loop and leaves signals be.
+
+    A request's body must arrive within `body_seconds` of its headers (408 and close after).
+    """
     config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="off", server_header=False
+        BodyDeadline(app, body_seconds),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
     )
     return _EmbeddedServer(config)
 
@@ -269,6 +313,11 @@ async def run_service(
     metrics: ConnectorMetrics | None = None,
 ) -> None:
     """Serve the receiver and the admin endpoints, schedule the jobs, run until `stop` is set."""
+    if settings.dry_run:
+        raise ConfigurationError(
+            "CONNECTOR_DRY_RUN=true: the service records what it receives and sends; "
+            "plan with `connector sync --dry-run` instead"
+        )
     metrics = metrics or ConnectorMetrics()
     verifier = settings.webhook_verifier()
     if verifier.mode == "none":
@@ -388,14 +437,16 @@ class Leader:
         """Run the jobs while the lock is confirmed every `renew_seconds`; then stop them."""
         state, metrics = self.runner.state, self.metrics
         try:
-            reclaimed = await self.runner.ctx.store.reclaim_leases(self.runner.owner)
+            reclaimed = await take_over(self.runner.ctx.store, self.runner.owner)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("leader.store_unreachable", error=type(exc).__name__)
             await self.leadership.release()
             self.leading = False
             return
         scheduler = _scheduler(self.settings, self.runner)
-        inbox = asyncio.get_running_loop().create_task(_inbox_loop(self.runner, self.wake))
+        inbox = asyncio.get_running_loop().create_task(
+            inbox_loop(self.runner, self.wake, self.settings.webhook_coalesce)
+        )
         scheduler.start()
         state.role, state.scheduler_running = "leader", True
         state.next_runs = {job.id: str(job.next_run_time) for job in scheduler.get_jobs()}
@@ -413,8 +464,7 @@ class Leader:
             scheduler.shutdown(wait=False)
             state.role, state.scheduler_running, state.next_runs = "standby", False, {}
             metrics.leader.set(0)
-            inbox.cancel()
-            await asyncio.gather(inbox, return_exceptions=True)
+            await stop_task(inbox)
             if held:  # stopping: the job in progress may finish
                 await self.runner.finish(STOP_GRACE_SECONDS)
             else:  # another replica may lead already: not one more request
@@ -480,18 +530,25 @@ def _scheduler(settings: Settings, runner: JobRunner) -> AsyncIOScheduler:
     return scheduler
 
 
-async def _inbox_loop(runner: JobRunner, wake: asyncio.Event) -> None:
+async def inbox_loop(
+    runner: JobRunner,
+    wake: asyncio.Event,
+    coalesce: timedelta,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
     """Drain the inbox when the receiver commits a delivery (or every few seconds anyway).
 
-    Deliveries arriving together are gathered for a moment into one batch. When a drain has to
-    wait (no first read yet, or the budget kept for writes) the next try comes a minute later.
+    A burst is drained once: from the moment the worker finds deliveries waiting it gathers
+    for `coalesce` (`CONNECTOR_WEBHOOK_COALESCE`), then drains all that are pending. Deliveries
+    arriving meanwhile join the drain without extending the wait, so a steady stream never
+    postpones it. When a drain has to wait (no first read yet, or the budget kept for writes)
+    the next try comes a minute later.
     """
     while True:
         with suppress(TimeoutError):
             async with asyncio.timeout(INBOX_IDLE_SECONDS):
                 await wake.wait()
         wake.clear()
-        await asyncio.sleep(INBOX_SETTLE_SECONDS)
         try:
             pending = (await inbox_state(runner.ctx.store)).depth
         except (SQLAlchemyError, OSError) as exc:
@@ -499,6 +556,8 @@ async def _inbox_loop(runner: JobRunner, wake: asyncio.Event) -> None:
             continue
         if not pending:
             continue
+        await sleep(coalesce.total_seconds())
+        wake.clear()  # the deliveries that woke it meanwhile are in this drain
         report = await runner.guarded("inbox", runner.drain, "sync", record=False)
         if report is not None and report.paused:
             log.info("inbox.waiting", reason=report.paused, pending=pending)

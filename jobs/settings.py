@@ -1,18 +1,33 @@
 """The one settings table (design.md §6): environment variables prefixed `CONNECTOR_`.
 
 Read once, at the composition root, by `load_settings`. A `.env` file in the working directory
-is read too; real environment variables win over it. Durations are plain seconds or carry a unit
-(`90s`, `65m`, `1h`, `7d`); times of day are `HH:MM` in the account's timezone.
+is read too (UTF-8); real environment variables win over it. Durations are plain seconds or carry
+a unit (`90s`, `65m`, `1h`, `7d`); times of day are `HH:MM` in the account's timezone.
+
+Every number and duration has bounds that make sense for it, checked here where it is parsed
+(`config/.env.example` lists them): a value outside them stops the program with one line naming
+the setting, never a traceback later. The reconcile crontab must fire within a year, the store's
+URL must parse, and a webhook secret must be strong enough for its signature mode.
+
+A `CONNECTOR_*` name that is no setting (a misspelt one, most likely) is warned about on stderr
+with the closest setting (`jobs.setting_sources`). The mapping file defaults to
+`config/mapping.yaml`, or to the packaged copy of it outside a folder that has one.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import sys
 from dataclasses import dataclass
-from datetime import time, timedelta
-from typing import Annotated, Literal
+from datetime import UTC, datetime, time, timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
@@ -21,31 +36,70 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from connector.errors import ConfigurationError
-from connector.webhooks.verify import SignatureMode, VerifierConfig
+from connector.webhooks.verify import SignatureMode, VerifierConfig, secret_weakness
+from jobs.logging import LogFormat, LogLevel
+from jobs.setting_sources import unknown_settings
 
 ENV_PREFIX = "CONNECTOR_"
+ENV_FILE = ".env"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_SECRET_FIELDS = frozenset({"wisenet_api_key", "webhook_secret", "report_token"})
+# Values never echoed in errors: secrets, and the store's URL (it may carry a password).
+_UNSHOWN_FIELDS = frozenset({"wisenet_api_key", "webhook_secret", "report_token", "database_url"})
+DEFAULT_MAPPING_FILE = "config/mapping.yaml"
+# The same mapping, shipped with the package: used when the default file is not in the folder.
+PACKAGED_MAPPING_FILE = str(files("mappings") / "default_mapping.yaml")
 BASIC_PLAN_QUOTA = 1000
+LONGEST_DURATION = timedelta(days=36500)  # no setting means more than a century
+CRON_HORIZON = timedelta(days=366)  # the reconcile crontab must fire within a year
+_Read = TypeVar("_Read", bound=BaseSettings)
 
 
 def parse_duration(value: object) -> timedelta:
-    """Read `90`, `90s`, `65m`, `1h` or `7d` as a duration."""
+    """Read `90`, `90s`, `65m`, `1h` or `7d` as a duration (at most a century)."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    match = _DURATION.match(str(value))
-    if match is None:
-        raise ValueError("expected seconds or a number with a unit s, m, h or d (e.g. 65m)")
-    return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError("expected seconds or a number with a unit s, m, h or d (e.g. 65m)")
+        seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
+    if not math.isfinite(seconds) or seconds > LONGEST_DURATION.total_seconds():
+        raise ValueError(f"expected a duration of at most {show_duration(LONGEST_DURATION)}")
+    return timedelta(seconds=seconds)
+
+
+def show_duration(value: timedelta) -> str:
+    """A duration in the settings' own syntax, in the largest unit that divides it (`90s`, `1d`)."""
+    seconds = value.total_seconds()
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{int(seconds // _UNIT_SECONDS[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+def duration_within(low: timedelta, high: timedelta) -> AfterValidator:
+    """A validator of durations from `low` to `high`, both included, that names both bounds."""
+
+    def check(value: timedelta) -> timedelta:
+        if not low <= value <= high:
+            raise ValueError(
+                f"expected a duration from {show_duration(low)} to {show_duration(high)}"
+            )
+        return value
+
+    return AfterValidator(check)
 
 
 def parse_time_of_day(value: object) -> time:
@@ -90,11 +144,23 @@ def parse_bind(value: object) -> Bind:
 
 
 def _check_cron(value: str) -> str:
+    """A crontab line that fires within `CRON_HORIZON` from now."""
     try:
-        CronTrigger.from_crontab(value)
+        trigger = CronTrigger.from_crontab(value, timezone=UTC)
     except ValueError as exc:
         raise ValueError(f"expected a crontab line such as '0 3 * * sun' ({exc})") from exc
+    now = datetime.now(UTC)
+    fires = trigger.get_next_fire_time(None, now)
+    if fires is None or fires - now > CRON_HORIZON:
+        raise ValueError(
+            "this crontab line does not fire within a year; expected one such as '0 3 * * sun'"
+        )
     return value
+
+
+def _lower(value: object) -> object:
+    """Names such as log levels are read in any case (`INFO`, `info`)."""
+    return value.lower() if isinstance(value, str) else value
 
 
 Duration = Annotated[
@@ -103,7 +169,11 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     PlainSerializer(lambda d: f"{int(d.total_seconds())}s", return_type=str),
 ]
-PositiveDuration = Annotated[Duration, Field(gt=timedelta(0))]
+PollInterval = Annotated[Duration, duration_within(timedelta(seconds=10), timedelta(days=1))]
+PollOverlap = Annotated[Duration, duration_within(timedelta(0), timedelta(days=1))]
+SnapshotAge = Annotated[Duration, duration_within(timedelta(0), timedelta(days=1))]
+WebhookCoalesce = Annotated[Duration, duration_within(timedelta(0), timedelta(seconds=60))]
+Retention = Annotated[Duration, duration_within(timedelta(days=1), timedelta(days=3660))]
 TimeOfDay = Annotated[time, NoDecode, BeforeValidator(parse_time_of_day)]
 Timezone = Annotated[ZoneInfo, NoDecode, BeforeValidator(parse_timezone)]
 BindAddress = Annotated[Bind, NoDecode, BeforeValidator(parse_bind)]
@@ -126,47 +196,86 @@ class Settings(BaseSettings):
     wisenet_base_url: str = "https://api.wisenet.co/v1"
     wisenet_api_key: SecretStr | None = None
     wisenet_account_number: str | None = None
-    wisenet_rate_limit: float = Field(default=8.0, gt=0, le=10)
-    wisenet_daily_quota: int = Field(default=1000, gt=0)
+    wisenet_rate_limit: float = Field(default=8.0, ge=0.1, le=10, allow_inf_nan=False)
+    wisenet_daily_quota: int = Field(default=1000, ge=100, le=10_000_000)
     wisenet_quota_reset: TimeOfDay = time(0, 0)
-    wisenet_timeout: float = Field(default=30.0, gt=0)
+    wisenet_timeout: float = Field(default=30.0, ge=1, le=300, allow_inf_nan=False)
     timezone: Timezone = ZoneInfo("Australia/Sydney")
     database_url: str = "sqlite+aiosqlite:///var/connector.db"
-    mapping_file: str = "config/mapping.yaml"
+    mapping_file: str = DEFAULT_MAPPING_FILE
     dry_run: bool = False
-    poll_interval: PositiveDuration | None = None
-    poll_overlap: Duration = timedelta(minutes=65)
+    poll_interval: PollInterval | None = None
+    poll_overlap: PollOverlap = timedelta(minutes=65)
     sweep_at: TimeOfDay = time(6, 0)
     reconcile_cron: Crontab = "0 3 * * sun"
-    write_max_snapshot_age: Duration = timedelta(minutes=10)
+    write_max_snapshot_age: SnapshotAge = timedelta(minutes=10)
     webhook_signature: SignatureMode = "standard-webhooks"
     webhook_secret: SecretStr | None = None
     webhook_header: str | None = None
     webhook_encoding: Literal["hex", "base64"] = "hex"
     webhook_prefix: str = ""
-    webhook_max_bytes: int = Field(default=65536, gt=0)
+    webhook_max_bytes: int = Field(default=65536, ge=1024, le=10 * 1024 * 1024)
     dev_mode: bool = False
     http_bind: BindAddress = Bind("0.0.0.0", 8080)  # noqa: S104 - the webhook receiver listens publicly
     admin_bind: BindAddress = Bind("127.0.0.1", 9100)
     report_token: SecretStr | None = None
-    log_format: Literal["json", "console"] | None = None
-    retention: PositiveDuration = timedelta(days=400)
+    log_format: LogFormat | None = None
+    log_level: Annotated[LogLevel | None, BeforeValidator(_lower)] = None
+    # Long enough for a staff burst's deliveries (a finalised class, a batch of certificates) to
+    # land in one drain; short enough that a lone edit reaches its tags within seconds.
+    webhook_coalesce: WebhookCoalesce = timedelta(seconds=3)
+    retention: Retention = timedelta(days=400)
 
     @field_validator("wisenet_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("expected an http(s) URL such as https://api.wisenet.co/v1")
+        expected = "expected an http(s) URL such as https://api.wisenet.co/v1"
+        if not re.match(r"^https?://[^/\s]+\S*$", value):
+            raise ValueError(expected)
+        try:
+            port = httpx.URL(value).port
+        except httpx.InvalidURL as exc:
+            raise ValueError(expected) from exc
+        if port is not None and not 0 < port < 65536:
+            raise ValueError("the port must be from 1 to 65535")
         return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
+        expected = "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
         if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", value):
-            raise ValueError(
-                "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
-            )
+            raise ValueError(expected)
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError) as exc:
+            raise ValueError(f"not a valid URL; {expected}") from exc
+        if url.port is not None and not 0 < url.port < 65536:
+            raise ValueError("the port must be from 1 to 65535")
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        mode = info.data.get("webhook_signature")
+        if value is None or mode in (None, "none"):
+            return value
+        weakness = secret_weakness(mode, value.get_secret_value())
+        if weakness is not None:
+            raise ValueError(weakness)
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _packaged_mapping_unless_set(cls, data: Any) -> Any:
+        """Outside a folder with config/mapping.yaml, the default is the packaged mapping.
+
+        A mapping file that is set explicitly is used as set (missing, it is an error later).
+        """
+        unset = isinstance(data, dict) and not data.get("mapping_file")
+        if unset and not Path(DEFAULT_MAPPING_FILE).exists():
+            return {**data, "mapping_file": PACKAGED_MAPPING_FILE}
+        return data
 
     @model_validator(mode="after")
     def _none_only_in_dev(self) -> Settings:
@@ -213,33 +322,63 @@ class Settings(BaseSettings):
         )
 
 
-def load_settings(env_file: str | None = ".env") -> Settings:
+def load_settings(env_file: str | None = ENV_FILE) -> Settings:
     """Read settings from the process environment and `env_file` (the environment wins).
 
-    Raises `ConfigurationError` with one line per bad setting, naming the variable.
+    Raises `ConfigurationError` with one line per bad setting, naming the variable, or naming
+    the env file when it cannot be read as UTF-8 text. A `CONNECTOR_*` name that is no setting
+    gets one warning line on stderr naming the closest setting, and the command goes on.
     """
+    settings = _read(Settings, env_file)
+    for warning in unknown_settings(setting_names(), ENV_PREFIX, os.environ, env_file):
+        sys.stderr.write(warning + "\n")
+    return settings
+
+
+class LogSettings(BaseSettings):
+    """The settings logging needs, read before any command (whose own settings may be wrong)."""
+
+    model_config = Settings.model_config
+
+    log_format: LogFormat | None = None
+    log_level: Annotated[LogLevel | None, BeforeValidator(_lower)] = None
+
+
+def load_log_settings(env_file: str | None = ENV_FILE) -> LogSettings:
+    """Read the logging settings alone, as `load_settings` reads them all."""
+    return _read(LogSettings, env_file)
+
+
+def _read(kind: type[_Read], env_file: str | None) -> _Read:
     try:
-        return Settings(_env_file=env_file)
+        return kind(_env_file=env_file)
     except ValidationError as exc:
         raise ConfigurationError(describe_settings_errors(exc)) from exc
     except SettingsError as exc:
         raise ConfigurationError(f"invalid settings: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"{env_file}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise ConfigurationError(f"{env_file}: cannot read ({exc.strerror})") from exc
 
 
 def describe_settings_errors(exc: ValidationError) -> str:
     """One line per bad setting: the variable, what was expected and (if not secret) the value."""
-    lines = ["invalid settings:"]
+    lines: dict[str, str] = {}
     for error in exc.errors(include_url=False):
         message = error["msg"].removeprefix("Value error, ")
         if not error["loc"]:  # a rule across settings names its variables itself
-            lines.append(f"  {message}")
+            lines.setdefault(message, message)
             continue
         field = str(error["loc"][0])
         shown = ""
-        if field not in _SECRET_FIELDS and "input" in error:
+        if field not in _UNSHOWN_FIELDS and "input" in error:
             shown = f" (got {error['input']!r})"
-        lines.append(f"  {ENV_PREFIX}{field.upper()}: {message}{shown}")
-    return "\n".join(lines)
+        lines.setdefault(field, f"{ENV_PREFIX}{field.upper()}: {message}{shown}")
+    return "\n".join(lines.values())
 
 
 def setting_names() -> list[str]:

@@ -18,8 +18,7 @@ from connector.store.budget import StoreBudget
 from connector.store.inbox import inbox_state
 from connector.store.leadership import scheduler_holder
 from connector.store.store import Store, status_facts
-from jobs.bootstrap import mapping_file_differs
-from jobs.logging import configure_logging
+from jobs.mapping_file import MappingFileWatch
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
 from jobs.sync import write_reserve
@@ -27,13 +26,12 @@ from jobs.sync import write_reserve
 
 @asynccontextmanager
 async def opened_store(settings: Settings, clock: Clock) -> AsyncIterator[Store]:
-    """The store alone (commands that never call Wisenet need no API key)."""
-    store = await Store.open(
-        settings.database_url,
-        clock,
-        base_url=settings.wisenet_base_url,
-        account_number=settings.wisenet_account_number,
-    )
+    """The store alone, for commands that never call Wisenet (they need no API key).
+
+    It must exist (these commands never create one), and it may belong to any Wisenet: the
+    binding to one account guards the commands that call Wisenet (`jobs.bootstrap`).
+    """
+    store = await Store.open_existing(settings.database_url, clock, dry_run=settings.dry_run)
     try:
         yield store
     finally:
@@ -62,15 +60,28 @@ async def gather(settings: Settings, clock: Clock) -> dict[str, Any]:
             clock,
         ).state()
         active = await store.active_mapping()
-        differs = await mapping_file_differs(store, Path(settings.mapping_file))
+        on_disk = await MappingFileWatch(Path(settings.mapping_file)).check(
+            active[2] if active else None
+        )
         inbox = await inbox_state(store)
         leader = await scheduler_holder(store)
+        binding = await store.binding()
     facts.update(
+        wisenet=None
+        if binding is None
+        else {
+            "base_url": binding.base_url,
+            "account_number": binding.account_number,
+            "settings_match": not binding.refuses(
+                settings.wisenet_base_url, settings.wisenet_account_number
+            ),
+        },
         scheduler={"leader": leader},
         mapping={
             "version": active[0] if active else None,
             "source": active[1] if active else None,
-            "file_differs": differs,
+            "file_differs": on_disk.differs,
+            "file": on_disk.as_json(),
         },
         budget={
             "day": budget.day.isoformat(),
@@ -96,18 +107,46 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="seconds")
 
 
+def binding_lines(wisenet: dict[str, Any] | None) -> list[str]:
+    """Which Wisenet the store belongs to, and whether the settings' Wisenet may use it."""
+    if wisenet is None:
+        return ["bound to Wisenet: not yet (the first sync binds the store)"]
+    account = wisenet["account_number"] or "-"
+    lines = [f"bound to Wisenet at {wisenet['base_url']} (account {account})"]
+    if not wisenet["settings_match"]:
+        lines.append(
+            "  the settings name another Wisenet: commands that call it refuse this store "
+            "(reading it works)"
+        )
+    return lines
+
+
+def write_backlog_line(facts: dict[str, Any]) -> str:
+    """The writes waiting: those queued for the budget apart from those blocked by configuration.
+
+    `outbox` counts the writes that will be sent; `blocked` groups the others by tag.
+    """
+    queued = int(facts["outbox"])
+    done_in = f" (done in {facts['write_eta']})" if queued else ""
+    blocked = sum(int(group["writes"]) for group in facts["blocked"])
+    return f"writes waiting: {queued} queued for the budget{done_in}, {blocked} blocked"
+
+
 def status_lines(facts: dict[str, Any]) -> list[str]:
     """`status` as text."""
     mapping = facts["mapping"]
     budget = facts["budget"]
-    lines = [
-        f"learners stored: {facts['learners']}",
-        f"active mapping: version {mapping['version']} from {mapping['source']}",
-    ]
+    lines = [f"learners stored: {facts['learners']}", *binding_lines(facts["wisenet"])]
+    lines.append(f"active mapping: version {mapping['version']} from {mapping['source']}")
     if mapping["file_differs"]:
         lines.append(
             "  the mapping file differs from the active mapping; "
             "`connector mapping apply FILE` switches"
+        )
+    if mapping["file"]["problem"]:
+        lines.append(
+            f"  the mapping file is {mapping['file']['state']} (the active mapping stays in use): "
+            f"{mapping['file']['problem']}"
         )
     lines.append(
         "cursors: "
@@ -123,7 +162,10 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
     lines.append(
         f"scheduler: held by {leader}" if leader else "scheduler: no `connector run` holds it"
     )
-    lines.append(f"writes waiting: {facts['outbox']}; done in {facts['write_eta']}")
+    lines.append(write_backlog_line(facts))
+    lines.extend(
+        f"{group['writes']} write(s) blocked: {group['reason']}" for group in facts["blocked"]
+    )
     lines.append(f"dead letters: {facts['dead_letters']}")
     hooks = facts["webhooks"]
     lines.append(
@@ -147,9 +189,8 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def status(runtime: Runtime, as_json: bool) -> None:
-    """Cursors, last runs, the write backlog with an ETA, dead letters, the day's budget."""
+    """Cursors, last runs, the write backlog with an ETA, blocked writes, dead letters, budget."""
     settings = load_settings()
-    configure_logging(settings.log_format)
     facts = asyncio.run(gather(settings, runtime.clock))
     if as_json:
         click.echo(json.dumps(facts, indent=2))

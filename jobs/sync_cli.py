@@ -5,128 +5,209 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from datetime import datetime
+from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import click
 from pydantic import SecretStr
 
 from connector.clock import Clock
+from connector.errors import ConfigurationError
 from connector.sandbox.app import serve
 from connector.sandbox.service import Sandbox, SandboxConfig
 from connector.store import migrate
-from connector.store.store import summary
+from connector.store.leases import HeldWrites, WritesHeldError, held_writes
+from jobs.arguments import ACCOUNT_DATE
 from jobs.bootstrap import sync_context
-from jobs.logging import configure_logging
-from jobs.progress import ListingProgress
+from jobs.demo_tour import demo_tour
+from jobs.plan_lines import plan_lines
+from jobs.progress import RunProgress
 from jobs.runtime import Runtime
 from jobs.service import Job, run_job, run_service
 from jobs.settings import Settings, load_settings
-from jobs.sync import SyncReport, backfill, reconcile, sweep, sync
+from jobs.summary import StoreFacts, store_facts, summary_lines
+from jobs.sync import SyncContext, SyncReport, backfill, reconcile, sweep, sync
+from jobs.write_outcomes import raise_unless_written
 
 DEMO_DATABASE = Path("var/demo.db")
 DEMO_LEARNERS = 300
 DEMO_RATE = 50.0  # the embedded sandbox's limits are raised; the demo's client matches them
 
 
-def report_lines(report: SyncReport) -> list[str]:
-    """A sync's outcome in a few lines."""
+def report_lines(report: SyncReport, *, writes: bool = True) -> list[str]:
+    """A sync's outcome in a few lines (without the writes when a summary table tells them)."""
     lines = [
-        f"learners evaluated: {report.learners_evaluated}; stage changes: {report.stage_changes}",
-        f"writes: {report.writes_done} done, {report.writes_skipped} skipped, "
-        f"{report.writes_failed} failed ({report.writes_planned} planned)",
+        f"learners evaluated: {report.learners_evaluated}",
+        f"first placements: {_by_subject(report.first_placements, report.learner_placements)}; "
+        f"stage changes: {_by_subject(report.stage_changes, report.learner_changes)}",
     ]
+    if writes:
+        lines.append(
+            f"writes: {report.writes_done} done, {report.writes_skipped} skipped, "
+            f"{report.writes_failed} failed ({report.writes_planned} planned)"
+        )
     if report.paused:
         lines.append(f"paused: {report.paused}")
     if report.deleted:
         lines.append(f"records deleted in Wisenet: {report.deleted}")
-    for ce_id, add, remove in report.dry_run_patches:
-        lines.append(
-            f"dry run: enrolment {ce_id} +{','.join(add) or '-'} -{','.join(remove) or '-'}"
-        )
+    if report.plan is not None:
+        lines += plan_lines(report.plan)
     return lines
 
 
-async def _sync(
-    settings: Settings, clock: Clock, rate_limit: float | None = None
-) -> tuple[SyncReport, dict[str, dict[str, int]]]:
-    async with sync_context(settings, clock, rate_limit=rate_limit) as ctx:
-        report = await run_job(ctx, "sync", sync, ctx.worker)
-        return report, await summary(ctx.store)
+def _by_subject(moves: int, by_learner_stage: Counter[str]) -> str:
+    """Stage moves told as learners and enrolments apart (the summary table counts learners)."""
+    learners = sum(by_learner_stage.values())
+    return f"learners {learners}, enrolments {moves - learners}"
+
+
+def run_with_summary(
+    settings: Settings,
+    clock: Clock,
+    name: str,
+    job: Job,
+    *,
+    lock: str | None = None,
+    rate_limit: float | None = None,
+    page_events: bool = False,
+) -> tuple[SyncReport, HeldWrites, StoreFacts]:
+    """Run a writing job with progress on a terminal; its report, held writes and the facts after.
+
+    Off a terminal only `page_events` jobs (the full reads) log an event per page read.
+    """
+    progress = RunProgress(sys.stderr) if page_events or sys.stderr.isatty() else None
+
+    async def _run() -> tuple[SyncReport, HeldWrites, StoreFacts]:
+        async with sync_context(settings, clock, rate_limit=rate_limit) as ctx:
+            if progress is not None:
+                progress.attach(ctx)
+            report, held = await run_writing_job(ctx, name, job, lock=lock)
+            return report, held, await store_facts(ctx)
+
+    try:
+        return asyncio.run(_run())
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+async def run_writing_job(
+    ctx: SyncContext, name: str, job: Job, *, lock: str | None = None
+) -> tuple[SyncReport, HeldWrites]:
+    """Run a job that writes, under its lock; and the due writes another live process holds."""
+    report = await run_job(ctx, name, job, ctx.worker, lock=lock)
+    return report, await held_writes(ctx.store, ctx.worker)
+
+
+def failure_lines(report: SyncReport) -> list[str]:
+    """The failed and blocked writes by reason with the fix (a dry run's plan says them)."""
+    if report.plan is not None:
+        return []
+    return [group.line() for group in report.failure_groups()]
+
+
+def show(report: SyncReport, held: HeldWrites | None = None) -> None:
+    """Print a run's outcome; a run that left due writes to another process does not pass."""
+    _print_and_check(report_lines(report), report, held)
+
+
+def show_summary(report: SyncReport, facts: StoreFacts, held: HeldWrites | None = None) -> None:
+    """Print a run's outcome with the closing summary table; held writes fail it as in `show`."""
+    lines = [*report_lines(report, writes=False), *summary_lines(report, facts)]
+    _print_and_check(lines, report, held)
+
+
+def _print_and_check(lines: list[str], report: SyncReport, held: HeldWrites | None) -> None:
+    """Print the outcome's lines and its failures; writes held by another process fail the run."""
+    for line in [*lines, *failure_lines(report)]:
+        click.echo(line)
+    if held is not None and held.count:
+        raise WritesHeldError(held.message())
+
+
+DRY_RUN_HELP = (
+    "Print the writes a real run would send (per enrolment, with learner id); "
+    "send none and leave the store as it was."
+)
+
+
+def passed(report: SyncReport) -> None:
+    """End a run that left writes failed or blocked with exit 1 (after its summary).
+
+    A dry run that made its plan passes: the writes it shows blocked were not attempted.
+    """
+    if report.plan is None:
+        raise_unless_written(report.writes_failed, report.writes_blocked)
 
 
 @click.command("sync")
-@click.option("--dry-run", is_flag=True, help="Record and print the planned writes; send none.")
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.pass_obj
 def sync_command(runtime: Runtime, dry_run: bool) -> None:
     """Poll Wisenet, decide the learners that changed, and write their tags back."""
     settings = load_settings()
-    configure_logging(settings.log_format)
     if dry_run:
         settings = settings.model_copy(update={"dry_run": True})
-    report, _ = asyncio.run(_sync(settings, runtime.clock))
-    for line in report_lines(report):
-        click.echo(line)
+    report, held, facts = run_with_summary(settings, runtime.clock, "sync", sync)
+    show_summary(report, facts, None if settings.dry_run else held)
+    passed(report)
 
 
-def _full_read(runtime: Runtime, name: str, job: Job) -> None:
+def _full_read(runtime: Runtime, name: str, job: Job, dry_run: bool) -> None:
     """Run a job that reads every list, under the sync's lock, showing progress per page."""
     settings = load_settings()
-    configure_logging(settings.log_format)
-    progress = ListingProgress(sys.stderr)
-
-    async def _run() -> SyncReport:
-        async with sync_context(settings, runtime.clock) as ctx:
-            ctx.on_page = progress
-            return await run_job(ctx, name, job, ctx.worker, lock="sync")
-
-    try:
-        report = asyncio.run(_run())
-    finally:
-        progress.close()
-    for line in report_lines(report):
-        click.echo(line)
+    if dry_run:
+        settings = settings.model_copy(update={"dry_run": True})
+    report, held, facts = run_with_summary(
+        settings, runtime.clock, name, job, lock="sync", page_events=True
+    )
+    show_summary(report, facts, None if settings.dry_run else held)
+    passed(report)
 
 
 @click.command("backfill")
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.pass_obj
-def backfill_command(runtime: Runtime) -> None:
+def backfill_command(runtime: Runtime, dry_run: bool) -> None:
     """Read everything from Wisenet again (resuming an unfinished read), decide, write back."""
-    _full_read(runtime, "backfill", backfill)
+    _full_read(runtime, "backfill", backfill, dry_run)
 
 
 @click.command("reconcile")
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.pass_obj
-def reconcile_command(runtime: Runtime) -> None:
+def reconcile_command(runtime: Runtime, dry_run: bool) -> None:
     """A backfill that also forgets records Wisenet no longer has (the weekly job, now)."""
-    _full_read(runtime, "reconcile", reconcile)
+    _full_read(runtime, "reconcile", reconcile, dry_run)
 
 
 @click.command("sweep")
 @click.option(
     "--as-of",
     "as_of",
-    type=click.DateTime(["%Y-%m-%d"]),
-    help="Decide as if today were this date; only plans, never writes.",
+    type=ACCOUNT_DATE,
+    help="Decide as if today were this date; a dry run: print the plan, store and send nothing.",
 )
 @click.pass_obj
-def sweep_command(runtime: Runtime, as_of: datetime | None) -> None:
+def sweep_command(runtime: Runtime, as_of: date | None) -> None:
     """Re-decide every stored learner for today (no reads), so time-driven flags appear."""
     settings = load_settings()
-    configure_logging(settings.log_format)
-
-    async def _run() -> SyncReport:
-        async with sync_context(settings, runtime.clock) as ctx:
-            ctx.as_of = as_of.date() if as_of else None
-            if ctx.as_of is not None:  # a plan only: no lock, no run recorded
-                return await sweep(ctx)
-            return await run_job(ctx, "sweep", sweep, ctx.worker)
-
-    report = asyncio.run(_run())
     if as_of is not None:
-        click.echo(f"as of {as_of.date().isoformat()}: planned only, nothing sent")
-    for line in report_lines(report):
-        click.echo(line)
+        settings = settings.model_copy(update={"dry_run": True})
+
+    async def _run() -> tuple[SyncReport, HeldWrites | None]:
+        async with sync_context(settings, runtime.clock) as ctx:
+            ctx.as_of = as_of
+            if ctx.as_of is not None:  # a plan only: no lock, no run recorded
+                return await sweep(ctx), None
+            return await run_writing_job(ctx, "sweep", sweep)
+
+    report, held = asyncio.run(_run())
+    if as_of is not None:
+        click.echo(f"as of {as_of.isoformat()}: planned only, nothing sent")
+    show(report, None if settings.dry_run else held)
+    passed(report)
 
 
 @click.command("demo")
@@ -134,7 +215,6 @@ def sweep_command(runtime: Runtime, as_of: datetime | None) -> None:
 def demo(runtime: Runtime) -> None:
     """Run the whole job on an embedded sandbox (300 learners) with its own var/demo.db."""
     settings = load_settings()
-    configure_logging(settings.log_format)
     for leftover in DEMO_DATABASE.parent.glob(f"{DEMO_DATABASE.name}*"):
         leftover.unlink()
     sandbox = Sandbox(SandboxConfig(learners=DEMO_LEARNERS, rate_limit=0, daily_quota=0))
@@ -145,19 +225,20 @@ def demo(runtime: Runtime) -> None:
                 "wisenet_api_key": SecretStr("sandbox-key"),
                 "wisenet_account_number": sandbox.config.account_number,
                 "database_url": f"sqlite+aiosqlite:///{DEMO_DATABASE}",
-                "wisenet_daily_quota": 100_000,
                 "dry_run": False,
             }
         )
         click.echo(f"embedded sandbox: {DEMO_LEARNERS} learners at {server.base_url}")
-        report, counts = asyncio.run(_sync(settings, runtime.clock, rate_limit=DEMO_RATE))
-    for line in report_lines(report):
-        click.echo(line)
-    stages = ", ".join(f"{stage} {n}" for stage, n in sorted(counts["stages"].items()))
-    raised = ", ".join(f"{flag} {n}" for flag, n in sorted(counts["flags"].items()))
-    click.echo(f"learners by stage: {stages}")
-    click.echo(f"flags: {raised or 'none'}")
+        report, held, facts = run_with_summary(
+            settings, runtime.clock, "sync", sync, rate_limit=DEMO_RATE
+        )
+    show_summary(report, facts, held)
     click.echo(f"store: {DEMO_DATABASE} (holds personal data; mode 0600)")
+    for line in asyncio.run(
+        demo_tour(DEMO_DATABASE, settings.mapping_file, runtime.clock, runtime.program)
+    ):
+        click.echo(line)
+    passed(report)
 
 
 @click.command("run")
@@ -165,7 +246,6 @@ def demo(runtime: Runtime) -> None:
 def run(runtime: Runtime) -> None:
     """Run the service: poll and sync on schedule, the daily sweep, the writer."""
     settings = load_settings()
-    configure_logging(settings.log_format)
 
     async def _serve() -> None:
         stop = asyncio.Event()
@@ -186,5 +266,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply the store's migrations (under a lock on PostgreSQL)."""
     settings = load_settings()
+    if settings.dry_run:
+        raise ConfigurationError("CONNECTOR_DRY_RUN=true: `db upgrade` only changes the schema")
     revision = asyncio.run(migrate.upgrade_database(settings.database_url))
     click.echo(f"schema at revision {revision}")

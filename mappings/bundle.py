@@ -1,9 +1,10 @@
 """The learner bundle: everything the rules of one learner may read (lifecycle.md §1).
 
 Plain immutable values, already resolved: statuses, outcomes and credential statuses are names or
-codes (never Wisenet ids); dates are calendar dates. Personal fields that rules only test for
-presence (date of birth, contact details, address parts, AVETMISS answers) are kept as booleans,
-so a bundle holds no more personal data than the rules need.
+codes (never Wisenet ids); dates are calendar dates. Personal fields are kept as facts, never as
+values: date of birth, contact details, address parts and AVETMISS answers as presence; the USI as
+present, well-formed and its exemption code (the USI itself is dropped where the record is read).
+A bundle holds no more personal data than the rules need, in no reversible form.
 """
 
 from __future__ import annotations
@@ -37,11 +38,18 @@ class Avetmiss:
 
 @dataclass(frozen=True, slots=True)
 class Learner:
-    """A learner's rule inputs."""
+    """A learner's rule inputs.
+
+    Of the USI: `has_usi` (a value is given), `usi_well_formed` (trimmed and upper-cased, it is 10
+    characters of digits 2-9 and letters other than I and O), `usi_exemption` (the exemption code
+    `INTOFF`, `SHORT` or `INDIV` given instead of a USI) and `usi_status` (Wisenet's `UsiStatus`).
+    """
 
     id: int
     is_active: bool | None = True
-    usi: str | None = None
+    has_usi: bool = False
+    usi_well_formed: bool = False
+    usi_exemption: str | None = None
     usi_status: str | None = None
     has_date_of_birth: bool = False
     has_gender: bool = False

@@ -10,7 +10,9 @@ kind that decides which operators apply:
 - `int`: equals, one_of, exists;
 - `presence`: exists only (the value itself is personal and is not kept).
 
-`personal` fields may be tested but never appear in a reason text.
+`personal` fields may be tested but never appear in a reason text. Personal values are never
+fields: the store keeps facts of them (presence; for the USI, presence, well-formedness and the
+exemption code), so no rule can match a pattern against a USI, a name or an address.
 """
 
 from __future__ import annotations
@@ -67,7 +69,27 @@ T, D, B, N, P = FieldKind.TEXT, FieldKind.DATE, FieldKind.BOOL, FieldKind.INT, F
 LEARNER_FIELDS = _fields(
     FieldSpec("id", N, lambda r: r.id, "LearnerId"),
     FieldSpec("is_active", B, lambda r: r.is_active, "Personal.IsActive"),
-    FieldSpec("usi", T, lambda r: r.usi, "Personal.UniqueStudentIdentifier", personal=True),
+    FieldSpec(
+        "usi",
+        P,
+        lambda r: _present(r.has_usi),
+        "Personal.UniqueStudentIdentifier (presence only: any value given)",
+        personal=True,
+    ),
+    FieldSpec(
+        "usi_well_formed",
+        B,
+        lambda r: r.usi_well_formed,
+        "Personal.UniqueStudentIdentifier, trimmed and upper-cased, is 10 characters of digits "
+        "2-9 and letters other than I and O",
+    ),
+    FieldSpec(
+        "usi_exemption",
+        T,
+        lambda r: r.usi_exemption,
+        "Personal.UniqueStudentIdentifier as an exemption code (INTOFF, SHORT or INDIV), "
+        "else empty",
+    ),
     FieldSpec("usi_status", T, lambda r: r.usi_status, "Personal.UsiStatus"),
     FieldSpec(
         "date_of_birth",

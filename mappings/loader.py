@@ -14,18 +14,18 @@ write only owned tags.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from string import Formatter
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
 from mappings.catalogue import CATALOGUE, CHILDREN, HAS_ENROLMENT, FieldKind, Subject
 from mappings.compiler import CompiledMapping, compile_mapping
+from mappings.problems import MappingError, Problem, dotted, shown
+from mappings.reading import read_yaml
 from mappings.schema import (
     CLOSED,
     CONDITION_KEYS,
@@ -43,7 +43,6 @@ from mappings.schema import (
     DateOfName,
     DatePoint,
     DateTest,
-    Earliest,
     EnrolmentScope,
     Every,
     FactRef,
@@ -84,32 +83,6 @@ _APPLICABLE: dict[FieldKind, frozenset[str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One error in a mapping file, where it is and what is wrong."""
-
-    source: str
-    line: int
-    column: int
-    message: str
-    rule: str | None = None
-    path: str = ""
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}:{self.column}: "
-        rule = f"rule {self.rule}: " if self.rule else ""
-        path = f"{self.path}: " if self.path else ""
-        return where + rule + path + self.message
-
-
-class MappingError(ValueError):
-    """A mapping file has problems; `problems` lists every one."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(str(problem) for problem in self.problems))
-
-
 def load_mapping(text: str, source: str) -> CompiledMapping:
     """Parse, check and compile a mapping; raise `MappingError` listing every problem."""
     return compile_mapping(parse_mapping(text, source))
@@ -117,6 +90,26 @@ def load_mapping(text: str, source: str) -> CompiledMapping:
 
 def parse_mapping(text: str, source: str) -> MappingSpec:
     """Parse and check a mapping without compiling it."""
+    return parse_located(text, source).spec
+
+
+@dataclass(frozen=True)
+class ParsedMapping:
+    """A checked mapping with its YAML tree, so later findings can name their line and column."""
+
+    spec: MappingSpec
+    raw: Any
+    source: str
+
+    def warning(self, loc: Loc, message: str) -> Problem:
+        """A located warning at a place of the mapping (a checker-style location)."""
+        line, column, real = locate(self.raw, loc, tagged=False)
+        rule, path = _rule_and_path(self.raw, real)
+        return Problem(self.source, line, column, message, rule, path, warning=True)
+
+
+def parse_located(text: str, source: str) -> ParsedMapping:
+    """Parse and check a mapping, keeping its YAML tree for positions."""
     raw = _read_yaml(text, source)
     try:
         spec = MappingSpec.model_validate(raw)
@@ -126,7 +119,7 @@ def parse_mapping(text: str, source: str) -> MappingSpec:
     problems = Checker(spec, raw, source).run()
     if problems:
         raise MappingError(sorted(problems, key=_order))
-    return spec
+    return ParsedMapping(spec, raw, source)
 
 
 def _order(problem: Problem) -> tuple[int, int, str]:
@@ -134,14 +127,7 @@ def _order(problem: Problem) -> tuple[int, int, str]:
 
 
 def _read_yaml(text: str, source: str) -> Any:
-    yaml = YAML(typ="rt")
-    try:
-        raw = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = f"not valid YAML: {exc.problem or exc.context}"
-        raise MappingError([Problem(source, line, column, message)]) from exc
+    raw = read_yaml(text, source)
     if not isinstance(raw, CommentedMap):
         found = "a list" if isinstance(raw, list) else "nothing" if raw is None else "a value"
         message = f"a mapping file is a YAML mapping (version, stages, …); found {found}"
@@ -218,19 +204,12 @@ def _rule_and_path(raw: Any, real: list[str | int]) -> tuple[str | None, str]:
     elif len(real) >= 3 and real[0] == "tags" and real[1] == "rules" and isinstance(real[2], int):
         prefix = 3
         rule = _rule_id(raw["tags"]["rules"][real[2]])
-    return rule, _dotted(real[prefix:])
+    return rule, dotted(real[prefix:])
 
 
 def _rule_id(node: Any) -> str | None:
     value = node.get("id") if isinstance(node, dict) else None
     return str(value) if value is not None else None
-
-
-def _dotted(path: Sequence[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _schema_problem(error: Any, raw: Any, source: str) -> Problem:
@@ -249,7 +228,7 @@ def _schema_message(error: Any, raw: Any, real: list[str | int]) -> str:  # noqa
     if kind == "unknown_date_point":
         return (
             "a date is compared with today, {today_minus_days: N}, {today_plus_days: N} "
-            f"or {{date|field: NAME, plus_days: N, minus_days: N}}; found {found!r}"
+            f"or {{date|field: NAME, plus_days: N, minus_days: N}}; found {shown(found)}"
         )
     if kind == "extra_forbidden":
         parent = _node_at(raw, real[:-1])
@@ -263,8 +242,8 @@ def _schema_message(error: Any, raw: Any, real: list[str | int]) -> str:  # noqa
         return message
     described = _PATTERNS.get((error.get("ctx") or {}).get("pattern", ""))
     if kind == "string_pattern_mismatch" and described:
-        return f"{described}; found {found!r}"
-    return f"{message}; found {found!r}"
+        return f"{described}; found {shown(found)}"
+    return f"{message}; found {shown(found)}"
 
 
 def _unknown(found: Any, keys: Sequence[str], what: str, construct: str) -> str:
@@ -273,7 +252,8 @@ def _unknown(found: Any, keys: Sequence[str], what: str, construct: str) -> str:
         named = ", ".join(f"'{key}'" for key in found)
         return f"unknown {what} {named}; expected one of {expected}"
     return (
-        f"{construct} is a mapping with one {what} key; found {found!r}; expected one of {expected}"
+        f"{construct} is a mapping with one {what} key; found {shown(found)}; "
+        f"expected one of {expected}"
     )
 
 
@@ -757,98 +737,3 @@ def template_variables(spec: MappingSpec, subject: Subject) -> frozenset[str]:
     if subject is Subject.LEARNER:
         names |= {"learner_stage", "enrolments", "stage_counts"}
     return frozenset(names)
-
-
-# --- vocabulary warnings ----------------------------------------------------------------------
-
-_VOCABULARY_FIELDS: dict[tuple[Subject, str], str] = {
-    (Subject.COURSE_ENROLMENT, "status"): "enrolment-statuses",
-    (Subject.COURSE_ENROLMENT, "application_status"): "application-statuses",
-    (Subject.UNIT_ENROLMENT, "outcome"): "outcomes",
-    (Subject.CREDENTIAL, "status"): "credential-statuses",
-}
-
-
-def vocabulary_warnings(spec: MappingSpec, known: dict[str, frozenset[str]]) -> list[str]:
-    """Names the mapping compares with statuses or outcomes that the account's combos lack.
-
-    `known` maps a combo name to its normalised descriptions (or codes, for outcomes).
-    """
-    from mappings.compiler import normalise  # noqa: PLC0415 - shared normal form
-
-    warnings: list[str] = []
-    for subject, field_name, values, where in _literals(spec):
-        combo = _VOCABULARY_FIELDS.get((subject, field_name))
-        if combo is None or combo not in known:
-            continue
-        for value in values:
-            if isinstance(value, str) and normalise(value) not in known[combo]:
-                warnings.append(f"{where}: '{value}' is not a value of the account's {combo}")
-    return sorted(set(warnings))
-
-
-def _literals(spec: MappingSpec) -> Iterator[tuple[Subject, str, list[Any], str]]:
-    """Every (subject, field, compared values, where) of the mapping's field tests."""
-    roots: list[tuple[Any, Subject, str]] = []
-    for rule in spec.course_enrolment_stages:
-        roots.append((rule.when, Subject.COURSE_ENROLMENT, f"rule {rule.id}"))
-    for flag in spec.flags:
-        roots += [(flag.when, flag.subject, f"rule {flag.id}")]
-        if flag.scope is not None:
-            roots.append((flag.scope, flag.subject, f"rule {flag.id}"))
-    for subject in Subject:
-        for name, condition in spec.facts.of(subject).items():
-            roots.append((condition, subject, f"fact {name}"))
-    for tag_rule in spec.tags.rules:
-        if not isinstance(tag_rule, TagSelect):
-            roots.append((tag_rule.when, Subject.COURSE_ENROLMENT, f"rule {tag_rule.id}"))
-    for subject in Subject:
-        for name, expression in spec.dates.of(subject).items():
-            roots += [
-                (where, child, f"date {name}")
-                for where, child in _date_conditions(expression, subject)
-            ]
-    for root, subject, where in roots:
-        yield from _walk_literals(root, subject, where, spec)
-
-
-def _date_conditions(expression: Any, subject: Subject) -> Iterator[tuple[Any, Subject]]:
-    """The `where` conditions inside a date expression, with the subject they apply to."""
-    if isinstance(expression, FirstOf):
-        for option in expression.first_of:
-            yield from _date_conditions(option, subject)
-    elif isinstance(expression, Latest | Earliest) and expression.where is not None:
-        yield expression.where, CHILDREN[subject][expression.of]  # checked by the loader
-
-
-def _walk_literals(
-    node: Any, subject: Subject, where: str, spec: MappingSpec
-) -> Iterator[tuple[Subject, str, list[Any], str]]:
-    if isinstance(node, FieldTest):
-        if node.operator in ("equals", "one_of"):
-            values = node.one_of if node.operator == "one_of" else [node.equals]
-            yield subject, node.field, list(values or []), where
-        elif node.operator == "in_set" and node.in_set in spec.sets:
-            yield subject, node.field, list(spec.sets[node.in_set]), f"{where} (set {node.in_set})"
-        return
-    if isinstance(node, AllOf | AnyOf):
-        for part in node.all if isinstance(node, AllOf) else node.any:
-            yield from _walk_literals(part, subject, where, spec)
-    elif isinstance(node, Not):
-        yield from _walk_literals(node.not_, subject, where, spec)
-    elif isinstance(node, LearnerScope):
-        yield from _walk_literals(node.learner, Subject.LEARNER, where, spec)
-    elif isinstance(node, EnrolmentScope):
-        yield from _walk_literals(node.enrolment, Subject.COURSE_ENROLMENT, where, spec)
-    elif isinstance(node, Some | Every | NoneOf | Count) and node.where is not None:
-        key = (
-            "some"
-            if isinstance(node, Some)
-            else "every"
-            if isinstance(node, Every)
-            else "none"
-            if isinstance(node, NoneOf)
-            else "count"
-        )
-        child = CHILDREN[subject][getattr(node, key)]  # checked by the loader
-        yield from _walk_literals(node.where, child, where, spec)

@@ -54,7 +54,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-DayCount = Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=NAME)]
+MAX_DAYS = 36_600  # about a hundred years: any date plus or minus it stays a date
+DayCount = Annotated[int, Field(ge=0, le=MAX_DAYS)] | Annotated[str, Field(pattern=NAME)]
 Scalar = str | int | bool
 V = TypeVar("V")
 
@@ -546,9 +547,9 @@ class MappingSpec(Strict):
     version: Literal[1]
     name: str | None = None
     stages: list[str] = Field(min_length=1)
-    thresholds: dict[Annotated[str, Field(pattern=NAME)], Annotated[int, Field(ge=0)]] = Field(
-        default_factory=dict
-    )
+    thresholds: dict[
+        Annotated[str, Field(pattern=NAME)], Annotated[int, Field(ge=0, le=MAX_DAYS)]
+    ] = Field(default_factory=dict)
     sets: dict[Annotated[str, Field(pattern=NAME)], list[str]] = Field(default_factory=dict)
     facts: PerSubject[Condition] = Field(default_factory=PerSubject[Condition])
     dates: PerSubject[DateExpression] = Field(default_factory=PerSubject[DateExpression])

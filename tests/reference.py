@@ -42,6 +42,12 @@ AVETMISS = (
 )
 
 
+def usi_facts(raw: str | None) -> tuple[bool, bool, str | None]:
+    """lifecycle.md §2 on a raw USI: (given, well-formed, exemption code), as the store keeps it."""
+    usi = (raw or "").strip().upper()
+    return bool(usi), bool(USI.fullmatch(usi)), usi if usi in EXEMPT else None
+
+
 def norm(text: str | None) -> str | None:
     """Names compare trimmed, whitespace folded, case-insensitively."""
     return None if text is None else " ".join(text.split()).casefold()
@@ -122,9 +128,8 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
 
     flags: set[tuple[str, str, int]] = set()
     active = learner.is_active is True
-    usi = (learner.usi or "").strip().upper()
-    exempt = usi in EXEMPT
-    usi_present = bool(USI.fullmatch(usi)) or exempt
+    exempt = learner.usi_exemption in EXEMPT
+    usi_present = learner.usi_well_formed or exempt
     verified = usi_present and (exempt or norm(learner.usi_status) == "verified")
     in_scope = active and any(s in ("Progression", "Completion") for s in stages.values())
     if in_scope:

@@ -1,8 +1,9 @@
 """The fake Wisenet API v1, served under `/v1`.
 
-Each request passes the gate in this order: API key (401), per-second rate (429), an injected
-429 storm, the daily quota (429), injected latency, injected 5xx, an injected dropped
-connection; then the handler. Every request is counted by `METHOD /template` and status.
+Each request passes the gate in this order: injected arrival latency (jitter on the way in),
+API key (401), per-second rate (429), an injected 429 storm, the daily quota (429), injected
+latency, injected 5xx, an injected dropped connection; then the handler. Every request is
+counted by `METHOD /template` and status.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def endpoint(template: str, handler: Handler) -> Callable[[Request], Awaitable[R
 
 async def _gate(request: Request, sandbox: Sandbox) -> Response | None:  # noqa: PLR0911 - one exit per check, in order
     config, limits, faults = sandbox.config, sandbox.limits, sandbox.faults
+    on_its_way = faults.arrival_latency()
+    if on_its_way:
+        await asyncio.sleep(on_its_way)  # the rate window sees the request when it arrives
     key = request.headers.get("x-api-key")
     if key is None or key not in config.api_keys:
         return message(
@@ -181,6 +185,8 @@ def patch_of(entity: Entity) -> Handler:
     async def handle(request: Request, sandbox: Sandbox) -> Response:
         ident = _path_id(request)
         table = entity.table(sandbox.db)
+        if table.get(ident) is not None:
+            sandbox.land_staged_edit(entity, ident)
         row = table.get(ident)
         if row is None:
             return message(404, f"{entity.name} not found")

@@ -147,7 +147,15 @@ async def faults(request: Request, sandbox: Sandbox) -> Any:
     """GET, POST (configure) or DELETE (clear) injected faults."""
     if request.method == "POST":
         body = await body_of(request)
-        allowed = {"seed", "error_rate", "error_statuses", "drop_rate", "latency_ms", "storm"}
+        allowed = {
+            "seed",
+            "error_rate",
+            "error_statuses",
+            "drop_rate",
+            "latency_ms",
+            "arrival_latency_ms",
+            "storm",
+        }
         unknown = set(body) - allowed
         if unknown:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}")
@@ -165,6 +173,8 @@ async def webhooks(request: Request, sandbox: Sandbox) -> Any:
     if request.method == "POST":
         sandbox.webhooks.config.update(await body_of(request))
         sandbox.webhooks.start()
+        if not sandbox.webhooks.config.hold:
+            sandbox.webhooks.release()  # events gathered while held leave now
     config = sandbox.webhooks.config
     return {key: getattr(config, key) for key in config.__dataclass_fields__ if key != "secret"}
 
@@ -267,7 +277,22 @@ async def set_active(request: Request, sandbox: Sandbox) -> Any:
 async def edit_record(request: Request, sandbox: Sandbox) -> Any:
     """Set any `Data` fields by slash path: `{"Personal/UniqueStudentIdentifier": null}`."""
     entity = ENTITIES[request.path_params["entity"]]
-    body = await body_of(request)
+    change = _field_edit(await body_of(request))
+    return sandbox.item(entity, sandbox.write(entity, _id(request), change))
+
+
+async def edit_before_patch(request: Request, sandbox: Sandbox) -> Any:
+    """Queue an edit like `edit_record` to land just before the record's next PATCH (once).
+
+    Several calls queue several edits, one per following PATCH: a record that keeps changing.
+    """
+    entity = ENTITIES[request.path_params["entity"]]
+    change = _field_edit(await body_of(request))
+    return {"queued": sandbox.stage_before_patch(entity, _id(request), change)}
+
+
+def _field_edit(body: dict[str, Any]) -> Callable[[Row], None]:
+    """A change setting `Data` fields by slash path."""
 
     def change(row: Row) -> None:
         for path, value in body.items():
@@ -280,7 +305,7 @@ async def edit_record(request: Request, sandbox: Sandbox) -> Any:
                 target = child
             target[parts[-1]] = _date_or_value(value)
 
-    return sandbox.item(entity, sandbox.write(entity, _id(request), change))
+    return change
 
 
 def _date_or_value(value: Any) -> Any:
@@ -379,6 +404,7 @@ def routes() -> list[BaseRoute]:
         ("/unit-enrolments/{id}/outcome", ["POST"], set_outcome),
         ("/learners/{id}/active", ["POST"], set_active),
         ("/records/{entity}/{id}", ["POST"], edit_record),
+        ("/records/{entity}/{id}/before-patch", ["POST"], edit_before_patch),
         ("/records/{entity}/{id}", ["DELETE"], delete_record),
         ("/tags", ["POST"], new_tag),
         ("/tags/{id}/archive", ["POST"], archive_tag),

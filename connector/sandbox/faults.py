@@ -1,4 +1,9 @@
-"""Fault injection for the /v1 API: server errors, latency, dropped connections, 429 storms."""
+"""Fault injection for the /v1 API: server errors, latency, dropped connections, 429 storms.
+
+Two latencies: `latency_ms` delays the answer (after the gate: a slow Wisenet), and
+`arrival_latency_ms` delays the request before the gate (network jitter between send and
+arrival, which the per-second rate window sees).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ class Faults:
     error_statuses: tuple[int, ...] = (500, 502, 503)
     drop_rate: float = 0.0
     latency_ms: tuple[int, int] = (0, 0)
+    arrival_latency_ms: tuple[int, int] = (0, 0)
     storm_remaining: int = 0
     storm_retry_after: float | None = None
     rng: random.Random = field(default_factory=lambda: random.Random(0))
@@ -28,6 +34,8 @@ class Faults:
         self.drop_rate = float(body.get("drop_rate", self.drop_rate))
         low, high = body.get("latency_ms", self.latency_ms)
         self.latency_ms = (int(low), int(high))
+        low, high = body.get("arrival_latency_ms", self.arrival_latency_ms)
+        self.arrival_latency_ms = (int(low), int(high))
         storm = body.get("storm")
         if storm is not None:
             self.storm_remaining = int(storm.get("requests", 0))
@@ -36,13 +44,20 @@ class Faults:
     def clear(self) -> None:
         """No faults."""
         self.error_rate = self.drop_rate = 0.0
-        self.latency_ms = (0, 0)
+        self.latency_ms = self.arrival_latency_ms = (0, 0)
         self.storm_remaining = 0
         self.storm_retry_after = None
 
     def latency(self) -> float:
-        """Seconds to delay this request."""
-        low, high = self.latency_ms
+        """Seconds to delay this request's answer."""
+        return self._draw(self.latency_ms)
+
+    def arrival_latency(self) -> float:
+        """Seconds this request spends on its way, before the gate sees it."""
+        return self._draw(self.arrival_latency_ms)
+
+    def _draw(self, bounds: tuple[int, int]) -> float:
+        low, high = bounds
         return 0.0 if high <= 0 else self.rng.uniform(low, high) / 1000
 
     def take_storm(self) -> bool:
@@ -69,6 +84,7 @@ class Faults:
             "error_statuses": list(self.error_statuses),
             "drop_rate": self.drop_rate,
             "latency_ms": list(self.latency_ms),
+            "arrival_latency_ms": list(self.arrival_latency_ms),
             "storm_remaining": self.storm_remaining,
             "storm_retry_after": self.storm_retry_after,
         }

@@ -114,6 +114,8 @@ class Sandbox:
         self.webhooks = WebhookEmitter(rng=random.Random(f"webhooks:{config.seed}"))
         self.webhooks.config.account_number = config.account_number
         self.listings = ListingCache()
+        # Staff edits to land just before the next PATCHes of a record, in order (one each).
+        self.before_patch: dict[tuple[str, int], list[Callable[[Row], None]]] = {}
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -144,6 +146,24 @@ class Sandbox:
         self._audit(entity.name, ident, "U", stamp)
         self.webhooks.emit(entity.name, ident, self._guid(row), "Updated")
         return row
+
+    def stage_before_patch(self, entity: Entity, ident: int, change: Callable[[Row], None]) -> int:
+        """Queue a staff edit to land just before the next PATCH of a record; return the queue.
+
+        Each PATCH of the record first applies one queued edit, as its own change (stamp, audit
+        entry, webhook), as when staff save in the moment between a client's read and its write.
+        """
+        if entity.table(self.db).get(ident) is None:
+            raise SandboxError(404, f"{entity.name} not found")
+        queued = self.before_patch.setdefault((entity.name, ident), [])
+        queued.append(change)
+        return len(queued)
+
+    def land_staged_edit(self, entity: Entity, ident: int) -> None:
+        """Apply the next staff edit queued for just before a PATCH of this record, if any."""
+        queued = self.before_patch.get((entity.name, ident))
+        if queued:
+            self.write(entity, ident, queued.pop(0))
 
     def create(self, entity: Entity, row: Row) -> Row:
         """Store a new record."""

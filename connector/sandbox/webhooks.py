@@ -42,6 +42,7 @@ class WebhookConfig:
     duplicate_rate: float = 0.0
     delay_ms: tuple[int, int] = (0, 0)
     reorder: bool = False
+    hold: bool = False
     tamper: str | None = None
     retries: int = 5
     retry_backoff_ms: int = 200
@@ -111,6 +112,7 @@ class WebhookEmitter:
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     _in_flight: int = 0
+    _released: bool = False
     _task: asyncio.Task[None] | None = None
     _client: httpx.AsyncClient | None = None
 
@@ -155,10 +157,19 @@ class WebhookEmitter:
         """Events queued or being delivered."""
         return len(self._pending) + self._in_flight
 
+    def release(self) -> None:
+        """Send what is queued now, even while deliveries are held."""
+        self._released = True
+        self._wakeup.set()
+
     async def flush(self, within: float = 30.0) -> bool:
-        """Wait until every queued event was delivered or given up; False if `within` passed."""
+        """Release held events, then wait until every one was delivered or given up.
+
+        Returns False if `within` passed first.
+        """
         if self.backlog == 0:
             return True
+        self.release()
         try:
             async with asyncio.timeout(within):
                 await self._idle.wait()
@@ -170,6 +181,9 @@ class WebhookEmitter:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
+            if self.config.hold and not self._released:
+                continue  # a burst is gathered until it is released as one batch
+            self._released = False
             batch, self._pending = self._pending, []
             if self.config.reorder:
                 self.rng.shuffle(batch)

@@ -5,6 +5,11 @@ for its own delivery's commit, so nothing is acknowledged before it is durable. 
 talks to the driver directly (one round trip per batch, no statement building per call):
 asyncpg with one `INSERT … SELECT FROM unnest(…)` on PostgreSQL, a connection of its own in a
 worker thread on SQLite. Everything else in the store goes through SQLAlchemy.
+
+One delivery must never fail its neighbours: each is checked against what the inbox columns
+can hold before it joins a batch (`UnstorableDeliveryError`, for its caller alone), and a batch
+that fails anyway, unless the database is out of reach, is committed again in ever smaller
+parts so that only the delivery at fault fails.
 """
 
 from __future__ import annotations
@@ -17,12 +22,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import asyncpg
+import structlog
+from sqlalchemy import String
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connector.store.encoding import integer_problem, text_problem
 from connector.store.leadership import INBOX_CHANNEL
 from connector.store.schema import webhook_inbox
 from connector.store.store import Store
 
+log = structlog.get_logger(__name__)
 _COLUMNS = "delivery_id, entity, record_id, record_guid, event, received_at"
 _SQLITE_INSERT = (
     f"INSERT INTO webhook_inbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "  # noqa: S608 - constants
@@ -44,6 +55,63 @@ class Delivery:
     record_guid: str | None
     event: str
     delivery_id: str | None
+
+
+class UnstorableDeliveryError(ValueError):
+    """A delivery holds a value its inbox column cannot take; `field` names the column."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}")
+
+
+def _length(name: str) -> int:
+    """The length bound of one of the inbox's text columns."""
+    column = webhook_inbox.c[name].type
+    if not isinstance(column, String) or column.length is None:
+        raise TypeError(f"webhook_inbox.{name} is not bounded text")
+    return column.length
+
+
+_TEXT_LENGTHS = {name: _length(name) for name in ("delivery_id", "entity", "record_guid", "event")}
+
+
+def check_storable(delivery: Delivery) -> None:
+    """Raise UnstorableDeliveryError unless both SQLite and PostgreSQL can store `delivery`."""
+    texts = {
+        "delivery_id": delivery.delivery_id,
+        "entity": delivery.entity,
+        "record_guid": delivery.record_guid,
+        "event": delivery.event,
+    }
+    for name, value in texts.items():
+        problem = None if value is None else text_problem(value, _TEXT_LENGTHS[name])
+        if problem is not None:
+            raise UnstorableDeliveryError(name, problem)
+    problem = integer_problem(delivery.record_id)
+    if problem is not None:
+        raise UnstorableDeliveryError("record_id", problem)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database is out of reach (then every row would fail alike)."""
+    if isinstance(exc, ValueError):  # a value the driver refused (asyncpg's DataError is one)
+        return False
+    return isinstance(
+        exc,
+        (
+            OSError,
+            TimeoutError,
+            sqlite3.OperationalError,
+            OperationalError,
+            InterfaceError,
+            DisconnectionError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.OperatorInterventionError,
+            asyncpg.exceptions.InsufficientResourcesError,
+        ),
+    )
 
 
 class InboxConnection(Protocol):
@@ -151,7 +219,10 @@ async def enqueue_many(
 
     A delivery whose id was stored before (a redelivery, also within the same batch) is not.
     A writer passes the inbox connection it keeps; otherwise one is opened for the call.
+    Raises UnstorableDeliveryError, storing nothing, when any delivery cannot be stored.
     """
+    for delivery in deliveries:
+        check_storable(delivery)
     fresh: list[bool] = []
     seen: set[str] = set()
     rows: list[Delivery] = []
@@ -175,17 +246,27 @@ async def enqueue_many(
 
 
 class InboxWriter:
-    """Group commit for the receiver: a failed commit fails every delivery of its batch."""
+    """Group commit for the receiver; one delivery's failure is its own."""
 
-    def __init__(self, store: Store, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_batch: int = 500,
+        connect: Callable[[Store], InboxConnection] = open_inbox,
+    ) -> None:
         self.store = store
         self.max_batch = max_batch
+        self._connect = connect
         self._waiting: list[tuple[Delivery, asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
         self._inbox: InboxConnection | None = None  # kept while deliveries keep coming
 
     async def add(self, delivery: Delivery) -> bool:
-        """Commit one delivery (with whatever else arrives meanwhile); False for a repeat."""
+        """Commit one delivery (with whatever else arrives meanwhile); False for a repeat.
+
+        Raises UnstorableDeliveryError at once, before the delivery joins a batch.
+        """
+        check_storable(delivery)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         self._waiting.append((delivery, future))
@@ -203,25 +284,56 @@ class InboxWriter:
         # last check and the task's end have no `await` between them, so none is stranded.
 
     async def _commit_batch(self) -> None:
-        """Commit the next batch and settle its callers' futures."""
+        """Commit the next batch and settle its callers' futures.
+
+        A batch that fails while the database is reachable is committed again in halves, each
+        half split again while it fails, so that only the deliveries at fault fail (a few more
+        commits for one bad delivery among hundreds, not one per delivery).
+        """
         batch = self._waiting[: self.max_batch]
         del self._waiting[: self.max_batch]
+        pending = [batch]  # parts still to commit, the next one last
+        while pending:
+            part = pending.pop()
+            try:
+                results = await self._enqueue([d for d, _ in part])
+            except Exception as exc:  # noqa: BLE001 - settled here, for this part's waiters
+                if unreachable(exc):  # every part would fail alike: all answer 503
+                    _fail([waiter for rest in (part, *pending) for waiter in rest], exc)
+                    return
+                if len(part) == 1:
+                    _fail(part, exc)
+                    continue
+                if part is batch:
+                    log.warning(
+                        "webhook.batch_failed", deliveries=len(batch), error=type(exc).__name__
+                    )
+                half = len(part) // 2
+                pending += [part[half:], part[:half]]
+                continue
+            for (_, future), result in zip(part, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _enqueue(self, deliveries: list[Delivery]) -> list[bool]:
+        """Commit deliveries on the kept connection; a failure gives the connection back."""
         try:
             if self._inbox is None:
-                self._inbox = open_inbox(self.store)
-            results = await enqueue_many(self.store, [d for d, _ in batch], self._inbox)
-        except Exception as exc:  # noqa: BLE001 - handed to every waiter, who answers 503
+                self._inbox = self._connect(self.store)
+            return await enqueue_many(self.store, deliveries, self._inbox)
+        except Exception:
             await self._drop_connection()
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+            raise
 
     async def _drop_connection(self) -> None:
         inbox, self._inbox = self._inbox, None
         if inbox is not None:
             with contextlib.suppress(Exception):
                 await inbox.close()
+
+
+def _fail(waiters: list[tuple[Delivery, asyncio.Future[bool]]], exc: Exception) -> None:
+    """Hand `exc` to every waiter still waiting."""
+    for _, future in waiters:
+        if not future.done():
+            future.set_exception(exc)

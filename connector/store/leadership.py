@@ -192,7 +192,10 @@ async def scheduler_holder(store: Store) -> str | None:
                         "SELECT a.application_name FROM pg_locks l "
                         "JOIN pg_stat_activity a ON a.pid = l.pid "
                         "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-                        "AND l.classid::bigint = :high AND l.objid::bigint = :low"
+                        "AND l.classid::bigint = :high AND l.objid::bigint = :low "
+                        # advisory locks are per database; pg_locks lists the whole cluster's
+                        "AND l.database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
                     ),
                     {"high": ADVISORY_KEY >> 32, "low": ADVISORY_KEY & 0xFFFFFFFF},
                 )

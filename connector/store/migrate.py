@@ -15,12 +15,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from connector.store.opening import store_opening
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_KEY = 7_201_455  # advisory lock id of schema upgrades
+ERASING_REVISION = "0007"  # turns stored USIs into facts, in place
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -49,10 +52,18 @@ def _current(connection: Connection) -> str | None:
 
 
 async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
-    """Bring the schema to `target` (the head revision unless told otherwise), atomically."""
+    """Bring the schema to `target` (the head revision unless told otherwise), atomically.
+
+    When the upgrade erased personal data in place (revision 0007 on a store that had data), the
+    old row versions are dropped from disk too, in the same transaction.
+    """
     if engine.dialect.name != "sqlite":
         async with engine.begin() as connection:
+            before = await connection.run_sync(_current)
             await connection.run_sync(_upgrade, target)
+            after = await connection.run_sync(_current)
+            if _erased_personal_data(before, after):
+                await connection.run_sync(_rewrite_tables)
         return
     atomic = create_async_engine(engine.url, poolclass=NullPool)
     event.listen(atomic.sync_engine, "connect", _driver_leaves_transactions_to_us)
@@ -62,6 +73,37 @@ async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
             await connection.run_sync(_upgrade, target)
     finally:
         await atomic.dispose()
+    await _checkpoint(engine)
+
+
+def _erased_personal_data(before: str | None, after: str | None) -> bool:
+    """Whether the upgrade from `before` to `after` ran a revision that erases data in place."""
+    return before is not None and after is not None and before < ERASING_REVISION <= after
+
+
+def _rewrite_tables(connection: Connection) -> None:
+    """Give every table new files holding only its live rows, in the upgrade's own transaction.
+
+    PostgreSQL keeps replaced row versions on disk until a table is rewritten. `VACUUM FULL`
+    keeps the versions an open snapshot might still see (a session elsewhere on the server still
+    starting, say), so a USI could survive it. `TRUNCATE` ignores snapshots: the old files are
+    dropped at commit, and the copied live rows are all the new ones hold.
+    """
+    for name in inspect(connection).get_table_names():
+        table = connection.dialect.identifier_preparer.quote(name)
+        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE _live ON COMMIT DROP AS TABLE {table}")
+        connection.exec_driver_sql(f"TRUNCATE {table}")
+        connection.exec_driver_sql(f"INSERT INTO {table} OVERRIDING SYSTEM VALUE TABLE _live")
+        connection.exec_driver_sql("DROP TABLE _live")
+
+
+async def _checkpoint(engine: AsyncEngine) -> None:
+    """Move the write-ahead log into the file and empty it.
+
+    No page a migration replaced (one holding a USI it erased, say) stays behind in the log.
+    """
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _driver_leaves_transactions_to_us(connection: Any, _: object) -> None:
@@ -85,10 +127,11 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def upgrade_database(url: str) -> str:
     """`connector db upgrade`: bring the database at `url` to the head revision; return it."""
-    engine = create_async_engine(url)
-    try:
-        await upgrade(engine)
-        current = await current_revision(engine)
-    finally:
-        await engine.dispose()
+    with store_opening(url):
+        engine = create_async_engine(url)
+        try:
+            await upgrade(engine)
+            current = await current_revision(engine)
+        finally:
+            await engine.dispose()
     return current or ""

@@ -83,6 +83,14 @@ tags = Table(
     Index("ix_tags_name", "name"),
 )
 
+# Owned tag names being created in Wisenet: recorded before `POST /tags`, dropped with its answer.
+tag_creations = Table(
+    "tag_creations",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+)
+
 learner_state = Table(
     "learner_state",
     metadata,
@@ -143,6 +151,8 @@ outbox = Table(
     Column("not_before", DateTime(timezone=True), nullable=True),
     Column("lease_owner", String(64), nullable=True),  # who is sending it, until lease_until
     Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("blocked_tag", String(100), nullable=True),  # a refused tag this write needs
+    Column("blocked_reason", String(300), nullable=True),  # the refusal, naming the fix
 )
 
 dead_letters = Table(

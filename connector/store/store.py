@@ -19,13 +19,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from connector.clock import Clock
-from connector.errors import ConfigurationError, ConnectorError
-from connector.store import migrate
+from connector.errors import ConfigurationError, ConnectorError, MissingStoreError
+from connector.store import entities, migrate
 from connector.store.codec import content_hash, decode, encode
+from connector.store.forgetting import forget as forget_records
+from connector.store.opening import missing_store, store_opening, where
 from connector.store.schema import (
     budget,
     combos,
@@ -42,9 +43,11 @@ from connector.store.schema import (
     records,
     runs,
     stage_history,
+    tag_creations,
     tags,
     webhook_inbox,
 )
+from connector.store.shadow import shadow_engine
 from mappings.bundle import (
     Checklist,
     CourseEnrolment,
@@ -56,12 +59,12 @@ from mappings.bundle import (
 from mappings.decision import Decision
 from mappings.explain import decision_json
 
-LEARNER, ENROLMENT, UNIT, CREDENTIAL, CHECKLIST = (
-    "Learner",
-    "CourseEnrolment",
-    "UnitEnrolment",
-    "Credential",
-    "Checklist",
+LEARNER, ENROLMENT, UNIT, CREDENTIAL, CHECKLIST = (  # the jobs name them through the store
+    entities.LEARNER,
+    entities.ENROLMENT,
+    entities.UNIT,
+    entities.CREDENTIAL,
+    entities.CHECKLIST,
 )
 _KINDS: dict[str, type] = {
     LEARNER: Learner,
@@ -109,6 +112,15 @@ class PendingWrite:
 
 
 @dataclass(frozen=True)
+class BlockedWrites:
+    """Writes kept queued because they need a tag the connector refuses to write."""
+
+    tag: str
+    reason: str
+    writes: int
+
+
+@dataclass(frozen=True)
 class StoredTag:
     """A tag definition as the store knows it."""
 
@@ -116,6 +128,20 @@ class StoredTag:
     name: str
     archived: bool
     created_by_connector: bool
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The Wisenet a store belongs to: the first command that called Wisenet on it set it."""
+
+    base_url: str
+    account_number: str | None
+
+    def refuses(self, base_url: str, account_number: str | None) -> bool:
+        """Whether a command calling `base_url` (for the account, if set) must not use the store."""
+        return self.base_url != base_url or (
+            account_number is not None and self.account_number not in (None, account_number)
+        )
 
 
 class Store:
@@ -127,34 +153,78 @@ class Store:
 
     @classmethod
     async def open(
-        cls, url: str, clock: Clock, *, base_url: str, account_number: str | None
+        cls,
+        url: str,
+        clock: Clock,
+        *,
+        base_url: str,
+        account_number: str | None,
+        dry_run: bool = False,
     ) -> Store:
-        """Connect, migrate (SQLite) or check the schema (PostgreSQL), and check the identity."""
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            _create_private_file(Path(parsed.database or ""))
-        # A connection cut while the database was away is replaced, not handed out broken.
-        engine = create_async_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        store = cls(engine, clock)
+        """Connect, migrate (SQLite) or check the schema (PostgreSQL), and check the identity.
+
+        For commands that call Wisenet: a new store is created and bound to `base_url` (and the
+        account); a store bound to another Wisenet is refused. A dry run's store is a private
+        copy that vanishes when it is closed (`connector.store.shadow`): the database at `url`
+        is left as it was. Failures are one line naming CONNECTOR_DATABASE_URL
+        (`connector.store.opening`).
+        """
+        store = await cls._connect(url, clock, create=True, dry_run=dry_run)
         try:
-            if parsed.get_backend_name() == "sqlite":
-                await migrate.upgrade(engine)
-            else:
-                await _require_current_schema(engine)
-            await store._claim(base_url, account_number)
-        except SQLAlchemyError as exc:
-            await engine.dispose()
-            raise ConfigurationError(f"the store cannot be opened ({type(exc).__name__})") from exc
-        except ConfigurationError:
-            await engine.dispose()
+            with store_opening(url):
+                await store._claim(base_url, account_number)
+        except BaseException:
+            await store.close()
             raise
         return store
+
+    @classmethod
+    async def open_existing(cls, url: str, clock: Clock, *, dry_run: bool = False) -> Store:
+        """Open a store that exists, for commands that never call Wisenet.
+
+        Nothing is created: a missing or empty SQLite file, or a database without the store's
+        tables, is a `MissingStoreError` with a hint. The Wisenet the store is bound to is not
+        checked (these commands never call it), so a demo's or a copied store can be read.
+        """
+        return await cls._connect(url, clock, create=False, dry_run=dry_run)
+
+    @classmethod
+    async def _connect(cls, url: str, clock: Clock, *, create: bool, dry_run: bool) -> Store:
+        with store_opening(url):
+            parsed = make_url(url)
+            on_sqlite = parsed.get_backend_name() == "sqlite"
+            file = parsed.database if on_sqlite and parsed.database != ":memory:" else None
+            if file and not create:
+                _require_sqlite_file(Path(file), url)
+            if dry_run:  # the copy checks the schema itself and creates nothing
+                return cls(await shadow_engine(url), clock)
+            if file and create:
+                _create_private_file(Path(file), url)
+            # A connection cut while the database was away is replaced, not handed out broken.
+            engine = create_async_engine(url, pool_pre_ping=not on_sqlite)
+            if on_sqlite:
+                event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            try:
+                if not create:
+                    await _require_tables(engine, url)
+                if on_sqlite:
+                    await migrate.upgrade(engine)
+                else:
+                    await _require_current_schema(engine)
+            except BaseException:
+                await engine.dispose()
+                raise
+            return cls(engine, clock)
 
     async def close(self) -> None:
         """Release the connection pool."""
         await self.engine.dispose()
+
+    async def binding(self) -> Binding | None:
+        """The Wisenet this store belongs to; None until a command that calls Wisenet opens it."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(identity))).mappings().first()
+        return None if row is None else Binding(row["base_url"], row["account_number"])
 
     async def _claim(self, base_url: str, account_number: str | None) -> None:
         async with self.engine.begin() as conn:
@@ -169,11 +239,10 @@ class Store:
                     )
                 )
                 return
-        if row["base_url"] != base_url or (
-            account_number is not None and row["account_number"] not in (None, account_number)
-        ):
+        if Binding(row["base_url"], row["account_number"]).refuses(base_url, account_number):
             raise ConfigurationError(
-                f"this store belongs to {row['base_url']} (account {row['account_number']}); "
+                f"this store belongs to {row['base_url']} "
+                f"(account {row['account_number'] or '-'}); "
                 "use another CONNECTOR_DATABASE_URL for another Wisenet account"
             )
 
@@ -186,52 +255,20 @@ class Store:
         entity: str,
         high_water: datetime | None,
         resume: Progress | None = None,
-        mark_dirty: bool = True,
         changed_records: set[int] | None = None,
     ) -> set[int]:
         """Store a page of snapshots and advance the entity's cursor (or progress), together.
 
-        Unchanged content (same hash) is skipped. Returns the learners whose bundle changed;
-        the ids of the records that changed are added to `changed_records` when it is given.
+        Unchanged content (same hash) is skipped. Returns the learners whose bundle changed,
+        marked for a decision; the ids of the records that changed are added to
+        `changed_records` when it is given.
         """
-        changed: set[int] = set()
         now = self.clock.now()
         async with self.engine.begin() as conn:
-            known = await self._hashes(conn, snapshots)
-            parents = await self._parent_learners(conn, snapshots)
-            rows = []
-            written: list[int] = []
-            for snapshot in snapshots:
-                fields = encode(snapshot.record)
-                tag_ids = list(snapshot.tag_ids) if snapshot.tag_ids is not None else None
-                digest = content_hash(fields, tag_ids)
-                if known.get((snapshot.entity, snapshot.id)) == digest:
-                    continue
-                learner_id = snapshot.learner_id
-                if learner_id is None and snapshot.parent_id is not None:
-                    learner_id = parents.get(snapshot.parent_id)
-                rows.append(
-                    {
-                        "entity": snapshot.entity,
-                        "id": snapshot.id,
-                        "learner_id": learner_id,
-                        "parent_id": snapshot.parent_id,
-                        "modified": snapshot.modified,
-                        "content_hash": digest,
-                        "fields": fields,
-                        "tag_ids": tag_ids,
-                        "fetched_at": now,
-                    }
-                )
-                written.append(snapshot.id)
-                if learner_id is not None:
-                    changed.add(learner_id)
+            changed, written = await self._put(conn, snapshots, now)
             if changed_records is not None:
                 changed_records.update(written)
-            if rows:
-                await _upsert_many(conn, records, rows, ("entity", "id"))
-            if mark_dirty:
-                await _mark_dirty(conn, changed)
+            await _mark_dirty(conn, changed)
             if high_water is not None:
                 await _upsert(
                     conn,
@@ -260,6 +297,44 @@ class Store:
                     ("entity",),
                 )
         return changed
+
+    async def _put(
+        self, conn: AsyncConnection, snapshots: Sequence[Snapshot], now: datetime
+    ) -> tuple[set[int], list[int]]:
+        """Upsert the snapshots whose content changed; their learners and their record ids."""
+        changed: set[int] = set()
+        known = await self._hashes(conn, snapshots)
+        parents = await self._parent_learners(conn, snapshots)
+        rows = []
+        written: list[int] = []
+        for snapshot in snapshots:
+            fields = encode(snapshot.record)
+            tag_ids = list(snapshot.tag_ids) if snapshot.tag_ids is not None else None
+            digest = content_hash(fields, tag_ids)
+            if known.get((snapshot.entity, snapshot.id)) == digest:
+                continue
+            learner_id = snapshot.learner_id
+            if learner_id is None and snapshot.parent_id is not None:
+                learner_id = parents.get(snapshot.parent_id)
+            rows.append(
+                {
+                    "entity": snapshot.entity,
+                    "id": snapshot.id,
+                    "learner_id": learner_id,
+                    "parent_id": snapshot.parent_id,
+                    "modified": snapshot.modified,
+                    "content_hash": digest,
+                    "fields": fields,
+                    "tag_ids": tag_ids,
+                    "fetched_at": now,
+                }
+            )
+            written.append(snapshot.id)
+            if learner_id is not None:
+                changed.add(learner_id)
+        if rows:
+            await _upsert_many(conn, records, rows, ("entity", "id"))
+        return changed, written
 
     @staticmethod
     async def _hashes(
@@ -336,49 +411,26 @@ class Store:
         return aware(found[0])
 
     async def forget(self, entity: str, ids: Iterable[int]) -> set[int]:
-        """Delete records (a learner takes everything of theirs); return the learners touched."""
-        touched: set[int] = set()
+        """Delete records and all that derives from them; mark their learners for a decision.
+
+        One transaction (see `forgetting`). Returns the learners who keep other records: their
+        stages, flags and tags are decided again from what is left.
+        """
         async with self.engine.begin() as conn:
-            for ident in ids:
-                found = (
-                    await conn.execute(
-                        select(records.c.learner_id).where(
-                            records.c.entity == entity, records.c.id == ident
-                        )
-                    )
-                ).first()
-                if found is None:
-                    continue
-                if entity == LEARNER:
-                    await self._purge_learner(conn, ident)
-                    continue
-                await conn.execute(
-                    delete(records).where(records.c.entity == entity, records.c.id == ident)
-                )
-                if found[0] is not None:
-                    touched.add(found[0])
+            touched = await forget_records(conn, entity, ids)
             await _mark_dirty(conn, touched)
         return touched
 
-    async def _purge_learner(self, conn: AsyncConnection, learner_id: int) -> None:
-        for table in (
-            records,
-            learner_state,
-            enrolment_state,
-            flags,
-            stage_history,
-            outbox,
-            dirty_learners,
-        ):
-            await conn.execute(delete(table).where(table.c.learner_id == learner_id))
-        await conn.execute(
-            delete(records).where(records.c.entity == LEARNER, records.c.id == learner_id)
-        )
+    async def dirty_learners(self, among: Iterable[int] | None = None) -> set[int]:
+        """Learners whose records changed since their last decision (survives a crash).
 
-    async def dirty_learners(self) -> set[int]:
-        """Learners whose records changed since their last decision (survives a crash)."""
+        With `among`, only those of these learners.
+        """
+        query = select(dirty_learners.c.learner_id)
+        if among is not None:
+            query = query.where(dirty_learners.c.learner_id.in_(sorted(set(among))))
         async with self.engine.connect() as conn:
-            return {row[0] for row in await conn.execute(select(dirty_learners.c.learner_id))}
+            return {row[0] for row in await conn.execute(query)}
 
     async def record_ids(self, entity: str) -> list[int]:
         """Every stored id of `entity`, ascending."""
@@ -387,6 +439,22 @@ class Store:
                 select(records.c.id).where(records.c.entity == entity).order_by(records.c.id)
             )
             return [row[0] for row in rows]
+
+    async def count_records(self, entity: str) -> int:
+        """How many records of `entity` the store holds."""
+        async with self.engine.connect() as conn:
+            query = select(func.count()).select_from(records).where(records.c.entity == entity)
+            return int((await conn.execute(query)).scalar_one())
+
+    async def count_modified_since(self, entity: str, stamp: str) -> int:
+        """How many stored records of `entity` Wisenet stamped at or after `stamp` (its format)."""
+        async with self.engine.connect() as conn:
+            query = (
+                select(func.count())
+                .select_from(records)
+                .where(records.c.entity == entity, records.c.modified >= stamp)
+            )
+            return int((await conn.execute(query)).scalar_one())
 
     async def learner_ids(self) -> list[int]:
         """Every stored learner, ascending."""
@@ -520,16 +588,40 @@ class Store:
                 for row in await conn.execute(select(combos.c.name, combos.c.entries))
             }
 
-    async def save_tags(self, found: Iterable[StoredTag]) -> None:
-        """Keep tag definitions (keeping the record of which ones the connector made)."""
+    async def creating_tag(self, name: str) -> None:
+        """Record that the connector is about to create a tag of this name (before the request)."""
         async with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            await conn.execute(
+                dialect.insert(tag_creations)
+                .values(name=name, started_at=self.clock.now())
+                .on_conflict_do_nothing()
+            )
+
+    async def save_tags(self, found: Iterable[StoredTag]) -> None:
+        """Keep tag definitions (keeping the record of which ones the connector made).
+
+        A tag new to the store whose name the connector was creating (`creating_tag`) is the
+        connector's own, even when the answer to its creation was lost with the process.
+        """
+        async with self.engine.begin() as conn:
+            creating = set((await conn.execute(select(tag_creations.c.name))).scalars())
             for tag in found:
                 existing = (
                     await conn.execute(
                         select(tags.c.created_by_connector).where(tags.c.tag_id == tag.tag_id)
                     )
                 ).first()
-                made = tag.created_by_connector or bool(existing and existing[0])
+                made = (
+                    tag.created_by_connector
+                    or bool(existing and existing[0])
+                    or (existing is None and tag.name in creating)
+                )
+                if made and tag.name in creating:
+                    creating.discard(tag.name)
+                    await conn.execute(
+                        delete(tag_creations).where(tag_creations.c.name == tag.name)
+                    )
                 await _upsert(
                     conn,
                     tags,
@@ -695,6 +787,8 @@ class Store:
                     "not_before": None,
                     "lease_owner": None,  # a new plan: a write in flight must not drop it
                     "lease_until": None,
+                    "blocked_tag": None,  # a new plan is checked again before it is sent
+                    "blocked_reason": None,
                 }
                 for write in writes
             )
@@ -702,6 +796,15 @@ class Store:
         await _upsert_many(conn, learner_state, states, ("learner_id",))
         if enrolments:
             await _upsert_many(conn, enrolment_state, enrolments, ("course_enrolment_id",))
+        # A decision holds every enrolment its learner has: the state of any other is stale.
+        await conn.execute(
+            delete(enrolment_state).where(
+                enrolment_state.c.learner_id.in_(ids),
+                enrolment_state.c.course_enrolment_id.not_in(
+                    [row["course_enrolment_id"] for row in enrolments]
+                ),
+            )
+        )
         history = [
             {
                 "subject": subject,
@@ -725,13 +828,14 @@ class Store:
             await _upsert_many(conn, outbox, planned, ("course_enrolment_id",))
         return recorded
 
-    async def pending_writes(self, limit: int) -> list[PendingWrite]:
-        """Outbox rows due now, most urgent first (read only: previews and dry runs)."""
+    async def pending_writes(self, limit: int | None = None) -> list[PendingWrite]:
+        """Outbox rows due now, most urgent first, all unless limited (previews and dry runs)."""
         now = self.clock.now()
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(outbox)
                 .where((outbox.c.not_before.is_(None)) | (outbox.c.not_before <= now))
+                .where(outbox.c.blocked_tag.is_(None))
                 .order_by(*_URGENCY)
                 .limit(limit)
             )
@@ -748,6 +852,7 @@ class Store:
         free = and_(
             or_(outbox.c.not_before.is_(None), outbox.c.not_before <= now),
             or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+            outbox.c.blocked_tag.is_(None),
         )
         due = (
             select(outbox.c.course_enrolment_id)
@@ -768,26 +873,6 @@ class Store:
             )
         return [_pending_write(row) for row in claimed]
 
-    async def reclaim_leases(self, owner: str) -> dict[str, int]:
-        """Free every inbox and outbox lease held by anyone but `owner` (a new leader's first act).
-
-        Only the scheduler-lock holder works the queues, so other holders are deposed leaders:
-        their rows need not wait for their leases to run out.
-        """
-        counts: dict[str, int] = {}
-        async with self.engine.begin() as conn:
-            for table, waiting in (
-                (webhook_inbox, webhook_inbox.c.processed_at.is_(None)),
-                (outbox, outbox.c.lease_owner.is_not(None)),
-            ):
-                result = await conn.execute(
-                    update(table)
-                    .where(waiting, table.c.lease_until.is_not(None), table.c.lease_owner != owner)
-                    .values(lease_owner=None, lease_until=None)
-                )
-                counts[table.name] = int(result.rowcount or 0)
-        return counts
-
     async def release_writes(self, owner: str) -> None:
         """Give back every row `owner` still leases (a batch cut short)."""
         async with self.engine.begin() as conn:
@@ -797,17 +882,88 @@ class Store:
                 .values(lease_owner=None, lease_until=None)
             )
 
+    async def block_write(self, write: PendingWrite, tag: str, reason: str) -> None:
+        """Keep a write queued but out of the due list until its refused tag is fixed."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(_held(write))
+                .values(
+                    blocked_tag=tag, blocked_reason=reason[:300], lease_owner=None, lease_until=None
+                )
+            )
+
+    async def blocked_writes(self) -> list[BlockedWrites]:
+        """The blocked writes, counted by tag and reason (most first)."""
+        count = func.count().label("writes")
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(outbox.c.blocked_tag, outbox.c.blocked_reason, count)
+                .where(outbox.c.blocked_tag.is_not(None))
+                .group_by(outbox.c.blocked_tag, outbox.c.blocked_reason)
+                .order_by(count.desc(), outbox.c.blocked_tag)
+            )
+            return [BlockedWrites(tag, reason or "", int(n)) for tag, reason, n in rows]
+
+    async def blocked_write_rows(self) -> list[tuple[PendingWrite, str, str]]:
+        """Each blocked write with its refused tag and the reason (a dry run's plan lists them)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(outbox)
+                .where(outbox.c.blocked_tag.is_not(None))
+                .order_by(outbox.c.learner_id, outbox.c.course_enrolment_id)
+            )
+            return [
+                (_pending_write(row), row.blocked_tag, row.blocked_reason or "") for row in rows
+            ]
+
+    async def release_blocked(self, tag: str) -> set[int]:
+        """Make the writes blocked by `tag` due again; the learners they belong to."""
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                update(outbox)
+                .where(outbox.c.blocked_tag == tag)
+                .values(blocked_tag=None, blocked_reason=None)
+                .returning(outbox.c.learner_id)
+            )
+            return {learner_id for (learner_id,) in rows}
+
     async def outbox_size(self) -> int:
         """Writes waiting."""
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
 
-    async def finish_write(self, write: PendingWrite, snapshot: Snapshot | None) -> None:
-        """Drop a done (or skipped) outbox row, storing the PATCH response as the snapshot."""
+    async def finish_write(
+        self, write: PendingWrite, outcome: Snapshot | None = None, *, sent: Sequence[int] = ()
+    ) -> bool:
+        """Drop a done (or skipped) outbox row and keep what Wisenet answered, together.
+
+        `outcome` is the PATCH response to sending the tag ids `sent`; it becomes the snapshot.
+        It is compared with the stored snapshot the write was planned from: any difference but
+        the tags sent (a staff edit that landed between our read and our PATCH) marks the
+        learner for a decision. Returns whether it did. A record forgotten meanwhile (deleted in
+        Wisenet while the PATCH was in flight) stays forgotten.
+        """
         async with self.engine.begin() as conn:
             await conn.execute(delete(outbox).where(_held(write)))
-        if snapshot is not None:  # the connector's own write: nothing to decide again
-            await self.save([snapshot], entity=snapshot.entity, high_water=None, mark_dirty=False)
+            if outcome is None:
+                return False
+            planned = (
+                await conn.execute(
+                    select(records.c.fields, records.c.learner_id).where(
+                        records.c.entity == outcome.entity, records.c.id == outcome.id
+                    )
+                )
+            ).first()
+            if planned is None:
+                return False  # forgotten while the PATCH was in flight: Wisenet deleted it
+            await self._put(conn, [outcome], self.clock.now())
+            answered = content_hash(encode(outcome.record), sorted(set(outcome.tag_ids or ())))
+            if answered == content_hash(planned[0], sorted(set(sent))):
+                return False
+            learners = {outcome.learner_id, planned[1]}
+            await _mark_dirty(conn, {learner for learner in learners if learner is not None})
+            return True
 
     async def dead_letter(self, write: PendingWrite, reason: str) -> None:
         """Move a write that cannot succeed to the dead letters, with its reason."""
@@ -986,6 +1142,12 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+async def _require_tables(engine: AsyncEngine, url: str) -> None:
+    """Refuse a database no migration has run on: it holds no store."""
+    if await migrate.current_revision(engine) is None:
+        raise MissingStoreError(missing_store(url, "without the store's tables"))
+
+
 async def _require_current_schema(engine: AsyncEngine) -> None:
     """Refuse a PostgreSQL schema that `connector db upgrade` has not brought to the head."""
     if await migrate.current_revision(engine) != migrate.head_revision():
@@ -1029,11 +1191,30 @@ def _sqlite_pragmas(connection: Any, _: object) -> None:
     cursor.close()
 
 
-def _create_private_file(path: Path) -> None:
+def _require_sqlite_file(path: Path, url: str) -> None:
+    """Refuse a SQLite file that does not exist or is empty, before a connection creates it."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise MissingStoreError(missing_store(url, "")) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{where(url)}: cannot read the SQLite file ({exc.strerror})"
+        ) from exc
+    if size == 0:
+        raise MissingStoreError(missing_store(url, "(an empty file)"))
+
+
+def _create_private_file(path: Path, url: str) -> None:
     """Create the SQLite file readable by its owner only (it holds personal data)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{where(url)}: cannot create the SQLite file ({exc.strerror})"
+        ) from exc
 
 
 async def summary(store: Store) -> dict[str, dict[str, int]]:
@@ -1064,7 +1245,7 @@ async def acquire_lock(store: Store, name: str, owner: str, ttl: timedelta) -> N
     async with store.engine.begin() as conn:
         row = (await conn.execute(select(locks).where(locks.c.name == name))).first()
         held = row is not None and row.owner != owner and aware(row.expires_at) > now
-        if held and row is not None and not _dead_local_owner(row.owner):
+        if held and row is not None and not dead_local_owner(row.owner):
             raise JobBusyError(
                 f"the {name} job is running in another process (its lock is held until "
                 f"{aware(row.expires_at).isoformat(timespec='seconds')}); try again later"
@@ -1077,7 +1258,7 @@ async def acquire_lock(store: Store, name: str, owner: str, ttl: timedelta) -> N
         )
 
 
-def _dead_local_owner(owner: str) -> bool:
+def dead_local_owner(owner: str) -> bool:
     """Whether a lock's owner (`host:pid:…`) is a process of this host that no longer runs."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
@@ -1118,7 +1299,11 @@ async def finish_run(store: Store, run_id: int, outcome: str, detail: dict[str, 
 
 
 async def status_facts(store: Store) -> dict[str, Any]:
-    """Cursors, the latest run of each job, queue depths and dead letters, for `status`."""
+    """Cursors, the latest run of each job, queue depths and dead letters, for `status`.
+
+    `outbox` counts the writes that will be sent (now or after the budget's reset); `blocked`
+    the writes held by a refused tag, by tag and reason.
+    """
     async with store.engine.connect() as conn:
         cursor_rows = await conn.execute(select(cursors.c.entity, cursors.c.high_water))
         latest = await conn.execute(
@@ -1126,7 +1311,11 @@ async def status_facts(store: Store) -> dict[str, Any]:
                 runs.c.job, runs.c.started_at, runs.c.finished_at, runs.c.outcome, runs.c.detail
             ).order_by(runs.c.id)
         )
-        outbox_count = (await conn.execute(select(func.count()).select_from(outbox))).scalar_one()
+        outbox_count = (
+            await conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.blocked_tag.is_(None))
+            )
+        ).scalar_one()
         letters = (await conn.execute(select(func.count()).select_from(dead_letters))).scalar_one()
         learners = (
             await conn.execute(
@@ -1148,6 +1337,10 @@ async def status_facts(store: Store) -> dict[str, Any]:
         },
         "last_runs": last_runs,
         "outbox": int(outbox_count),
+        "blocked": [
+            {"tag": group.tag, "reason": group.reason, "writes": group.writes}
+            for group in await store.blocked_writes()
+        ],
         "dead_letters": int(letters),
     }
 

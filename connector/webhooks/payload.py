@@ -1,9 +1,12 @@
 """The webhook payload: ids only (`wisenet-api.md` §5.1), parsed once at the edge.
 
-`RecordId` may be a JSON number or a string of digits; `Triggered` (a Learncycle automation)
-is handled as `Updated`. Entity names are matched without regard to case, spaces or
-underscores, since only `CourseEnrolment` is documented literally; unknown names are kept as
-sent so the receiver can count and ignore them.
+`RecordId` may be a JSON number or a string of digits, and must fit the store's 64-bit ids;
+`Triggered` (a Learncycle automation) is handled as `Updated`. Every string must be storable in
+both SQLite and PostgreSQL (no NUL, no lone surrogate, bounded length), so a delivery that
+passes here cannot fail the commit it shares with others.
+Entity names are matched without regard to case, spaces or underscores, since only
+`CourseEnrolment` is documented literally; unknown names are kept as sent so the receiver can
+count and ignore them.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from connector.store.encoding import MAX_BIGINT, integer_problem, text_problem
 
 CREATED, UPDATED, DELETED = "Created", "Updated", "Deleted"
 EVENTS = {"created": CREATED, "updated": UPDATED, "deleted": DELETED, "triggered": UPDATED}
@@ -22,8 +27,9 @@ ENTITIES = {
     "credential": "Credential",
     "checklist": "Checklist",
 }
-MAX_RECORD_ID = 2**63 - 1
+MAX_RECORD_ID = MAX_BIGINT
 MAX_TEXT = 100
+MAX_DIGITS = 20  # more than any 64-bit integer has; longer numbers are never converted
 BLANKS = " \t\r\n"  # what surrounds a value and is trimmed (as the OpenAPI patterns say)
 
 
@@ -58,8 +64,8 @@ def parse_payload(body: bytes) -> WebhookEvent:
     except UnicodeDecodeError as exc:
         raise PayloadError("body", "is not UTF-8") from exc
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        document = json.loads(text, parse_int=_integer)
+    except (ValueError, RecursionError) as exc:
         raise PayloadError("body", "is not JSON") from exc
     if not isinstance(document, dict):
         raise PayloadError("body", "is not a JSON object")
@@ -78,8 +84,9 @@ def _text(document: dict[str, Any], name: str) -> str:
         raise PayloadError(name, "is missing")
     if not isinstance(value, str) or not value.strip(BLANKS):
         raise PayloadError(name, "must be a non-empty string")
-    if len(value) > MAX_TEXT:
-        raise PayloadError(name, f"is longer than {MAX_TEXT} characters")
+    problem = text_problem(value, MAX_TEXT)  # the limit applies to what was sent, blanks too
+    if problem is not None:
+        raise PayloadError(name, problem)
     return value.strip(BLANKS)
 
 
@@ -94,12 +101,24 @@ def _record_id(document: dict[str, Any]) -> int:
     if value is None:
         raise PayloadError("RecordId", "is missing")
     if isinstance(value, str) and value.strip(BLANKS).isascii() and value.strip(BLANKS).isdigit():
-        value = int(value.strip(BLANKS)) if len(value.strip(BLANKS)) <= 19 else -1
+        value = _integer(value.strip(BLANKS))
+    if isinstance(value, _HugeInteger):
+        raise PayloadError("RecordId", "is out of range")
     if isinstance(value, bool) or not isinstance(value, int):
         raise PayloadError("RecordId", "must be a whole number (or a string of digits)")
-    if not 0 < value <= MAX_RECORD_ID:
-        raise PayloadError("RecordId", "is out of range")
+    problem = integer_problem(value, 1, MAX_RECORD_ID)
+    if problem is not None:
+        raise PayloadError("RecordId", problem)
     return value
+
+
+class _HugeInteger:
+    """A JSON integer too long to be an id, left unconverted (conversion costs quadratic time)."""
+
+
+def _integer(digits: str) -> int | _HugeInteger:
+    """A JSON integer's value, or a marker when it has more digits than any id."""
+    return int(digits) if len(digits.lstrip("-")) <= MAX_DIGITS else _HugeInteger()
 
 
 def _entity(name: str) -> str:

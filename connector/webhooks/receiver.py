@@ -1,10 +1,12 @@
 """`POST /webhooks/wisenet`: verify the raw body, commit it to the inbox, answer 202.
 
 Order of checks: size (413), content type (415), signature on the raw bytes before any
-parsing (401), payload (400, naming the field). A payload for another account, or for an
-entity the connector does not read, is acknowledged (202), counted and dropped. Nothing valid
-is acknowledged before it is committed: when the store cannot take it the answer is 503, so
-Wisenet retries. Every error body is JSON with a stable `error` code.
+parsing (401), payload (400, naming the field: a value the store could not hold is one). A
+payload for another account, or for an entity the connector does not read, is acknowledged
+(202), counted and dropped. Nothing valid is acknowledged before it is committed: when the
+store cannot take it the answer is 503, so Wisenet retries; a delivery the store fails for
+another reason gets 500 alone, its neighbours in the same commit are unaffected. Every error
+body is JSON with a stable `error` code.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from starlette.routing import Route
 
 from connector.clock import Clock
 from connector.metrics import ConnectorMetrics
-from connector.store.inbox_writer import Delivery, InboxWriter
+from connector.store.inbox_writer import (
+    Delivery,
+    InboxWriter,
+    UnstorableDeliveryError,
+    unreachable,
+)
 from connector.store.store import Store
 from connector.webhooks.payload import PayloadError, WebhookEvent, parse_payload
 from connector.webhooks.verify import SignatureError, VerifierConfig, verify
@@ -96,22 +103,24 @@ class Receiver:
             self.metrics.webhooks_received.labels(ignored).inc()
             log.info("webhook.ignored", reason=ignored, entity=event.entity[:40])
             return JSONResponse({"status": "ignored", "reason": ignored}, 202)
+        return await self._commit(event, verified.delivery_id)
+
+    async def _commit(self, event: WebhookEvent, delivery_id: str | None) -> JSONResponse:
+        """Commit a valid delivery to the inbox and answer for it alone."""
+        delivery = Delivery(
+            entity=event.entity,
+            record_id=event.record_id,
+            record_guid=event.record_guid,
+            event=event.event,
+            delivery_id=delivery_id,
+        )
         try:
             async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
-                stored = await self._inbox.add(
-                    Delivery(
-                        entity=event.entity,
-                        record_id=event.record_id,
-                        record_guid=event.record_guid,
-                        event=event.event,
-                        delivery_id=verified.delivery_id,
-                    )
-                )
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            log.error("webhook.store_unavailable", error=type(exc).__name__)  # noqa: TRY400
-            response = self._reject(503, "store_unavailable", "try again later")
-            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
-            return response
+                stored = await self._inbox.add(delivery)
+        except UnstorableDeliveryError as exc:
+            return self._reject(400, "malformed_payload", str(exc), field=exc.field)
+        except Exception as exc:  # noqa: BLE001 - every store failure is answered in JSON
+            return self._store_failed(exc)
         outcome = "accepted" if stored else "duplicate"
         self.metrics.webhooks_received.labels(outcome).inc()
         self.metrics.webhook_last_delivery.set(self.clock.now().timestamp())
@@ -119,6 +128,16 @@ class Receiver:
         if stored:
             self.on_accepted()
         return JSONResponse({"status": outcome}, 202)
+
+    def _store_failed(self, exc: Exception) -> JSONResponse:
+        """503 (Wisenet retries) when the store is away; 500 for this delivery's own failure."""
+        if isinstance(exc, SQLAlchemyError) or unreachable(exc):
+            log.error("webhook.store_unavailable", error=type(exc).__name__)
+            response = self._reject(503, "store_unavailable", "try again later")
+            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+            return response
+        log.error("webhook.store_failed", error=type(exc).__name__)
+        return self._reject(500, "store_failed", "the store refused this delivery")
 
     def _ignored(self, event: WebhookEvent) -> str | None:
         """Why a valid delivery is dropped unstored (another account, an entity not read)."""

@@ -11,6 +11,10 @@ Wisenet publishes no signature format (`wisenet-api.md` §5.4), so the mode is a
 - `shared-token`: a configured header equals the secret.
 - `none`: nothing is checked (development only; the settings refuse it otherwise).
 
+Every mode but `none` needs a secret worth at least `MIN_SECRET_BYTES` bytes of key: the decoded
+key for `standard-webhooks` (`whsec_` alone is an empty key), the UTF-8 bytes of the secret
+otherwise. A weaker secret cannot be configured, so a forger cannot guess the key.
+
 Every malformed input is a `SignatureError` with a stable code, never another exception; all
 comparisons of secrets and signatures are constant-time (`hmac.compare_digest`).
 """
@@ -31,6 +35,7 @@ DEFAULT_HEADERS = {"hmac-sha256": "x-wisenet-signature", "shared-token": "x-wise
 TOLERANCE = timedelta(minutes=5)
 MAX_ID_LENGTH = 256
 MAX_SIGNATURES = 16
+MIN_SECRET_BYTES = 16  # 128 bits; Svix's own whsec_ secrets carry 24
 
 
 class SignatureError(Exception):
@@ -53,8 +58,13 @@ class VerifierConfig:
     tolerance: timedelta = TOLERANCE
 
     def __post_init__(self) -> None:
-        if self.mode != "none" and not self.secret:
+        if self.mode == "none":
+            return
+        if not self.secret:
             raise ValueError(f"webhook signature mode '{self.mode}' needs a secret")
+        weakness = secret_weakness(self.mode, self.secret)
+        if weakness is not None:
+            raise ValueError(weakness)
 
     @property
     def header_name(self) -> str:
@@ -83,6 +93,30 @@ def verify(
         _shared_token(found, config)
         return Verified(None)
     return Verified(None)
+
+
+def key_material(mode: SignatureMode, secret: str) -> bytes:
+    """The key `secret` gives `mode`: the decoded key for Standard Webhooks, else its bytes."""
+    if mode == "standard-webhooks":
+        return standard_webhooks_key(secret)
+    return secret.encode()
+
+
+def secret_weakness(mode: SignatureMode, secret: str) -> str | None:
+    """Why `secret` is too weak for `mode` (never quoting it), or None when it is strong enough."""
+    length = len(key_material(mode, secret))
+    if length >= MIN_SECRET_BYTES:
+        return None
+    what = "decodes to" if mode == "standard-webhooks" else "has"
+    hint = (
+        " (whsec_ followed by the base64 of the key, as Wisenet's Webhooks app shows it)"
+        if mode == "standard-webhooks"
+        else ""
+    )
+    return (
+        f"the secret {what} {length} byte(s) of key; signature mode '{mode}' needs at least "
+        f"{MIN_SECRET_BYTES}{hint}"
+    )
 
 
 def standard_webhooks_key(secret: str) -> bytes:

@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from connector.clock import Clock
 from connector.errors import (
     AuthenticationError,
+    DryRunWriteError,
     InactiveLearnerError,
     MalformedResponseError,
     NetworkError,
@@ -75,6 +76,7 @@ class ClientConfig:
     timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     page_size: int = 1000
+    read_only: bool = False  # a dry run: any request but a GET is refused, never sent
 
 
 class WisenetClient:
@@ -104,6 +106,12 @@ class WisenetClient:
         self._base_url = config.base_url.rstrip("/")
         # Called before every request; raises (NotLeaderError) when this process may not send.
         self.gate: Callable[[], Awaitable[None]] | None = None
+        self.reads_sent = 0  # GET attempts that went out (answered or not), retries included
+
+    @property
+    def page_size(self) -> int:
+        """Records per page of every listing."""
+        return self._config.page_size
 
     @property
     def budget(self) -> DailyBudget:
@@ -351,6 +359,10 @@ class WisenetClient:
         params: Mapping[str, str] | None = None,
         json: object = None,
     ) -> object:
+        if self._config.read_only and method != "GET":
+            raise DryRunWriteError(
+                f"{method} {endpoint.template}: a dry run sends no writes; this one was not sent"
+            )
         policy = self._config.retry
         started = self._clock.monotonic()
 
@@ -398,12 +410,12 @@ class WisenetClient:
                     method=method,
                     endpoint=endpoint.template,
                 )
-        await self._limiter.acquire()
         headers = {"x-api-key": self._config.api_key, "Accept": "application/json"}
         try:
-            response = await self._http.request(
-                method, url, params=params, json=json, headers=headers
-            )
+            async with self._limiter.slot():  # answered (or failed), it frees its window
+                response = await self._http.request(
+                    method, url, params=params, json=json, headers=headers
+                )
         except httpx.HTTPError as exc:
             self._observe(method, endpoint, "network-error")
             raise NetworkError(
@@ -422,6 +434,8 @@ class WisenetClient:
         return await self._interpret(method, endpoint, response)
 
     def _observe(self, method: str, endpoint: ep.Endpoint, status: str) -> None:
+        if method == "GET":
+            self.reads_sent += 1
         if self._observer is not None:
             self._observer(method, endpoint.template, status)
 

@@ -3,16 +3,20 @@
 Every record is an Item `{"Data": {...}, "Relationships": {...}}`. The models keep only the
 fields the connector reads (ids, timestamps, statuses and the fields rules check) and ignore
 the rest, so names, contact details and free text are never held in memory longer than the
-response body. Timestamps stay raw strings here; `timestamps.py` reads them in the account
-timezone where they are used.
+response body. A learner's personal fields become facts as they are parsed: whether a birth
+date, mobile, email, suburb or postcode is given, and what `connector.wisenet.usi` keeps of the
+USI. No model holds a personal value. Timestamps stay raw strings here; `timestamps.py` reads
+them in the account timezone where they are used.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_pascal
+
+from connector.wisenet.usi import UsiFacts, usi_facts
 
 
 class WireModel(BaseModel):
@@ -44,38 +48,74 @@ class Item(WireModel, Generic[DataT]):
 # --- learners -----------------------------------------------------------------------------
 
 
-class PhoneNumbers(WireModel):
-    """The learner's phone numbers; only the mobile is read."""
+def _given(raw: object) -> bool:
+    """A personal text is given when it has more than whitespace; only that fact is kept."""
+    text = _text(raw)
+    return text is not None and bool(text.strip())
 
-    mobile: str | None = None
+
+def _non_empty(raw: object) -> bool:
+    """A personal text is given when it is not empty; only that fact is kept."""
+    return bool(_text(raw))
+
+
+def _text(raw: object) -> str | None:
+    if raw is not None and not isinstance(raw, str):
+        raise ValueError("expected a string or null")  # no value quoted: it is personal
+    return raw
+
+
+Given = Annotated[bool, BeforeValidator(_given)]
+
+
+class PhoneNumbers(WireModel):
+    """The learner's phone numbers; only whether a mobile is given is kept."""
+
+    has_mobile: Given = Field(default=False, validation_alias="Mobile")
 
 
 class EmailAddresses(WireModel):
-    """The learner's email addresses; only the main one is read."""
+    """The learner's email addresses; only whether the main one is given is kept."""
 
-    email: str | None = None
+    has_email: Given = Field(default=False, validation_alias="Email")
 
 
 class StreetAddress(WireModel):
-    """The parts of the street address that completeness rules check."""
+    """The facts of the street address that completeness rules check (no part of it is kept)."""
 
-    suburb_town_city: str | None = None
+    has_suburb: Given = Field(default=False, validation_alias="SuburbTownCity")
     state_id: int | None = None
-    postcode: str | None = None
+    has_postcode: Given = Field(default=False, validation_alias="Postcode")
     country_id: int | None = None
 
 
 class Personal(WireModel):
-    """`Data.Personal` of a learner."""
+    """`Data.Personal` of a learner, as facts: no name, birth date, contact, address or USI.
+
+    `UniqueStudentIdentifier` is read as facts (`usi`), the other personal texts as whether
+    they are given.
+    """
 
     is_active: bool | None = None
-    date_of_birth: str | None = None
+    has_date_of_birth: Annotated[bool, BeforeValidator(_non_empty)] = Field(
+        default=False, validation_alias="DateOfBirth"
+    )
     gender_id: int | None = None
-    unique_student_identifier: str | None = None
+    usi: UsiFacts = Field(default=UsiFacts(), validation_alias="UniqueStudentIdentifier")
     usi_status: str | None = None
     phone_numbers: PhoneNumbers | None = None
     email_addresses: EmailAddresses | None = None
     street_address: StreetAddress | None = None
+
+    @field_validator("usi", mode="before")
+    @classmethod
+    def _usi_as_facts(cls, raw: object) -> UsiFacts:
+        """The USI's facts, so the USI itself is dropped with the response body."""
+        if isinstance(raw, UsiFacts):
+            return raw
+        if raw is not None and not isinstance(raw, str):
+            raise ValueError("a USI is a string or null")  # no value quoted: it may be a USI
+        return usi_facts(raw)
 
 
 class Demographics(WireModel):

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from connector.sandbox.app import free_port
+from tests.support.processes import CONNECTOR
 
 pytestmark = pytest.mark.integration
-CONNECTOR = str(Path(sys.executable).parent / "connector")
 
 
 def environment(**settings: str) -> dict[str, str]:
@@ -60,7 +58,7 @@ def run_check(url: str, key: str) -> subprocess.CompletedProcess[str]:
         [CONNECTOR, "check"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,  # a bound for a loaded machine, not a target
         check=False,
         env=environment(WISENET_BASE_URL=f"{url}/v1", WISENET_API_KEY=key, LOG_FORMAT="json"),
     )

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_service import environment
+from tests.support.processes import CONNECTOR, run_connector
 from tests.support.rig import expected_tags, owned_tags_in_wisenet
-from tests.support.sandbox import control, served
+from tests.support.sandbox import control, served_for_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-CONNECTOR = str(Path(sys.executable).parent / "connector")
 
 
 def unit_progress(database: Path) -> int | None:
@@ -34,7 +34,7 @@ def unit_progress(database: Path) -> int | None:
 def test_a_killed_backfill_resumes_from_the_last_committed_page(tmp_path: Path) -> None:
     """Kill `connector backfill` after the first page of units; the rerun reads only the rest."""
     database = tmp_path / "c.db"
-    with served() as server:
+    with served_for_processes() as server:
         env = environment(server.base_url, database)
         control(server, "POST", "/faults", json={"latency_ms": [250, 250]})
         with subprocess.Popen(  # noqa: S603 - fixed arguments
@@ -57,19 +57,16 @@ def test_a_killed_backfill_resumes_from_the_last_committed_page(tmp_path: Path) 
         server.wait_idle()
         control(server, "DELETE", "/faults")
         control(server, "POST", "/counters/reset")
-        second = subprocess.run(  # noqa: S603 - fixed arguments
-            [CONNECTOR, "backfill"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        second = run_connector("backfill", env=env, cwd=tmp_path)
         assert second.returncode == 0, second.stderr[-2000:]
         counts = control(server, "GET", "/counters")["by_endpoint"]
         assert counts["GET /unit-enrolments"] == 2  # skip 1000 and 2000, not the first page
-        progress = [line for line in second.stderr.splitlines() if "records read" in line]
-        assert "UnitEnrolment: 2000 records read" in progress  # plain lines off a terminal
-        assert progress[-1].startswith("Credential: ")
+        logged = [json.loads(line) for line in second.stderr.splitlines()]  # JSON, every line
+        progress = [
+            (event["entity"], event["records_read"])
+            for event in logged
+            if event["event"] == "listing.progress"
+        ]
+        assert ("UnitEnrolment", 2000) in progress  # one log event per page off a terminal
+        assert progress[-1][0] == "Credential"
         assert owned_tags_in_wisenet(server) == expected_tags(server)

@@ -14,6 +14,7 @@ from connector.metrics import ConnectorMetrics
 from connector.store.inbox_writer import Delivery, enqueue_many
 from connector.store.store import Store
 from jobs.admin import Admin, ServiceState
+from jobs.bootstrap import active_mapping
 from jobs.inbox import drain_inbox
 from jobs.service import JobRunner
 from jobs.sync import sync
@@ -116,6 +117,25 @@ async def test_metrics_count_deliveries_requests_stages_and_the_inbox(rig: Rig) 
 
 
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
+async def test_blocked_writes_are_a_gauge_of_their_own_not_part_of_the_outbox_depth(
+    rig: Rig,
+) -> None:
+    """A same-named staff tag blocks its writes: the metrics count them by tag, apart."""
+    control(rig.server, "POST", "/tags", json={"name": "certified"})
+    report = await sync(rig.ctx)
+    assert report.writes_blocked > 0
+    admin = Admin(
+        rig.ctx,
+        ServiceState(mapping_file=DEFAULT_MAPPING, webhook_silence=timedelta(hours=2)),
+        ConnectorMetrics(),
+    )
+    text = (await get(admin, "/metrics")).text
+    waiting = await rig.store.outbox_size()
+    assert f'connector_writes_blocked{{tag="certified"}} {float(report.writes_blocked)}' in text
+    assert f"connector_outbox_depth {float(waiting - report.writes_blocked)}" in text
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
 async def test_a_wisenet_outage_shows_in_readiness_and_metrics_and_passes(rig: Rig) -> None:
     """Every request failing: the sync job fails, /readyz says so; then it recovers by itself."""
     metrics = ConnectorMetrics()
@@ -148,3 +168,54 @@ async def test_a_standby_replica_is_ready_and_a_starting_one_is_not(rig: Rig) ->
     state.role = "starting"
     starting = await get(admin, "/readyz")
     assert (starting.status_code, starting.json()["problems"]) == (503, ["scheduler"])
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
+async def test_a_bad_mapping_file_on_disk_is_reported_and_the_active_mapping_stays(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Latin-1, then unreadable: /readyz and /metrics answer, name the file, keep the mapping."""
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_bytes(DEFAULT_MAPPING.read_text().replace("Sales", "Ventes é").encode("latin-1"))
+    admin, _ = admin_for(rig, mapping)
+    version = rig.ctx.mapping_version
+
+    ready = await get(admin, "/readyz")
+    body = ready.json()
+    assert (ready.status_code, body["status"], body["degraded"]) == (
+        200,
+        "degraded",
+        ["mapping_file_bad"],
+    )
+    assert body["store"] == {"reachable": True}
+    assert body["mapping"]["active_version"] == version
+    assert body["mapping"]["file"]["state"] == "bad"
+    assert body["mapping"]["file"]["problem"].startswith(f"{mapping}:")
+    assert "not UTF-8: byte 0xe9" in body["mapping"]["file"]["problem"]
+    scraped = await get(admin, "/metrics")
+    assert scraped.status_code == 200
+    assert "connector_mapping_file_bad 1.0" in scraped.text
+    assert "connector_mapping_file_differs 0.0" in scraped.text
+    # A restart keeps the active mapping too.
+    assert (await active_mapping(rig.store, mapping))[0] == version
+
+    mapping.unlink()
+    mapping.mkdir()  # unreadable as a file, whoever the tests run as
+    ready = await get(admin, "/readyz")
+    body = ready.json()
+    assert (ready.status_code, body["degraded"], body["store"]) == (
+        200,
+        ["mapping_file_bad"],
+        {"reachable": True},
+    )
+    assert body["mapping"]["file"] == {
+        "path": str(mapping),
+        "state": "unreadable",
+        "problem": f"{mapping}: cannot read (Is a directory)",
+    }
+    assert "connector_mapping_file_bad 1.0" in (await get(admin, "/metrics")).text
+
+    mapping.rmdir()
+    mapping.write_text(DEFAULT_MAPPING.read_text())
+    body = (await get(admin, "/readyz")).json()
+    assert (body["status"], body["mapping"]["file"]["state"]) == ("ready", "active")

@@ -13,6 +13,7 @@ from connector.errors import QuotaExhaustedError
 from connector.sandbox.app import SandboxServer
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
+from connector.wisenet.usi import usi_facts
 from tests.support.fetch import full_fetch
 from tests.support.sandbox import KEY, control, served
 
@@ -44,7 +45,7 @@ def assert_matches_dataset(fetched: dict[str, dict[int, Any]], server: SandboxSe
     for ident, learner in fetched["Learner"].items():
         row = db.learners.rows[ident]["Personal"]
         assert learner.personal.is_active == row["IsActive"]
-        assert learner.personal.unique_student_identifier == row["UniqueStudentIdentifier"]
+        assert learner.personal.usi == usi_facts(row["UniqueStudentIdentifier"])
     for ident, ce in fetched["CourseEnrolment"].items():
         row = db.course_enrolments.rows[ident]
         assert (ce.learner_id, ce.enrolment_status_id) == (

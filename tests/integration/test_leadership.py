@@ -20,9 +20,12 @@ from connector.store.leadership import (
     scheduler_holder,
 )
 from connector.store.store import Store
+from jobs import service
+from jobs import sync as sync_module
 from jobs.admin import ServiceState
-from jobs.service import JobRunner, Leader
+from jobs.service import JobRunner, Leader, run_job, stop_task
 from jobs.settings import Settings
+from jobs.sync import SyncContext, SyncReport, write_back
 from tests.support.clock import FakeClock
 from tests.support.databases import database
 from tests.support.rig import Rig
@@ -59,6 +62,28 @@ async def test_one_advisory_holder_at_a_time_and_death_frees_it(pg_store: Store)
     assert not await first.renew()  # no connection, no lock
     await second.release()
     assert await scheduler_holder(pg_store) is None
+
+
+async def test_each_deployment_of_a_cluster_names_its_own_holder(
+    pg_store: Store, tmp_path: Path
+) -> None:
+    """Advisory locks are per database: another database's leader is not this one's."""
+    lease = timedelta(seconds=15)
+    async with database("postgresql", tmp_path / "other") as url:
+        await migrate.upgrade_database(url)
+        other = await Store.open(url, FakeClock(), base_url=BASE, account_number=None)
+        try:
+            theirs = leadership_for(other, "host:9:z", lease, lambda: None)
+            assert await theirs.acquire()
+            assert await scheduler_holder(pg_store) is None
+            ours = leadership_for(pg_store, "host:1:a", lease, lambda: None)
+            assert await ours.acquire()  # the same key in another database is another lock
+            assert await scheduler_holder(pg_store) == "host:1:a"
+            assert await scheduler_holder(other) == "host:9:z"
+            await ours.release()
+            await theirs.release()
+        finally:
+            await other.close()
 
 
 async def test_a_silent_holder_loses_the_lock_after_the_lease(pg_store: Store) -> None:
@@ -170,3 +195,82 @@ async def test_every_request_is_fenced_by_a_recent_confirmation(rig: Rig) -> Non
     with pytest.raises(NotLeaderError):
         await rig.ctx.client.tags()
     assert rig.server.sandbox.counters.total == before  # refused before anything was sent
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_a_cancelled_job_stays_cancelled_when_its_lock_cannot_be_released(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database gone: the lock's release fails, and the job still ends as cancelled.
+
+    Had the release's error replaced the cancellation, the inbox worker would take it for a
+    failed drain and carry on after its leader lost the lock.
+    """
+
+    async def unreachable(*_: object) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(service, "release_lock", unreachable)
+    started = asyncio.Event()
+
+    async def endless(_: SyncContext) -> SyncReport:
+        started.set()
+        await asyncio.Event().wait()
+        return SyncReport()
+
+    task = asyncio.create_task(run_job(rig.ctx, "inbox", endless, "host:1:a", record=False))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_task_that_carries_on_after_a_cancellation_is_cancelled_again() -> None:
+    """`stop_task` ends a loop that caught its first cancellation as an ordinary failure."""
+    caught = 0
+
+    async def stubborn() -> None:
+        nonlocal caught
+        while True:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                caught += 1
+                if caught == 1:
+                    continue  # as a failed `finally` would have turned it into an error
+                raise
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(60):  # a hang, reported as one
+        await stop_task(task, every=0.01)
+    assert task.cancelled()
+    assert caught == 2
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_a_cancelled_write_batch_stays_cancelled_when_its_leases_cannot_be_given_back(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database gone mid-batch: giving the leases back fails, the cancellation still wins."""
+    started = asyncio.Event()
+
+    async def claimed(*_: object) -> list[object]:
+        return [object()]
+
+    async def endless(*_: object) -> set[int]:
+        started.set()
+        await asyncio.Event().wait()
+        return set()
+
+    async def unreachable(*_: object) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(rig.store, "claim_writes", claimed)
+    monkeypatch.setattr(rig.store, "release_writes", unreachable)
+    monkeypatch.setattr(sync_module, "_send", endless)
+    task = asyncio.create_task(write_back(rig.ctx, SyncReport()))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 
 from jobs.cli import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
+from tests.support.dead_letters import seed_dead_letter
 from tests.support.sandbox import served
 
 pytestmark = pytest.mark.integration
@@ -61,6 +63,7 @@ def test_operating_the_connector(
         "version": 1,
         "source": str(DEFAULT_MAPPING),
         "file_differs": False,
+        "file": {"path": str(DEFAULT_MAPPING), "state": "active", "problem": None},
     }
     assert status["budget"]["used"] > 100
     assert status["budget"]["write_reserve"] == status["budget"]["quota"] // 5
@@ -112,10 +115,35 @@ def test_applying_needs_a_yes(
     assert json.loads(run(capsys, clock, "status", "--json"))["mapping"]["version"] == 1
 
 
-def test_previewing_then_applying_a_mapping(
+def test_applying_a_mapping_logs_its_stage_changes_on_stderr_not_stdout(
     env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Reconnect after 30 days: the preview's counts, samples and pages, then the switch."""
+    """`mapping apply` configures logging as every command does: JSON on stderr off a terminal."""
+    clock = FakeClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
+    run(capsys, clock, "sync")
+    changed = tmp_path / "mapping.yaml"
+    changed.write_text(
+        DEFAULT_MAPPING.read_text().replace("reconnect_after_days: 60", "reconnect_after_days: 30")
+    )
+    structlog.reset_defaults()  # as in a new process
+    assert main(["mapping", "apply", str(changed), "--yes"], clock=clock) == EXIT_OK
+    out, err = capsys.readouterr()
+    assert "stage.changed" not in out
+    assert "mapping version 2 is active" in out
+    changes = [json.loads(line) for line in err.splitlines() if '"stage.changed"' in line]
+    assert changes
+    assert {(line["from_stage"], line["to_stage"]) for line in changes} == {
+        ("Completion", "Reconnect")
+    }
+
+
+def test_previewing_then_applying_a_mapping(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconnect after 30 days: the preview's counts, samples and pages, then the switch.
+
+    A bad file on disk afterwards is reported by `status`; the active mapping stays.
+    """
     clock = FakeClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
     run(capsys, clock, "sync")
     changed = tmp_path / "mapping.yaml"
@@ -144,11 +172,20 @@ def test_previewing_then_applying_a_mapping(
     assert "mapping version 2 is active; 300 learner(s) re-decided" in applied
     assert json.loads(run(capsys, clock, "status", "--json"))["mapping"]["file_differs"]
 
+    latin_1 = tmp_path / "latin-1.yaml"
+    latin_1.write_bytes(b"version: 1\nstages: [Termin\xe9]\n")
+    monkeypatch.setenv("CONNECTOR_MAPPING_FILE", str(latin_1))
+    text = run(capsys, clock, "status")
+    assert (
+        f"  the mapping file is bad (the active mapping stays in use): {latin_1}:2:16: not UTF-8"
+    ) in text
+    assert "active mapping: version 2" in text
+
 
 def test_dead_letters_are_listed_replayed_and_discarded(
     env: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A write refused for an archived owned tag waits as a dead letter until replayed."""
+    """A write blocked by an archived owned tag, then refused by Wisenet, waits until replayed."""
     clock = FakeClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
     run(capsys, clock, "sync")
     tags = httpx.get(f"{env}/tags", headers={"x-api-key": "sandbox-key"}).json()
@@ -158,20 +195,24 @@ def test_dead_letters_are_listed_replayed_and_discarded(
         for row in csv.DictReader(io.StringIO(run(capsys, clock, "export")))
         if "certificate-overdue" in row["desired_tags"]
     ]
-    ce = overdue[0]["course_enrolment_id"]
+    ce, learner = int(overdue[0]["course_enrolment_id"]), int(overdue[0]["learner_id"])
     sandbox = env.removesuffix("/v1") + "/_sandbox"
     httpx.post(f"{sandbox}/tags/{certified}/archive", json={"archived": True}).raise_for_status()
     httpx.post(f"{sandbox}/course-enrolments/{ce}/credentials", json={}).raise_for_status()
     clock.advance(3600)
-    run(capsys, clock, "sync")
+    assert main(["sync"], clock=clock) == EXIT_FAILED  # the write waits, blocked by the archive
+    status = json.loads(run(capsys, clock, "status", "--json"))
+    assert [group["writes"] for group in status["blocked"]] == [1]
+    assert status["dead_letters"] == 0
 
+    seed_dead_letter(clock, ce, learner, ["certified"])
     (letter,) = [
         json.loads(line)
         for line in run(capsys, clock, "deadletters", "list", "--json").splitlines()
     ]
-    assert letter["course_enrolment_id"] == int(ce)
-    assert letter["learner_id"] == int(overdue[0]["learner_id"])
-    assert "archived" in letter["reason"]
+    assert letter["course_enrolment_id"] == ce
+    assert letter["learner_id"] == learner
+    assert "400" in letter["reason"]
     assert letter["attempts"] == 1
     assert "certified" in letter["add"]
     assert "1 dead letter(s)" in run(capsys, clock, "deadletters", "list")

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,14 +193,33 @@ def test_tamper_modes_produce_deliveries_a_verifier_must_refuse(
 
 
 def test_delays_reorder_deliveries_and_lose_none(recorder: tuple[Recorder, ThreadedServer]) -> None:
-    """With random delivery delays, events arrive out of order, every one of them."""
+    """A burst released at once with random delays arrives out of order, every event of it."""
     received, receiver = recorder
     with served() as server:
-        hook_to(server, receiver, delay_ms=[0, 300], reorder=True)
+        # Held until the flush, the burst leaves as one batch however slowly the edits were made.
+        hook_to(server, receiver, delay_ms=[0, 300], reorder=True, hold=True)
         learners = [c["learner_id"] for c in control(server, "GET", "/cases")[:12]]
         for learner in learners:
             control(server, "POST", f"/learners/{learner}/active", json={"active": False})
+        assert received.received == []  # nothing leaves while held
         flush(server)
     arrived = [p["RecordId"] for p in received.payloads()]
     assert sorted(arrived) == sorted(learners)
     assert arrived != learners
+
+
+def test_releasing_a_hold_sends_what_was_gathered(
+    recorder: tuple[Recorder, ThreadedServer],
+) -> None:
+    """Turning the hold off sends the events gathered meanwhile, without a flush."""
+    received, receiver = recorder
+    with served() as server:
+        hook_to(server, receiver, hold=True)
+        learner = first_case(server, "stage-current")["learner_id"]
+        control(server, "POST", f"/learners/{learner}/active", json={"active": False})
+        assert control(server, "GET", "/webhooks")["hold"] is True
+        control(server, "POST", "/webhooks", json={"hold": False})
+        deadline = time.monotonic() + 30
+        while not received.received and time.monotonic() < deadline:
+            time.sleep(0.02)  # the emitter delivers on its own task; no flush releases it here
+    assert [p["RecordId"] for p in received.payloads()] == [learner]

@@ -19,13 +19,16 @@ from connector.store.store import (
     ENROLMENT,
     LEARNER,
     UNIT,
+    BlockedWrites,
     JobBusyError,
     PendingWrite,
     Snapshot,
     Store,
     acquire_lock,
     release_lock,
+    status_facts,
 )
+from mappings.decision import Decision
 from mappings.evaluate import evaluate
 from tests.support.bundles import TODAY, ago, default_mapping, enrolment, learner, unit
 from tests.support.clock import FakeClock
@@ -137,6 +140,58 @@ async def test_the_outbox_postpones_and_dead_letters(store: Store) -> None:
     assert await store.outbox_size() == 0
 
 
+async def queue_certified(store: Store, correlation_id: str) -> tuple[PendingWrite, Decision]:
+    """Learner 1 stored and decided, with a `certified` write queued for enrolment 10."""
+    await store.save(snapshots(), entity=LEARNER, high_water=None)
+    bundle = await store.bundle(1)
+    assert bundle is not None
+    decision = evaluate(bundle, default_mapping(), TODAY)
+    write = PendingWrite(10, 1, frozenset({"certified"}), frozenset(), 0, correlation_id, 0)
+    await store.record_decision(
+        decision, mapping_version=1, today=TODAY, writes=[write], cancel_writes=[]
+    )
+    return write, decision
+
+
+async def test_a_patch_response_for_an_enrolment_forgotten_meanwhile_brings_nothing_back(
+    store: Store,
+) -> None:
+    """Wisenet deleted the enrolment while our PATCH was in flight: it stays forgotten."""
+    await queue_certified(store, "c-4")
+    (claimed,) = await store.claim_writes("w", 10, timedelta(minutes=5))
+    assert await store.forget(ENROLMENT, [10]) == {1}
+    answered = Snapshot(ENROLMENT, 10, enrolment(10, "Completed"), learner_id=1, tag_ids=(12,))
+    assert not await store.finish_write(claimed, answered, sent=[12])
+    assert await store.enrolment_snapshot(10) is None
+    assert 10 not in await store.record_ids(ENROLMENT)
+    assert await store.outbox_size() == 0
+
+
+async def test_a_patch_response_marks_the_learner_only_for_a_change_besides_the_tags_sent(
+    store: Store,
+) -> None:
+    """Only the tags sent changed: unmarked; a staff edit in the response: marked and stored."""
+    write, decision = await queue_certified(store, "c-3")
+    record = enrolment(10, "Completed", end_date=ago(40))
+    answered = Snapshot(ENROLMENT, 10, record, learner_id=1, tag_ids=(14, 12))
+    assert not await store.finish_write(write, answered, sent=[12, 14])
+    assert (await store.enrolment_snapshot(10) or ((),))[0] == (14, 12)
+    assert await store.dirty_learners() == set()
+    assert await store.outbox_size() == 0
+
+    await store.record_decision(
+        decision, mapping_version=1, today=TODAY, writes=[write], cancel_writes=[]
+    )
+    edited = Snapshot(ENROLMENT, 10, enrolment(10, "Withdrawn"), learner_id=1, tag_ids=(12,))
+    assert await store.finish_write(write, edited, sent=[12])
+    assert await store.dirty_learners() == await store.dirty_learners(among=[1, 2]) == {1}
+    assert await store.dirty_learners(among=[2]) == set()
+    stored = await store.bundle(1)
+    assert stored is not None
+    assert stored.course_enrolments == (enrolment(10, "Withdrawn"),)
+    assert await store.outbox_size() == 0
+
+
 async def test_outbox_claims_are_leased_disjoint_and_yield_to_a_newer_plan(store: Store) -> None:
     """Two workers never hold one row; a lost lease frees it; a re-plan survives a late finish."""
     await store.save(snapshots(), entity=LEARNER, high_water=None)
@@ -180,29 +235,6 @@ async def test_outbox_claims_are_leased_disjoint_and_yield_to_a_newer_plan(store
     left = await store.pending_writes(20)
     assert [w for w in left if w.course_enrolment_id == late.course_enrolment_id] == [again]
     assert len(left) == 10
-
-
-async def test_a_new_leader_reclaims_the_leases_of_deposed_ones(store: Store) -> None:
-    """Rows a dead leader leased are free at once for the next, its own leases untouched."""
-    await store.save(snapshots(), entity=LEARNER, high_water=None)
-    bundle = await store.bundle(1)
-    assert bundle is not None
-    planned = [
-        PendingWrite(ce, 1, frozenset({"certified"}), frozenset(), 0, f"c-{ce}", 0)
-        for ce in (10, 11, 12)
-    ]
-    await store.record_decision(
-        evaluate(bundle, default_mapping(), TODAY),
-        mapping_version=1,
-        today=TODAY,
-        writes=planned,
-        cancel_writes=[],
-    )
-    lease = timedelta(minutes=10)
-    assert len(await store.claim_writes("dead", 2, lease)) == 2
-    assert len(await store.claim_writes("new", 5, lease)) == 1
-    assert await store.reclaim_leases("new") == {"webhook_inbox": 0, "outbox": 2}
-    assert len(await store.claim_writes("new", 5, lease)) == 2  # no ten-minute wait
 
 
 async def test_the_budget_counts_per_day_and_stops_when_exhausted(store: Store) -> None:
@@ -290,3 +322,28 @@ async def test_a_migration_failing_halfway_leaves_the_sqlite_file_as_it_was(tmp_
             assert await migrate.current_revision(engine) is None
         finally:
             await engine.dispose()
+
+
+async def test_a_blocked_write_stays_queued_out_of_the_due_list_until_released(
+    store: Store,
+) -> None:
+    """Blocked: not claimed nor previewed, counted by tag; a new plan or a release frees it."""
+    write, decision = await queue_certified(store, "c-5")
+    (claimed,) = await store.claim_writes("w", 10, timedelta(minutes=5))
+    await store.block_write(claimed, "certified", "tag 'certified' ...; set adopt_existing")
+    assert await store.claim_writes("w", 10, timedelta(minutes=5)) == []
+    assert await store.pending_writes(10) == []
+    assert await store.blocked_writes() == [
+        BlockedWrites("certified", "tag 'certified' ...; set adopt_existing", 1)
+    ]
+    facts = await status_facts(store)
+    assert (facts["outbox"], len(facts["blocked"])) == (0, 1)
+    assert await store.release_blocked("certified") == {1}
+    assert await store.blocked_writes() == []
+    (again,) = await store.claim_writes("w2", 10, timedelta(minutes=5))
+    await store.block_write(again, "certified", "archived")
+    await store.record_decision(
+        decision, mapping_version=1, today=TODAY, writes=[write], cancel_writes=[]
+    )
+    assert await store.blocked_writes() == []  # a new plan is checked again before sending
+    assert [w.course_enrolment_id for w in await store.pending_writes(10)] == [10]

@@ -9,7 +9,7 @@ import pytest
 
 from connector.bundles import Labels
 from jobs.mapping_apply import impact
-from jobs.sync import SyncReport, backfill, reconcile, sweep, sync, write_back
+from jobs.sync import PlannedWrite, SyncReport, backfill, reconcile, sweep, sync, write_back
 from mappings.loader import load_mapping
 from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
@@ -77,7 +77,7 @@ async def test_a_dry_run_plans_and_sends_nothing(rig: Rig) -> None:
     rig.ctx.dry_run = True
     report = await sync(rig.ctx)
     counts = control(rig.server, "GET", "/counters")["by_endpoint"]
-    assert report.dry_run_patches
+    assert report.plan
     assert not any(name.startswith(("PATCH", "POST")) for name in counts)
     assert all(not tags for tags in owned_tags_in_wisenet(rig.server).values())
 
@@ -85,7 +85,7 @@ async def test_a_dry_run_plans_and_sends_nothing(rig: Rig) -> None:
 async def test_a_write_back_in_many_batches_reads_the_tag_definitions_once(rig: Rig) -> None:
     """Batches of 20 leased rows: one GET /tags for them all, one PATCH per planned write."""
     rig.ctx.dry_run = True
-    planned = len((await sync(rig.ctx)).dry_run_patches)
+    planned = len((await sync(rig.ctx)).plan or [])
     rig.ctx.dry_run = False
     control(rig.server, "POST", "/counters/reset")
     report = SyncReport()
@@ -135,16 +135,19 @@ async def test_a_certificate_issued_without_other_change_is_never_reported_late(
 
 
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
-async def test_sweep_as_of_plans_without_a_request_and_the_real_sweep_writes(rig: Rig) -> None:
-    """Sweep as of two days on plans reconnect-eligible, sending nothing; on the day, writes it."""
+async def test_sweep_as_of_plans_with_one_read_and_the_real_sweep_writes(rig: Rig) -> None:
+    """Sweep as of two days on plans reconnect-eligible, sending nothing; on the day, writes it.
+
+    The plan reads the tag definitions once, as the real sweep's write-back does.
+    """
     await sync(rig.ctx)
     case = next(c for c in control(rig.server, "GET", "/cases") if c["name"] == "reconnect-day-59")
     ce = case["course_enrolment_ids"][0]
     control(rig.server, "POST", "/counters/reset")
     rig.ctx.as_of = TODAY + timedelta(days=2)
     planned = await sweep(rig.ctx)
-    assert (ce, ["reconnect-eligible"], []) in planned.dry_run_patches
-    assert control(rig.server, "GET", "/counters")["total"] == 0
+    assert PlannedWrite(case["learner_id"], ce, ["reconnect-eligible"], []) in (planned.plan or [])
+    assert control(rig.server, "GET", "/counters")["by_endpoint"] == {"GET /tags": 1}
     assert owned_tags_in_wisenet(rig.server)[ce] == {"certified"}
     rig.ctx.as_of = None
     advance(rig, 2)

@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from connector.wisenet.usi import usi_facts
 from mappings.bundle import (
     Address,
     Avetmiss,
@@ -41,12 +42,27 @@ def ago(days: int) -> date:
     return TODAY - timedelta(days=days)
 
 
+def usi(raw: str | None) -> dict[str, Any]:
+    """A learner's USI fields for the USI `raw`, read as the connector reads Wisenet's."""
+    facts = usi_facts(raw)
+    return {
+        "has_usi": facts.present,
+        "usi_well_formed": facts.well_formed,
+        "usi_exemption": facts.exemption,
+    }
+
+
 def learner(learner_id: int = 1, **changes: Any) -> Learner:
-    """A learner with every field rules check present, USI verified, active."""
+    """A learner with every field rules check present, USI verified, active.
+
+    `usi=` takes a USI as Wisenet would give it, and sets the facts the connector keeps of it.
+    """
+    if "usi" in changes:
+        changes.update(usi(changes.pop("usi")))
     values: dict[str, Any] = {
         "id": learner_id,
         "is_active": True,
-        "usi": "3AW88YH9U5",
+        **usi("3AW88YH9U5"),
         "usi_status": "Verified",
         "has_date_of_birth": True,
         "has_gender": True,
@@ -218,7 +234,7 @@ def bundles(draw: st.DrawFn) -> LearnerBundle:
     who = Learner(
         id=learner_id,
         is_active=draw(st.sampled_from([True, True, True, False, None])),
-        usi=draw(st.one_of(st.none(), st.sampled_from(USIS))),
+        **usi(draw(st.one_of(st.none(), st.sampled_from(USIS)))),
         usi_status=draw(st.sampled_from([None, "Verified", "verified ", "Unverified", "Invalid"])),
         has_date_of_birth=draw(st.booleans()),
         has_gender=draw(st.booleans()),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections.abc import Iterator
 
 from connector.sandbox.app import free_port
 
@@ -49,3 +51,44 @@ class TcpProxy:
                 await writer.drain()
         writer.close()
         self._links.discard(writer)
+
+
+class ThreadedProxy:
+    """A TcpProxy on an event loop of its own thread, for tests that drive processes."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.proxy = TcpProxy(target_host, target_port)
+
+    @property
+    def port(self) -> int:
+        """Where the proxy listens."""
+        return self.proxy.port
+
+    def up(self) -> None:
+        """Accept and forward connections."""
+        asyncio.run_coroutine_threadsafe(self.proxy.up(), self._loop).result(timeout=10)
+
+    def down(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        asyncio.run_coroutine_threadsafe(self.proxy.down(), self._loop).result(timeout=10)
+
+    def close(self) -> None:
+        """Cut everything and stop the thread."""
+        self.down()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+@contextlib.contextmanager
+def threaded_proxy(target_host: str, target_port: int) -> Iterator[ThreadedProxy]:
+    """A running ThreadedProxy, closed afterwards."""
+    proxy = ThreadedProxy(target_host, target_port)
+    proxy.up()
+    try:
+        yield proxy
+    finally:
+        proxy.close()

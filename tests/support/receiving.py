@@ -15,6 +15,7 @@ from connector.store.store import Store
 from connector.webhooks.payload import ENTITIES
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
+from jobs.body_deadline import BODY_SECONDS
 from jobs.service import embedded_server, listen
 from jobs.settings import Bind
 
@@ -32,7 +33,11 @@ class Receiving:
 
 @asynccontextmanager
 async def receiving(
-    store: Store, *, verifier: VerifierConfig | None = None, account: str = SANDBOX_ACCOUNT
+    store: Store,
+    *,
+    verifier: VerifierConfig | None = None,
+    account: str = SANDBOX_ACCOUNT,
+    body_seconds: float = BODY_SECONDS,
 ) -> AsyncIterator[Receiving]:
     """Serve a receiver on a free port in this loop (signatures checked on the real clock)."""
     receiver = Receiver(
@@ -47,7 +52,7 @@ async def receiving(
     port = sock.getsockname()[1]
     served = Receiving(f"http://127.0.0.1:{port}{PATH}", receiver)
     receiver.on_accepted = lambda: served.accepted.append(1)
-    server = embedded_server(receiver.app())
+    server = embedded_server(receiver.app(), body_seconds)
     task = asyncio.get_running_loop().create_task(server.serve([sock]))
     try:
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event

@@ -11,12 +11,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from connector.bundles import Labels
 from connector.clock import Clock
 from connector.sandbox.app import SandboxServer
 from connector.store import migrate
 from connector.store.budget import StoreBudget
+from connector.store.schema import enrolment_state, flags, learner_state
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
@@ -25,7 +27,7 @@ from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
 from tests.support.clock import FakeClock
 from tests.support.databases import database
-from tests.support.sandbox import KEY, TODAY, served
+from tests.support.sandbox import KEY, served
 from tests.support.sandbox_bundles import bundle_for, combos
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -50,6 +52,7 @@ async def wired(
     rate_limit: float,
     retry: RetryPolicy,
     daily_quota: int = 100_000,
+    page_size: int = 1000,
 ) -> AsyncIterator[Rig]:
     """A store at `url` with the default mapping active, and a sync context on `server`."""
     store = await Store.open(url, clock, base_url=server.base_url, account_number=None)
@@ -62,6 +65,7 @@ async def wired(
         rate_limit=rate_limit,
         daily_quota=daily_quota,
         retry=retry,
+        page_size=page_size,
     )
     client = WisenetClient(config, clock=clock, budget=budget, rng=random.Random(1))
     ctx = SyncContext(
@@ -102,9 +106,13 @@ def owned_tags_in_wisenet(server: SandboxServer) -> dict[int, set[str]]:
     }
 
 
-def expected_tags(server: SandboxServer, on: date = TODAY) -> dict[int, set[str]]:
-    """What the reference implementation wants on each enrolment (nothing for inactive learners)."""
+def expected_tags(server: SandboxServer, on: date | None = None) -> dict[int, set[str]]:
+    """What the reference wants on each enrolment on `on` (default: the day the data were made for).
+
+    Inactive learners get nothing.
+    """
     sandbox = server.sandbox
+    on = on or sandbox.config.today or sandbox.clock.today()
     labels = Labels.from_combos(combos(sandbox))
     wanted: dict[int, set[str]] = {}
     for learner_id in sandbox.db.learners.ids():
@@ -124,3 +132,43 @@ def human_tags(server: SandboxServer) -> dict[int, list[int]]:
         ce_id: [t["TagId"] for t in row.get("TagIds", []) if t["TagId"] not in owned_ids]
         for ce_id, row in db.course_enrolments.rows.items()
     }
+
+
+@dataclass(frozen=True)
+class Decided:
+    """Every learner's stage, every enrolment's stage and every flag raised."""
+
+    learners: dict[int, str | None]
+    enrolments: dict[int, str]
+    flags: frozenset[tuple[str, str, int]]
+
+
+def expected_decisions(server: SandboxServer, on: date | None = None) -> Decided:
+    """What the reference decides for every learner of the sandbox on `on` (see expected_tags)."""
+    sandbox = server.sandbox
+    on = on or sandbox.config.today or sandbox.clock.today()
+    labels = Labels.from_combos(combos(sandbox))
+    learners: dict[int, str | None] = {}
+    enrolments: dict[int, str] = {}
+    raised: set[tuple[str, str, int]] = set()
+    for learner_id in sandbox.db.learners.ids():
+        outcome = decide(bundle_for(sandbox, learner_id, labels), on)
+        learners[learner_id] = outcome.learner_stage
+        enrolments.update({ce_id: stage for ce_id, (stage, _) in outcome.enrolments.items()})
+        raised |= outcome.flags
+    return Decided(learners, enrolments, frozenset(raised))
+
+
+async def stored_decisions(store: Store) -> Decided:
+    """What the store holds as decided: stages of learners and enrolments, and flags."""
+    async with store.engine.connect() as conn:
+        learners = await conn.execute(select(learner_state.c.learner_id, learner_state.c.stage))
+        enrolments = await conn.execute(
+            select(enrolment_state.c.course_enrolment_id, enrolment_state.c.stage)
+        )
+        raised = await conn.execute(select(flags.c.flag, flags.c.subject, flags.c.subject_id))
+        return Decided(
+            {row[0]: row[1] for row in learners},
+            {row[0]: row[1] for row in enrolments},
+            frozenset((row[0], row[1], row[2]) for row in raised),
+        )

@@ -6,15 +6,18 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from connector.sandbox.app import SandboxServer, create_app
 from connector.sandbox.service import Sandbox, SandboxConfig
 
 TODAY = date(2026, 11, 29)
+ACCOUNT_TZ = ZoneInfo("Australia/Sydney")
 KEY = "sandbox-key"
 BASE = SandboxConfig(
     learners=300, seed=1, today=TODAY, rate_limit=0, daily_quota=0, frozen_clock=True
@@ -84,3 +87,26 @@ def control(server: SandboxServer, method: str, path: str, **kwargs: Any) -> Any
     response = httpx.request(method, f"{server.url}/_sandbox{path}", timeout=30, **kwargs)
     response.raise_for_status()
     return response.json()
+
+
+def process_today() -> date:
+    """The day a connector process on the real clock decides on: today in the account's zone."""
+    return datetime.now(ACCOUNT_TZ).date()
+
+
+@contextmanager
+def served_for_processes(**overrides: Any) -> Iterator[SandboxServer]:
+    """A served sandbox whose data are made for the day that connector processes decide on.
+
+    Processes run on the real clock, so the sandbox's generated data and the reference follow that
+    clock too (`faketime` moves both). A failed check is reported as a skip only when the
+    account's midnight passed during the test, since its processes then decided on two days.
+    """
+    today = process_today()
+    with served(today=today, **overrides) as server:
+        try:
+            yield server
+        except AssertionError:
+            if process_today() != today:
+                pytest.skip("the account's day changed during the test")
+            raise

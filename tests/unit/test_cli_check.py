@@ -164,8 +164,8 @@ def test_check_warns_about_mapping_names_the_account_lacks(
     assert main(["check"], clock=FakeClock()) == EXIT_OK
     out = capsys.readouterr().out
     assert (
-        "warning: rule reconnect (set finalised_statuses): 'Partial Attendance' is not a value "
-        "of the account's enrolment-statuses"
+        "warning: config/mapping.yaml:32:24: sets.finalised_statuses[4]: 'Partial Attendance' "
+        "is not among the account's enrolment-statuses, so it can never match"
     ) in out
     assert "outcomes" not in out.split("warning:", 1)[1]
     assert out.rstrip().endswith("check passed")

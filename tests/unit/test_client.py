@@ -21,6 +21,7 @@ from connector.errors import (
 )
 from connector.wisenet.endpoints import CREDENTIALS
 from connector.wisenet.retry import RetryPolicy
+from connector.wisenet.usi import UsiFacts
 from connector.wisenet.wire import CredentialData
 from tests.support.client import API_KEY, BASE_URL, make_client
 from tests.support.clock import FakeClock
@@ -52,7 +53,7 @@ async def collect(pages: Any) -> list[int]:
 async def test_the_sample_learner_parses_with_the_fields_rules_read(
     wisenet: respx.MockRouter,
 ) -> None:
-    """wisenet-api.md §7.1 parses; names are not even held by the wire model."""
+    """wisenet-api.md §7.1 parses; no personal value (name, USI, birth date, …) is held."""
     wisenet.get("/learnersAU/10452").respond(json=sample("learner_10452"))
     async with make_client() as client:
         item = await client.get_learner(10452)
@@ -61,12 +62,15 @@ async def test_the_sample_learner_parses_with_the_fields_rules_read(
     assert data.last_modified_time_stamp == "2025-03-14T09:21:37.52"
     assert data.personal is not None
     assert data.personal.is_active is True
-    assert data.personal.unique_student_identifier == "3AW88YH9U5"
+    assert data.personal.usi == UsiFacts(present=True, well_formed=True)
     assert data.personal.street_address is not None
-    assert data.personal.street_address.postcode == "3065"
+    assert data.personal.street_address.has_postcode
+    assert data.personal.has_date_of_birth
     assert data.demographics is not None
     assert data.demographics.disability_flag_id == 2
     assert "Jordan" not in data.model_dump_json()
+    kept = data.model_dump_json()
+    assert not [value for value in ("3AW88YH9U5", "3065", "@", "1996", "+61412") if value in kept]
 
 
 async def test_the_sample_enrolments_parse(wisenet: respx.MockRouter) -> None:
@@ -363,13 +367,13 @@ async def test_retries_spend_the_budget_too(wisenet: respx.MockRouter) -> None:
 
 
 async def test_requests_are_spaced_by_the_rate_limiter(wisenet: respx.MockRouter) -> None:
-    """Ten quick calls at 8/s leave 0.125 s apart."""
+    """Ten quick calls at 8/s leave 0.125 s apart; the ninth waits out the window's margin."""
     wisenet.get("/learnersAU/1").respond(json=learner(1))
     clock = FakeClock()
     async with make_client(clock, rate_limit=8) as client:
         for _ in range(10):
             await client.get_learner(1)
-    assert clock.sleeps == [0.125] * 9
+    assert clock.sleeps == pytest.approx([0.125] * 7 + [0.175, 0.125])
 
 
 # --- bad input -----------------------------------------------------------------------------

@@ -189,3 +189,67 @@ def test_bundle_text_may_be_json_or_yaml() -> None:
     assert parse_bundle_text("learner: 1\n", "b.yaml") == {"learner": 1}
     with pytest.raises(BundleError, match=r"b\.txt: neither JSON nor YAML"):
         parse_bundle_text("learner: [1\n", "b.txt")
+
+
+LATIN_1 = ROOT / "tests" / "fixtures" / "hostile_mappings" / "latin-1.yaml"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["mapping", "check", "FILE"], 1),
+        (["mapping", "test", "FILE", "--cases", str(CASES)], 1),
+        (["mapping", "preview", "FILE"], 1),
+        (["mapping", "apply", "FILE", "--yes"], 1),
+        (["explain", "--bundle", str(SAMPLE), "--mapping", "FILE"], 1),
+        (["check"], 1),
+        (["sync"], EXIT_CONFIGURATION),
+        (["backfill"], EXIT_CONFIGURATION),
+    ],
+    ids=lambda value: " ".join(value[:2]) if isinstance(value, list) else str(value),
+)
+def test_every_command_reading_a_mapping_file_prints_located_lines(
+    argv: list[str],
+    code: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Latin-1 file: one line naming file, line and column, the documented exit code."""
+    monkeypatch.setenv("CONNECTOR_MAPPING_FILE", str(LATIN_1))
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("CONNECTOR_WISENET_API_KEY", "key-that-is-never-used")
+    assert main([str(LATIN_1) if arg == "FILE" else arg for arg in argv]) == code
+    err = capsys.readouterr().err.splitlines()
+    first = err[0].removeprefix("configuration error: ")
+    assert first.startswith(f"{LATIN_1}:8:40: not UTF-8: byte 0xe9 (invalid continuation byte)")
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_values_that_can_never_match_are_located_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Typographic quotes and undocumented names warn; the mapping is still ok (exit 0)."""
+    curly = tmp_path / "curly.yaml"
+    text = MAPPING.read_text()
+    line = text[: text.index("equals: Completed}")].count("\n") + 1
+    curly.write_text(text.replace("equals: Completed}", "equals: \u201cCompleted\u201d}"))
+    assert main(["mapping", "check", str(curly)]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out.strip().endswith("ok (5 stage rules, 14 flags, 4 tag rules)")
+    assert captured.err.splitlines() == [
+        f"{curly}:{line}:29: warning: rule tag-certified: when.all[1].equals: "
+        "'“Completed”' is written in typographic quotes, which are part of the value, so it can "
+        "never match; write it in straight quotes or none"
+    ]
+
+
+def test_a_case_file_of_aliases_fails_alone_with_its_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An alias bomb in a case file is one failed case naming file and line, not a hang."""
+    cases = Path(__file__).parents[1] / "fixtures" / "hostile_bundles" / "cases"
+    assert main(["mapping", "test", str(MAPPING), "--cases", str(cases)]) == 1
+    out = capsys.readouterr().out
+    assert f"{cases / 'aliases.yaml'}:2: anchors and aliases are not allowed here" in out
+    assert out.strip().endswith("0 passed, 1 failed")

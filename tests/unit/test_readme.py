@@ -16,3 +16,10 @@ def test_ci_runs_the_readmes_test_command_verbatim() -> None:
     """.ci/run and the README cannot drift apart: CI runs exactly what a newcomer runs."""
     test_command = next(c for c in readme_commands() if "pytest" in c)
     assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_commands_table_documents_explain_of_a_stored_learner() -> None:
+    """The demo prints `explain ID`: the table documents it beside `explain --bundle FILE`."""
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("|")]
+    assert any(row.startswith("| `connector explain LEARNER_ID") for row in rows)
+    assert any(row.startswith("| `connector explain --bundle FILE") for row in rows)

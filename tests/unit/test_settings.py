@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import re
 from datetime import time, timedelta
 from pathlib import Path
@@ -9,6 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from connector.errors import ConfigurationError
+from connector.sandbox.webhooks import DEFAULT_SECRET
+from connector.webhooks.verify import MIN_SECRET_BYTES
 from jobs.settings import (
     Bind,
     Settings,
@@ -42,6 +45,7 @@ def test_defaults_match_the_settings_table() -> None:
     assert (s.webhook_encoding, s.webhook_prefix, s.webhook_max_bytes) == ("hex", "", 65536)
     assert s.http_bind == Bind("0.0.0.0", 8080)  # noqa: S104
     assert s.admin_bind == Bind("127.0.0.1", 9100)
+    assert s.webhook_coalesce == timedelta(seconds=3)
     assert s.retention == timedelta(days=400)
 
 
@@ -94,8 +98,7 @@ def test_every_bad_setting_gets_its_own_line(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ConfigurationError) as caught:
         load_settings(env_file=None)
     lines = str(caught.value).splitlines()
-    assert lines[0] == "invalid settings:"
-    named = sorted(re.match(r"\s+(CONNECTOR_\w+):", line)[1] for line in lines[1:])  # type: ignore[index]
+    named = sorted(re.match(r"(CONNECTOR_\w+):", line)[1] for line in lines)  # type: ignore[index]
     assert named == sorted(bad)
 
 
@@ -106,7 +109,10 @@ def test_secrets_are_never_echoed() -> None:
     message = describe_settings_errors(caught.value)
     assert "CONNECTOR_WISENET_API_KEY: Input should be a valid string" in message
     assert "987654321" not in message
-    assert "CONNECTOR_WISENET_RATE_LIMIT: Input should be greater than 0 (got 0)" in message
+    assert (
+        "CONNECTOR_WISENET_RATE_LIMIT: Input should be greater than or equal to 0.1 (got 0)"
+        in message
+    )
 
 
 def test_unverified_webhooks_need_dev_mode(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,14 +129,14 @@ def test_the_receiver_needs_a_secret_unless_unverified(monkeypatch: pytest.Monke
     with pytest.raises(ConfigurationError, match="CONNECTOR_WEBHOOK_SECRET is not set"):
         load_settings(env_file=None).webhook_verifier()
     monkeypatch.setenv("CONNECTOR_WEBHOOK_SIGNATURE", "hmac-sha256")
-    monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET", "s3cret-of-16-bytes")
     monkeypatch.setenv("CONNECTOR_WEBHOOK_HEADER", "X-Sig")
     monkeypatch.setenv("CONNECTOR_WEBHOOK_ENCODING", "base64")
     monkeypatch.setenv("CONNECTOR_WEBHOOK_PREFIX", "sha256=")
     verifier = load_settings(env_file=None).webhook_verifier()
     assert (verifier.mode, verifier.secret, verifier.header_name) == (
         "hmac-sha256",
-        "s3cret",
+        "s3cret-of-16-bytes",
         "x-sig",
     )
     assert (verifier.encoding, verifier.prefix) == ("base64", "sha256=")
@@ -163,8 +169,191 @@ def test_env_example_copied_to_env_gives_the_defaults() -> None:
 
 @pytest.mark.skipif(not DESIGN.exists(), reason="shared/design.md is laid beside the checkout")
 def test_the_design_table_names_every_setting() -> None:
-    """design.md §6 and the Settings model list the same settings."""
+    """Every setting of the model is in design.md §6, in the table's order.
+
+    The table may be ahead of the model: it also names the settings of work not yet built.
+    """
     text = DESIGN.read_text()
     table = text[text.index("## 6. Settings") : text.index("## 7.")]
-    documented = re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
-    assert ["CONNECTOR_" + name for name in documented] == setting_names()
+    documented = ["CONNECTOR_" + name for name in re.findall(r"^\| `(\w+)` \|", table, re.M)]
+    names = setting_names()
+    assert [name for name in documented if name in names] == names
+
+
+def _secret_of(mode: str, key_bytes: int) -> str:
+    """A secret worth exactly `key_bytes` bytes of key in `mode`."""
+    key = bytes(range(65, 65 + key_bytes))
+    return (
+        "whsec_" + base64.b64encode(key).decode() if mode == "standard-webhooks" else key.decode()
+    )
+
+
+@pytest.mark.parametrize("mode", ["standard-webhooks", "hmac-sha256", "shared-token"])
+def test_a_webhook_secret_needs_sixteen_bytes_of_key_in_every_mode(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """16 bytes of key are enough, 15 are refused with one line that does not quote the secret."""
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SIGNATURE", mode)
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET", _secret_of(mode, MIN_SECRET_BYTES))
+    assert load_settings(env_file=None).webhook_verifier().mode == mode
+    weak = _secret_of(mode, MIN_SECRET_BYTES - 1)
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET", weak)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env_file=None)
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith("CONNECTOR_WEBHOOK_SECRET: the secret ")
+    assert weak not in line
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "whsec_",
+        "whsec_" + base64.b64encode(b"k" * 15).decode(),
+        "whsec_ZZ",  # not base64: its raw 2 bytes
+        base64.b64encode(b"k" * 15).decode(),  # base64 without the prefix: 15 decoded bytes
+    ],
+)
+def test_weak_standard_webhooks_secrets_are_refused(
+    secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`whsec_` alone is an empty key; the decoded key is what counts, not the text's length."""
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET", secret)
+    with pytest.raises(ConfigurationError, match=r"^CONNECTOR_WEBHOOK_SECRET: the secret decodes"):
+        load_settings(env_file=None)
+
+
+@pytest.mark.parametrize("mode", ["standard-webhooks", "hmac-sha256", "shared-token"])
+def test_the_sandbox_default_secret_is_strong_enough_in_every_mode(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox and the tests sign with DEFAULT_SECRET, whatever the mode."""
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SIGNATURE", mode)
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET", DEFAULT_SECRET)
+    assert load_settings(env_file=None).webhook_verifier().secret == DEFAULT_SECRET
+
+
+def test_a_secret_is_not_checked_when_nothing_is_verified(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In development with `none`, a left-over short secret is unused, so it is not refused."""
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SIGNATURE", "none")
+    monkeypatch.setenv("CONNECTOR_DEV_MODE", "true")
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET", "short")
+    assert load_settings(env_file=None).webhook_verifier().mode == "none"
+
+
+BOUNDS = [
+    # setting, lowest accepted, highest accepted, refused below, refused above
+    ("WISENET_RATE_LIMIT", "0.1", "10", "0.09", "10.5"),
+    ("WISENET_DAILY_QUOTA", "100", "10000000", "99", "10000001"),
+    ("WISENET_TIMEOUT", "1", "300", "0.5", "301"),
+    ("POLL_INTERVAL", "10s", "1d", "9s", "25h"),
+    ("POLL_OVERLAP", "0", "1d", None, "1441m"),
+    ("WRITE_MAX_SNAPSHOT_AGE", "0", "24h", None, "86401"),
+    ("WEBHOOK_MAX_BYTES", "1024", "10485760", "1023", "10485761"),
+    ("RETENTION", "1d", "3660d", "23h", "3661d"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "lowest", "highest", "below", "above"), BOUNDS, ids=[b[0] for b in BOUNDS]
+)
+def test_every_number_and_duration_has_bounds(
+    name: str,
+    lowest: str,
+    highest: str,
+    below: str | None,
+    above: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both bounds are accepted; one step outside either is one line naming the setting."""
+    for accepted in (lowest, highest):
+        monkeypatch.setenv(f"CONNECTOR_{name}", accepted)
+        load_settings(env_file=None)
+    for refused in (below, above):
+        if refused is None:
+            continue
+        monkeypatch.setenv(f"CONNECTOR_{name}", refused)
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings(env_file=None)
+        (line,) = str(caught.value).splitlines()
+        assert line.startswith(f"CONNECTOR_{name}: ")
+        assert f"(got {refused!r})" in line
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "1e400"])
+def test_numbers_must_be_finite(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An infinite or undefined timeout or rate is refused where it is parsed."""
+    for name in ("CONNECTOR_WISENET_TIMEOUT", "CONNECTOR_WISENET_RATE_LIMIT"):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigurationError, match=f"^{name}: "):
+            load_settings(env_file=None)
+        monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "9" * 400, "36501d"])
+def test_durations_beyond_a_century_are_refused_not_overflowed(text: str) -> None:
+    """A duration too long for any setting is a ValueError, never an OverflowError."""
+    with pytest.raises(ValueError, match="at most 36500d"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("line", ["0 3 30 2 *", "0 3 31 4 *", "0 0 31 2,4,6,9,11 *"])
+def test_a_crontab_that_never_fires_is_refused(line: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reconcile schedule on a day that does not exist would never run."""
+    monkeypatch.setenv("CONNECTOR_RECONCILE_CRON", line)
+    with pytest.raises(ConfigurationError, match="does not fire within a year"):
+        load_settings(env_file=None)
+
+
+@pytest.mark.parametrize("line", ["0 3 * * sun", "*/5 * * * *", "0 0 1 1 *", "30 2 31 * *"])
+def test_a_crontab_that_fires_within_a_year_is_accepted(
+    line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weekly, every five minutes, yearly on New Year's Day, on every 31st: all fire in a year."""
+    monkeypatch.setenv("CONNECTOR_RECONCILE_CRON", line)
+    assert load_settings(env_file=None).reconcile_cron == line
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+asyncpg://u:pw@db:99999/c", "the port must be from 1 to 65535"),
+        ("postgresql+asyncpg://u:pw@db:port/c", "not a valid URL"),
+        ("mysql://u:pw@db/c", "expected sqlite+aiosqlite:///PATH"),
+    ],
+)
+def test_the_store_url_is_checked_without_echoing_it(
+    url: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad CONNECTOR_DATABASE_URL is named, and its value (which may hold a password) is not."""
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env_file=None)
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith("CONNECTOR_DATABASE_URL: ")
+    assert message in line
+    assert "pw" not in line
+
+
+def test_an_env_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    """A Latin-1 .env stops with one line naming the file and the offending byte."""
+    env_file = tmp_path / ".env"
+    env_file.write_bytes("CONNECTOR_TIMEZONE=Australia/Sydney # café\n".encode("latin-1"))
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env_file=str(env_file))
+    assert (
+        str(caught.value)
+        == f"{env_file}: not UTF-8 text (byte 0xe9 at offset 41); save it as UTF-8"
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://wisenet.example:99999/v1", "http://exa mple.com", "ftp://x"]
+)
+def test_a_wisenet_url_the_client_cannot_use_is_refused(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base URL with a broken host or port stops at the settings, not in the HTTP client."""
+    monkeypatch.setenv("CONNECTOR_WISENET_BASE_URL", url)
+    with pytest.raises(ConfigurationError, match=r"^CONNECTOR_WISENET_BASE_URL: "):
+        load_settings(env_file=None)

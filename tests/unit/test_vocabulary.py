@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from connector.sandbox.vocabulary import Vocabulary as SandboxVocabulary
 from connector.wisenet.vocabulary import Combo, TagCatalogue, normalise
 from connector.wisenet.wire import ComboEntry, TagData
+from mappings.vocabulary import WISENET_VOCABULARY
 
 
 def statuses() -> Combo:
@@ -47,3 +49,16 @@ def test_tags_are_found_by_exact_name() -> None:
     assert catalogue.by_name["certified"].tag_id == 57
     assert "Certified" not in catalogue.by_name
     assert catalogue.names([12, 58, 999]) == {"VIP", "certified"}
+
+
+def test_the_documented_vocabulary_is_what_the_sandbox_serves() -> None:
+    """The offline warnings' names (wisenet-api.md §6) and the sandbox's combos agree."""
+    sandbox = SandboxVocabulary()
+    for combo, names in WISENET_VOCABULARY.items():
+        entries = [sandbox.entry(combo, ident) for ident in sandbox.ids(combo)]
+        served = {
+            normalise((entry.code if combo == "outcomes" else entry.description) or "")
+            for entry in entries
+            if entry is not None
+        }
+        assert served == names, combo

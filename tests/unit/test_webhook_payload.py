@@ -67,6 +67,12 @@ def test_an_entity_the_connector_does_not_read_is_kept_as_sent() -> None:
     assert (event.entity, event.known_entity) == ("CourseOffer", False)
 
 
+def test_the_largest_64_bit_id_and_a_guid_of_100_characters_are_accepted() -> None:
+    """The bounds are those of the store's columns, inclusive."""
+    event = parse_payload(body(RecordId=str(2**63 - 1), RecordGuid="g" * 100))
+    assert (event.record_id, event.record_guid) == (2**63 - 1, "g" * 100)
+
+
 def test_the_guid_is_optional() -> None:
     """A payload without RecordGuid is still an event."""
     assert parse_payload(body(RecordGuid=None)).record_guid is None
@@ -98,6 +104,21 @@ def test_the_guid_is_optional() -> None:
         (body(Event=None), "Event"),
         (body(Event="Archived"), "Event"),
         (body(RecordGuid=7), "RecordGuid"),
+        (body(RecordGuid="\ud800" + GOOD["RecordGuid"]), "RecordGuid"),
+        (body(RecordGuid=GOOD["RecordGuid"] + "\x00"), "RecordGuid"),
+        (body(AccountNumber="ACME\udfff01"), "AccountNumber"),
+        (body(EntityName="Learner\x00"), "EntityName"),
+        (body(RecordId=2**63), "RecordId"),
+        (body(RecordId=-(2**63)), "RecordId"),
+        (body(RecordId="9" * 5001), "RecordId"),
+        (body().replace(b"88213", b"1" + b"0" * 5000), "RecordId"),
+        (body().replace(b"88213", b"-" + b"9" * 5000), "RecordId"),
+        (
+            body(RecordGuid=None).replace(
+                b"}", b', "Other": ' + b"7" * 5001 + b', "RecordId": 1e999}'
+            ),
+            "RecordId",
+        ),
     ],
 )
 def test_malformed_payloads_name_the_field(raw: bytes, field: str) -> None:
@@ -106,3 +127,14 @@ def test_malformed_payloads_name_the_field(raw: bytes, field: str) -> None:
         parse_payload(raw)
     assert caught.value.field == field
     assert str(caught.value).startswith(f"{field}: ")
+
+
+def test_the_length_limit_counts_the_blanks_that_were_sent() -> None:
+    """A value over the limit only with its surrounding blanks is still over it, as documented."""
+    padded = "\t" + "A" * 99 + "\n"
+    body = json.dumps(
+        {"AccountNumber": padded, "RecordId": 1, "EntityName": "Learner", "Event": "Updated"}
+    ).encode()
+    with pytest.raises(PayloadError) as caught:
+        parse_payload(body)
+    assert caught.value.field == "AccountNumber"

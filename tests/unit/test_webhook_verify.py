@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
 from connector.webhooks.verify import (
+    MIN_SECRET_BYTES,
     SignatureError,
     Verified,
     VerifierConfig,
@@ -119,13 +120,17 @@ def test_timestamps_within_five_minutes_are_accepted(offset: int) -> None:
 
 def test_any_one_of_several_signatures_may_match_for_a_rotation() -> None:
     """During a rotation the header carries signatures by the old and the new secret."""
-    old = VerifierConfig("standard-webhooks", "whsec_" + base64.b64encode(b"old-secret").decode())
+    old = VerifierConfig(
+        "standard-webhooks", "whsec_" + base64.b64encode(b"old-secret-rotated-out").decode()
+    )
     other = signed_by_library(old.secret or "", VECTOR_BODY, VECTOR_NOW, VECTOR_ID)
     both = f"{other['webhook-signature']} {VECTOR_SIGNATURE}"
     headers = vector_headers(**{"webhook-signature": both})
     assert verify(VECTOR_BODY, headers, STANDARD, VECTOR_NOW).delivery_id == VECTOR_ID
     assert verify(VECTOR_BODY, headers, old, VECTOR_NOW).delivery_id == VECTOR_ID
-    unknown = VerifierConfig("standard-webhooks", "whsec_" + base64.b64encode(b"new").decode())
+    unknown = VerifierConfig(
+        "standard-webhooks", "whsec_" + base64.b64encode(b"new-secret-not-yet-live").decode()
+    )
     assert refused(VECTOR_BODY, headers, unknown, VECTOR_NOW) == "bad_signature"
 
 
@@ -206,7 +211,7 @@ def test_a_non_utf8_body_is_verified_on_its_bytes() -> None:
     assert refused(body + b"\x80", list(headers.items()), config, NOW) == "bad_signature"
 
 
-HMAC_SECRET = "s3cret-for-hmac"
+HMAC_SECRET = "s3cret-for-hmac-sha256"
 
 
 def hmac_value(body: bytes, encoding: str) -> str:
@@ -242,11 +247,12 @@ def test_hmac_sha256_base64_uses_the_default_header() -> None:
 
 def test_shared_token_must_equal_the_secret_exactly() -> None:
     """The token header equals the secret, byte for byte."""
-    config = VerifierConfig("shared-token", "tok-123", header="X-Token")
-    assert verify(BODY, [("x-token", "tok-123")], config, NOW) == Verified(None)
-    for wrong in ("tok-124", "TOK-123", "tok-123 ", "tök-123"):
+    token = "tok-123-shared-token"
+    config = VerifierConfig("shared-token", token, header="X-Token")
+    assert verify(BODY, [("x-token", token)], config, NOW) == Verified(None)
+    for wrong in ("tok-124-shared-token", token.upper(), token + " ", "tök-123-shared-token"):
         assert refused(BODY, [("x-token", wrong)], config, NOW) == "bad_signature"
-    assert refused(BODY, [("x-other", "tok-123")], config, NOW) == "missing_signature"
+    assert refused(BODY, [("x-other", token)], config, NOW) == "missing_signature"
 
 
 def test_mode_none_checks_nothing() -> None:
@@ -289,3 +295,29 @@ def test_arbitrary_input_is_refused_with_a_signature_error_only(
     config = VerifierConfig(mode, VECTOR_SECRET)  # type: ignore[arg-type]
     with pytest.raises(SignatureError):
         verify(body, headers, config, NOW)
+
+
+@pytest.mark.parametrize(
+    ("mode", "secret"),
+    [
+        ("standard-webhooks", "whsec_" + base64.b64encode(b"k").decode()),
+        ("standard-webhooks", "whsec_" + base64.b64encode(b"fifteen bytes!!").decode()),
+        ("hmac-sha256", "fifteen bytes!!"),
+        ("shared-token", "fifteen bytes!!"),
+    ],
+)
+def test_a_verifier_refuses_a_secret_shorter_than_sixteen_bytes_of_key(
+    mode: str, secret: str
+) -> None:
+    """Whoever builds a verifier, a key a forger could guess cannot be configured."""
+    with pytest.raises(ValueError, match=f"needs at least {MIN_SECRET_BYTES}") as caught:
+        VerifierConfig(mode, secret)  # type: ignore[arg-type]
+    assert secret not in str(caught.value)
+
+
+def test_a_forged_delivery_cannot_pass_with_an_empty_key() -> None:
+    """The issue's attack: `whsec_` alone made an empty HMAC key anyone could sign with."""
+    key = standard_webhooks_key("whsec_")
+    assert key == b""
+    with pytest.raises(ValueError, match="decodes to 0 byte"):
+        VerifierConfig("standard-webhooks", "whsec_")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mappings.loader import MappingError, load_mapping
+from mappings.loader import load_mapping
+from mappings.problems import MappingError
 
 CORPUS = sorted((Path(__file__).parents[2] / "fixtures" / "broken_mappings").glob("*.yaml"))
 

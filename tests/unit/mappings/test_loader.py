@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mappings.catalogue import Subject
 from mappings.compiler import Context
-from mappings.loader import MappingError, load_mapping, parse_mapping, vocabulary_warnings
+from mappings.loader import load_mapping
+from mappings.problems import MappingError
 from mappings.schema import (
     DateOfField,
     DateOffset,
@@ -27,63 +26,6 @@ from mappings.schema import (
     tag_rule_kind,
 )
 from tests.support.bundles import DEFAULT_MAPPING, TODAY, ago, bundle, enrolment
-
-KNOWN = {
-    "enrolment-statuses": frozenset(
-        {
-            "enquiry",
-            "pending",
-            "current",
-            "completed",
-            "completion pending",
-            "withdrawn",
-            "declined",
-            "cancelled (no penalty)",
-            "cancelled (penalty)",
-        }
-    ),
-    "outcomes": frozenset({"20", "30", "40", "41", "51", "52", "60", "65", "81", "82"}),
-    "credential-statuses": frozenset({"issued"}),
-}
-
-
-def test_names_the_account_does_not_know_are_warnings_not_errors() -> None:
-    """A status or outcome missing from the combos is reported, naming rule or fact or set."""
-    spec = parse_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
-    unknown = "'Partial Attendance' is not a value of the account's enrolment-statuses"
-    assert vocabulary_warnings(spec, KNOWN) == [
-        f"fact certificate_owed (set non_completion_statuses): {unknown}",
-        f"rule completion (set finalised_statuses): {unknown}",
-        f"rule completion-date-unknown (set finalised_statuses): {unknown}",
-        f"rule reconnect (set finalised_statuses): {unknown}",
-    ]
-
-
-def test_every_known_name_gives_no_warning() -> None:
-    """With every name known, nothing is said; unknown combos are skipped."""
-    spec = parse_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
-    complete = {**KNOWN, "enrolment-statuses": KNOWN["enrolment-statuses"] | {"partial attendance"}}
-    assert vocabulary_warnings(spec, complete) == []
-    assert vocabulary_warnings(spec, {}) == []
-
-
-def test_warnings_look_inside_scopes_children_and_dates() -> None:
-    """Names inside `learner:`, `enrolment:`, quantifiers, `not` and dates are checked too."""
-    text = (
-        Path(__file__).parents[2].joinpath("fixtures", "mappings", "kitchen_sink.yaml").read_text()
-    )
-    spec = parse_mapping(text, "kitchen_sink.yaml")
-    warnings = vocabulary_warnings(
-        spec, {"outcomes": frozenset({"20"}), "enrolment-statuses": frozenset({"current"})}
-    )
-    assert "date last_final (set finals): '30' is not a value of the account's outcomes" in warnings
-    assert "fact no_failed_units: '30' is not a value of the account's outcomes" in warnings
-    # `enrolment:` on a unit fact reads the enrolment's status, so that is checked too.
-    assert (
-        "fact of_done (set done): 'Completed' is not a value of the account's "
-        "enrolment-statuses" in warnings
-    )
-    assert any(w.startswith("rule issued-credential: 'Completed'") for w in warnings)
 
 
 def test_constructs_built_in_python_validate_like_parsed_ones() -> None:
