@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -37,11 +39,39 @@ def create_app(sandbox: Sandbox) -> Starlette:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
+    """A TCP port nothing listens on right now, from below the kernel's ephemeral range.
+
+    A port that binding to 0 returns comes from the ephemeral range, from which every outgoing
+    connection on the host also draws its local port: one of them can take it before our server
+    binds it. Ports just below that range are handed out by no one but a caller like this one.
+    """
+    first_ephemeral = _ephemeral_ports()[0]
+    candidates = range(max(1024, first_ephemeral - 12_000), first_ephemeral)
+    chooser = random.SystemRandom()
+    for _ in range(200):
+        port = chooser.choice(candidates)
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as probe:  # a crowded host: let the kernel choose after all
         probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+        chosen: int = probe.getsockname()[1]
+        return chosen
+
+
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_ports(path: Path = EPHEMERAL_PORTS) -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux's default elsewhere)."""
+    try:
+        first, last = (int(part) for part in path.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return first, last
 
 
 class ThreadedServer:

@@ -85,6 +85,13 @@ class Replica:
             return None
         return str(body.get("scheduler", {}).get("role"))
 
+    def silence(self) -> str:
+        """Why a replica does not answer: whether it exited, and the end of its log."""
+        code = None if self.process is None else self.process.poll()
+        tail = self.log.read_text(errors="replace").splitlines()[-8:] if self.log.exists() else []
+        state = "running" if code is None else f"exited {code}"
+        return f"{self.name} {state}; its log ends:\n" + "\n".join(tail)
+
     def wisenet_requests(self) -> float:
         """Wisenet requests this process made, from its /metrics."""
         text = httpx.get(f"{self.admin}/metrics", timeout=5).text
@@ -108,7 +115,8 @@ def wait_for_leader(replicas: list[Replica], within: float) -> tuple[Replica, fl
         ):
             return leaders[0], time.monotonic() - began
         time.sleep(0.2)  # the children elect at their own pace; `within` bounds the wait
-    raise AssertionError(f"no single leader within {within} s: {roles}")
+    silent = "\n".join(r.silence() for r in replicas if roles.get(r.name) is None)
+    raise AssertionError(f"no single leader within {within} s: {roles}\n{silent}")
 
 
 def wait_for_role(replica: Replica, role: str, within: float) -> None:
@@ -118,7 +126,7 @@ def wait_for_role(replica: Replica, role: str, within: float) -> None:
         if replica.role() == role:
             return
         time.sleep(0.2)
-    raise AssertionError(f"{replica.name} is not {role} within {within} s")
+    raise AssertionError(f"{replica.name} is not {role} within {within} s\n{replica.silence()}")
 
 
 def rows(url: str, query: str) -> list[asyncpg.Record]:
