@@ -11,6 +11,7 @@ README's table of exit codes says the same.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -56,7 +57,26 @@ EXIT_FAILED = 1
 EXIT_CONFIGURATION = 2
 
 
-@click.group()
+VERBOSITY = re.compile(r"-[vq]+|--verbose|--quiet")
+
+
+def verbosity_first(args: list[str]) -> list[str]:
+    """`-v`/`-q` anywhere before `--` moved in front, so `connector sync -v` works too."""
+    end = args.index("--") if "--" in args else len(args)
+    head = args[:end]
+    flags = [arg for arg in head if VERBOSITY.fullmatch(arg)]
+    return flags + [arg for arg in head if not VERBOSITY.fullmatch(arg)] + args[end:]
+
+
+class ConnectorGroup(click.Group):
+    """The command group, taking the logging flags before or after the command's name."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse with the logging flags in front."""
+        return super().parse_args(ctx, verbosity_first(args))
+
+
+@click.group(cls=ConnectorGroup)
 @click.version_option(version("wisenet-lifecycle-connector"), prog_name="connector")
 @click.option(
     "-v", "--verbose", count=True, help="Log more: one level lower per -v (info, then debug)."

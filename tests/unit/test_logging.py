@@ -8,7 +8,7 @@ import json
 import pytest
 import structlog
 
-from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main
+from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main, verbosity_first
 from jobs.logging import LogLevel, for_person, resolve_format, resolve_level
 from jobs.progress import RunProgress
 
@@ -87,6 +87,22 @@ def test_verbose_on_a_terminal_shows_info(monkeypatch: pytest.MonkeyPatch) -> No
     logged = logged_after(["-v", "mapping", "schema"], Terminal(), monkeypatch)
     assert "probe.info" in logged
     assert "probe.warning" in logged
+
+
+def test_verbose_and_quiet_may_follow_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`connector COMMAND -v` is `connector -v COMMAND`; after `--` a flag is an argument."""
+    logged = logged_after(["mapping", "schema", "-v"], Terminal(), monkeypatch)
+    assert "probe.info" in logged
+    quiet = logged_after(["mapping", "-q", "schema"], io.StringIO(), monkeypatch)
+    assert [json.loads(line)["event"] for line in quiet.splitlines()] == ["probe.warning"]
+    assert verbosity_first(["sync", "-vv", "--dry-run", "-q", "--", "-v"]) == [
+        "-vv",
+        "-q",
+        "sync",
+        "--dry-run",
+        "--",
+        "-v",
+    ]
 
 
 def test_off_a_terminal_every_event_is_json(monkeypatch: pytest.MonkeyPatch) -> None:
