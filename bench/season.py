@@ -5,17 +5,28 @@ Run: `.venv/bin/python -m bench.season [--learners 5000] [--days 90] [--seed 7]`
 A sandbox account (limits off: the bench counts requests itself) is read whole by a first
 backfill with the quota raised, as an onboarding would. From the next midnight the connector
 runs with the default settings of the Basic plan (1,000 requests a day, hourly polls) and the
-service's schedule: the hourly sync, the inbox drained as deliveries arrive, the minute writer,
-the daily sweep at 06:00 and the weekly reconcile on Sunday at 03:00. The store purge has no
-request and is left out. Time jumps from one event to the next; jobs run in real time.
+service's schedule, read from the same settings: the sync at start and every poll interval, the
+inbox drained after the coalescing window whenever deliveries wait, the minute writer while
+writes wait, the daily sweep and the weekly reconcile. The store purge makes no request and is
+left out. Time jumps from one event to the next; jobs run in real time, with requests paced at
+1,000/s instead of 8/s to keep a season within the hour (at 8/s each request would add 125 ms
+to the delays).
 
-Staff work on business days between 09:00 and 17:00, at the rates in `Rates` for 5,000
-learners (scaled by the account's size). Every edit reaches the real receiver as a signed
-delivery (10 % of them twice, reordered). Per day the bench prints the requests the sandbox
-counted (reads and writes apart) against the 1,000 of the Basic plan, the delay from each staff
-edit to its tags in Wisenet, and the enrolments whose owned tags differ from the reference at
-the day's end. Enrolments of inactive learners are left out of that comparison: Wisenet does
-not let anyone write to them, so the tags they had when the learner was deactivated stay.
+Staff work on business days between 09:00 and 17:00. Daily counts are Poisson around the rates
+in `Rates` (for 5,000 learners, scaled by the account's size); completions and certificates
+come in one or two bursts of a class each. Every edit reaches the real receiver as a signed
+delivery (10 % of them twice, reordered within the flush). Per day the bench prints:
+- the edits made, and those planned with nothing left to edit;
+- the requests the sandbox counted (reads and writes apart) and the connector's own count, both
+  against the 1,000 of the Basic plan, and any job that held back (for the budget);
+- the delay from a staff edit to its tags in Wisenet (the last edit that changed what the
+  reference wants), and the edits still waiting at the day's end;
+- the enrolments whose owned tags differ from the reference at the day's end. Enrolments of
+  inactive learners are counted apart: Wisenet lets no one write to them, so the tags they had
+  when the learner was deactivated stay.
+
+Not modelled: deliveries lost or retried minutes later (duplicates arrive with the original),
+and edits landing while a job runs (staff and jobs take turns).
 
 Targets: every day at most 1,000 requests, 0 mismatches at every day's end.
 """
@@ -24,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import random
 import statistics
 import tempfile
@@ -36,12 +48,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import SecretStr
 
 from bench.webhook_burst import MovedClock, receiver
 from connector.bundles import Labels
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
+from connector.sandbox.generator import IN_PROGRESS
 from connector.sandbox.service import Sandbox, SandboxConfig
 from connector.store.inbox import inbox_state
 from jobs.admin import ServiceState
@@ -70,6 +84,10 @@ class Rates:
     withdrawals: float = 2
     deactivations: float = 0.4  # learners made inactive
     deletes: float = 0.2  # enquiries deleted (entered by mistake)
+    learner_deletes: float = 0.1  # learners deleted with everything they had
+
+
+BURSTS = {"completions", "certificates"}  # done for a class at a time: within minutes
 
 
 @dataclass
@@ -84,6 +102,12 @@ class Day:
     frozen: int = 0  # enrolments of inactive learners whose tags no one may change
     delays: list[float] = field(default_factory=list)  # seconds from edit to tags
     by_endpoint: Counter[str] = field(default_factory=Counter)
+    planned: Counter[str] = field(default_factory=Counter)  # edits by kind
+    unmade: Counter[str] = field(default_factory=Counter)  # planned, but nothing to edit
+    budget_used: int = 0  # the connector's own count of the day's requests
+    paused: set[str] = field(default_factory=set)  # why jobs held back (the budget, …)
+    waiting: int = 0  # edits whose tags had not arrived at the day's end
+    drift: float = 0.0  # seconds between the sandbox's clock and the connector's
 
     @property
     def requests(self) -> int:
@@ -158,7 +182,14 @@ class Season:
     def note_edit(self, learner_id: int) -> None:
         """Start the delay of every enrolment of the learner whose tags must change."""
         now = self.clock.now()
-        wanted = self.wanted(learner_id, now.astimezone(self.ctx.account_tz).date()) or {}
+        wanted = self.wanted(learner_id, now.astimezone(self.ctx.account_tz).date())
+        if not wanted:  # inactive or deleted: no tag will follow
+            db = self.sandbox.db
+            for ce_id in [ce for ce in self.waiting if ce not in db.course_enrolments]:
+                del self.waiting[ce_id]
+            for ce_id in db.course_enrolments.ids_where("LearnerId", learner_id):
+                self.waiting.pop(ce_id, None)
+            return
         for ce_id, tags in wanted.items():
             if tags != self.tags_in_wisenet(ce_id):
                 known = self.waiting.get(ce_id)
@@ -191,20 +222,41 @@ class Staff:
 
     def __init__(self, season: Season, rates: Rates, scale: float) -> None:
         self.season, self.rates, self.scale = season, rates, scale
+        vocab = season.sandbox.vocab
+        self.in_progress = {
+            vocab.id_of("outcomes", code) for code in IN_PROGRESS if code and code != "@@"
+        } | {None}
+        self.open_units: list[int] = []
+
+    def _open_units(self) -> list[int]:
+        """Units of current enrolments without a final outcome, in random order."""
+        db = self.season.sandbox.db
+        units = [
+            unit
+            for ce in self._enrolments("Current")
+            for unit in sorted(db.unit_enrolments.ids_where("CourseEnrolmentId", ce))
+            if db.unit_enrolments.rows[unit].get("OutcomeId") in self.in_progress
+        ]
+        self.season.rng.shuffle(units)
+        return units
 
     def plan(self, day: date) -> list[tuple[datetime, str]]:
         """The day's edits, each a kind at a moment between 09:00 and 17:00 (none at weekends)."""
         if day.weekday() >= 5:
             return []
         rng, tz = self.season.rng, self.season.ctx.account_tz
+        first, last = WORK_HOURS[0] * 60, WORK_HOURS[1] * 60
         edits = []
         for kind, rate in vars(self.rates).items():
-            expected = rate * self.scale
-            count = int(expected) + (rng.random() < expected - int(expected))
-            for _ in range(count):
-                minute = rng.randrange(WORK_HOURS[0] * 60, WORK_HOURS[1] * 60)
+            clusters = [rng.randrange(first, last - 15) for _ in range(rng.choice((1, 2)))]
+            for _ in range(poisson(rng, rate * self.scale)):
+                if kind in BURSTS:
+                    minute = rng.choice(clusters) + rng.randrange(15)
+                else:
+                    minute = rng.randrange(first, last)
                 moment = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz)
                 edits.append((moment, kind))
+        self.open_units = self._open_units()
         return sorted(edits)
 
     async def make(self, kind: str) -> int | None:
@@ -235,6 +287,8 @@ class Staff:
 
     async def _enquiries(self) -> int | None:
         learners = [i for i in sorted(self.season.sandbox.db.learners.ids()) if self._active(i)]
+        if not learners:
+            return None
         learner = self.season.rng.choice(learners)
         body = {"learner_id": learner, "status": "Enquiry"}
         await self.season.control("POST", "/course-enrolments", json=body)
@@ -248,20 +302,15 @@ class Staff:
 
     async def _outcomes(self) -> int | None:
         db, rng = self.season.sandbox.db, self.season.rng
-        current = self._enrolments("Current")
-        rng.shuffle(current)
-        for ce in current[:20]:
-            open_units = [
-                u
-                for u in sorted(db.unit_enrolments.ids_where("CourseEnrolmentId", ce))
-                if db.unit_enrolments.rows[u].get("OutcomeId") is None
-            ]
-            if open_units:
-                code = "20" if rng.random() < 0.9 else "30"
-                unit = rng.choice(open_units)
-                path = f"/unit-enrolments/{unit}/outcome"
-                await self.season.control("POST", path, json={"code": code})
-                return self._learner_of(ce)
+        while self.open_units:
+            unit = self.open_units.pop()
+            row = db.unit_enrolments.rows.get(unit)
+            if row is None or row.get("OutcomeId") not in self.in_progress:
+                continue
+            code = "20" if rng.random() < 0.9 else "30"
+            path = f"/unit-enrolments/{unit}/outcome"
+            await self.season.control("POST", path, json={"code": code})
+            return self._learner_of(int(row["CourseEnrolmentId"]))
         return None
 
     async def _completions(self) -> int | None:
@@ -290,8 +339,16 @@ class Staff:
     async def _deactivations(self) -> int | None:
         db = self.season.sandbox.db
         learners = [i for i in sorted(db.learners.ids()) if self._active(i)]
+        if not learners:
+            return None
         learner = self.season.rng.choice(learners)
         await self.season.control("POST", f"/learners/{learner}/active", json={"active": False})
+        return learner
+
+    async def _learner_deletes(self) -> int | None:
+        db = self.season.sandbox.db
+        learner = self.season.rng.choice(sorted(db.learners.ids()))
+        await self.season.control("DELETE", f"/records/Learner/{learner}")
         return learner
 
     async def _deletes(self) -> int | None:
@@ -309,25 +366,39 @@ Job = Callable[[SyncContext], Awaitable[SyncReport]]
 
 @dataclass
 class Schedule:
-    """When each of the service's timed jobs runs next."""
+    """When each of the service's timed jobs runs next, by the service's own settings."""
 
-    poll: datetime
-    sweep: datetime
-    reconcile: datetime
-    interval: timedelta
+    def __init__(self, settings: Settings, now: datetime) -> None:
+        tz = settings.timezone
+        self.interval = settings.effective_poll_interval
+        self.triggers = {
+            "reconcile": CronTrigger.from_crontab(settings.reconcile_cron, timezone=tz),
+            "sweep": CronTrigger(
+                hour=settings.sweep_at.hour, minute=settings.sweep_at.minute, timezone=tz
+            ),
+        }
+        self.at = {"poll": now}  # the sync runs at start, then every interval
+        for name, trigger in self.triggers.items():
+            fires = trigger.get_next_fire_time(None, now)
+            assert fires is not None
+            self.at[name] = fires
 
     def due(self, now: datetime) -> list[str]:
         """The jobs due at `now`, in the order the service would start them."""
-        return [name for name in ("reconcile", "sweep", "poll") if getattr(self, name) <= now]
+        return [name for name in ("reconcile", "sweep", "poll") if self.at[name] <= now]
 
     def done(self, name: str) -> None:
         """Move a job's next run on."""
-        step = {"poll": self.interval, "sweep": timedelta(days=1), "reconcile": timedelta(days=7)}
-        setattr(self, name, getattr(self, name) + step[name])
+        if name == "poll":
+            self.at[name] += self.interval
+            return
+        fires = self.triggers[name].get_next_fire_time(self.at[name], self.at[name] + MINUTE)
+        assert fires is not None
+        self.at[name] = fires
 
     def next(self) -> datetime:
         """The next timed job."""
-        return min(self.poll, self.sweep, self.reconcile)
+        return min(self.at.values())
 
 
 async def run_day(season: Season, staff: Staff, schedule: Schedule, day: date) -> Day:
@@ -336,6 +407,7 @@ async def run_day(season: Season, staff: Staff, schedule: Schedule, day: date) -
     today = Day(day)
     await season.control("POST", "/counters/reset")
     edits = staff.plan(day)
+    today.planned.update(kind for _, kind in edits)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
     timed: dict[str, tuple[Job, str | None]] = {
         "poll": (runner.sync_watching_webhooks, None),
@@ -347,21 +419,23 @@ async def run_day(season: Season, staff: Staff, schedule: Schedule, day: date) -
         while edits and edits[0][0] <= now:
             _, kind = edits.pop(0)
             learner = await staff.make(kind)
-            if learner is not None:
+            if learner is None:
+                today.unmade[kind] += 1
+            else:
                 today.edits += 1
                 season.note_edit(learner)
         for name in schedule.due(now):
             job, lock = timed[name]
-            await runner.guarded("sync" if name == "poll" else name, job, lock)
+            note(today, await runner.guarded("sync" if name == "poll" else name, job, lock))
             schedule.done(name)
         await season.control("POST", "/webhooks/flush")
         busy = False
         if (await inbox_state(season.ctx.store)).depth:
             await season.advance_to(season.clock.now() + season.coalesce)  # as the worker waits
-            await runner.guarded("inbox", runner.drain, "sync", record=False)
+            note(today, await runner.guarded("inbox", runner.drain, "sync", record=False))
             busy = True
         if await season.ctx.store.outbox_size():
-            await runner.guarded("write", write_only)
+            note(today, await runner.guarded("write", write_only))
             busy = True
         season.arrived(today)
         following = min([schedule.next(), end] + [e[0] for e in edits[:1]])
@@ -371,12 +445,35 @@ async def run_day(season: Season, staff: Staff, schedule: Schedule, day: date) -
             break
         await season.advance_to(following)
     season.day_end_check(today)
+    today.waiting = len(season.waiting)
+    today.budget_used = (await season.ctx.client.budget.state()).used
+    sandbox_now = datetime.fromisoformat((await season.control("GET", "/clock"))["now"])
+    today.drift = abs((sandbox_now - season.clock.now()).total_seconds())
     counts = (await season.control("GET", "/counters"))["by_endpoint"]
     today.by_endpoint.update(counts)
     today.reads = sum(n for e, n in counts.items() if e.startswith("GET "))
     today.writes = sum(n for e, n in counts.items() if not e.startswith("GET "))
     await season.advance_to(end)
     return today
+
+
+def note(today: Day, report: SyncReport | None) -> None:
+    """Keep why a job held back, if it did."""
+    if report is not None and report.paused:
+        today.paused.add(report.paused)
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson-distributed count (Knuth's method; the means here are small)."""
+    if mean <= 0:
+        return 0
+    if mean > 50:  # the normal approximation, for the outcomes
+        return max(0, round(rng.gauss(mean, mean**0.5)))
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
 
 
 def settings_for(server: SandboxServer, folder: Path, quota: int) -> Settings:
@@ -416,14 +513,7 @@ async def season(learners: int, days: int, seed: int, folder: Path) -> list[Day]
             tz = ctx.account_tz
             first = START + timedelta(days=1)
             await sim.advance_to(datetime.combine(first, time(0), tzinfo=tz))
-            schedule = Schedule(
-                poll=clock.now(),
-                sweep=datetime.combine(first, settings.sweep_at, tzinfo=tz),
-                reconcile=datetime.combine(
-                    first + timedelta(days=6 - first.weekday()), time(3), tzinfo=tz
-                ),
-                interval=interval,
-            )
+            schedule = Schedule(settings, clock.now())
             async with receiver(ctx) as url:  # real time: deliveries are signed with it
                 hook = {"url": url, "duplicate_rate": 0.1, "reorder": True}
                 await sim.control("POST", "/webhooks", json=hook)
@@ -442,9 +532,11 @@ def line(day: Day) -> str:
     delays = sorted(day.delays)
     median = f"{statistics.median(delays):.0f}" if delays else "-"
     p95 = f"{delays[int(0.95 * (len(delays) - 1))]:.0f}" if delays else "-"
+    unmade = sum(day.unmade.values())
     return (
-        f"{day.day} {day.day.strftime('%a')}  {day.edits:>5}  {day.reads:>5}  {day.writes:>6}  "
-        f"{day.requests:>8}  {median:>10}  {p95:>7}  {day.mismatches:>10}  {day.frozen:>6}"
+        f"{day.day} {day.day.strftime('%a')}  {day.edits:>5}  {unmade:>6}  {day.reads:>5}  "
+        f"{day.writes:>6}  {day.requests:>8}  {day.budget_used:>6}  {median:>5}  {p95:>5}  "
+        f"{day.waiting:>7}  {day.mismatches:>10}  {day.frozen:>6}  {'; '.join(sorted(day.paused))}"
     )
 
 
@@ -456,7 +548,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     configure_logging("json", "error")
-    print("day             edits  reads  writes  requests  delay p50  p95 (s)  mismatches  frozen")
+    print(
+        "day             edits  unmade  reads  writes  requests  budget  delay p50/p95 (s)  "
+        "waiting  mismatches  frozen  held back"
+    )
     with tempfile.TemporaryDirectory() as folder:
         days = asyncio.run(season(args.learners, args.days, args.seed, Path(folder)))
     delays = sorted(d for day in days for d in day.delays)
@@ -474,6 +569,14 @@ def main() -> None:
             f"95th percentile {delays[int(0.95 * (len(delays) - 1))]:.0f} s, "
             f"longest {delays[-1]:.0f} s"
         )
+    planned = sum((d.planned for d in days), Counter[str]())
+    unmade = sum((d.unmade for d in days), Counter[str]())
+    print(f"edits planned by kind: {dict(planned)}; not made (nothing to edit): {dict(unmade)}")
+    print(
+        f"largest clock drift between the sandbox and the connector: "
+        f"{max(d.drift for d in days):.3f} s; days with a job held back: "
+        f"{sum(bool(d.paused) for d in days)}"
+    )
     spent = sum((d.by_endpoint for d in days), Counter[str]())
     print(f"requests by endpoint over the season: {dict(spent.most_common())}")
 
