@@ -179,9 +179,13 @@ async def webhooks(request: Request, sandbox: Sandbox) -> Any:
     return {key: getattr(config, key) for key in config.__dataclass_fields__ if key != "secret"}
 
 
+FLUSH_SECONDS = 30.0  # how long a flush waits unless told otherwise
+
+
 async def flush_webhooks(request: Request, sandbox: Sandbox) -> Any:
-    """Wait until every queued webhook was delivered (or given up)."""
-    within = float(request.query_params.get("timeout", "30"))
+    """Wait until every queued webhook was delivered (or given up), at most `{"within": s}`."""
+    body = await body_of(request)
+    within = float(body.get("within", request.query_params.get("timeout", FLUSH_SECONDS)))
     return {"flushed": await sandbox.webhooks.flush(within), "backlog": sandbox.webhooks.backlog}
 
 

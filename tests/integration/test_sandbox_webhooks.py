@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from connector.sandbox.app import SandboxServer, ThreadedServer
 from connector.sandbox.webhooks import DEFAULT_SECRET
-from tests.support.sandbox import control, served
+from tests.support.sandbox import CONTROL_TIMEOUT, control, served
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +223,22 @@ def test_releasing_a_hold_sends_what_was_gathered(
         while not received.received and time.monotonic() < deadline:
             time.sleep(0.02)  # the emitter delivers on its own task; no flush releases it here
     assert [p["RecordId"] for p in received.payloads()] == [learner]
+
+
+def test_a_flush_waits_as_long_as_it_is_told(
+    recorder: tuple[Recorder, ThreadedServer],
+) -> None:
+    """`{"within": s}` bounds the wait; a delivery still being retried is not flushed yet.
+
+    The tests' own HTTP timeout is longer than any wait they ask for, so a flush always answers.
+    """
+    received, receiver = recorder
+    received.statuses = [503, 503, 503]  # three refusals: 1 + 2 + 4 s of backoff before the 4th
+    with served() as server:
+        hook_to(server, receiver, retries=5, retry_backoff_ms=1000)
+        ce = first_case(server, "stage-enquiry")["course_enrolment_ids"][0]
+        control(server, "POST", f"/course-enrolments/{ce}/status", json={"status": "Pending"})
+        assert control(server, "POST", "/webhooks/flush", json={"within": 0.5})["flushed"] is False
+        assert control(server, "POST", "/webhooks/flush", json={"within": 60})["flushed"] is True
+    assert len(received.received) == 4
+    assert CONTROL_TIMEOUT > 60

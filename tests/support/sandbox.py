@@ -82,9 +82,13 @@ def served(**overrides: Any) -> Iterator[SandboxServer]:
         server.stop()
 
 
+CONTROL_TIMEOUT = 150.0  # longer than any flush a test asks for: the flush answers first
+
+
 def control(server: SandboxServer, method: str, path: str, **kwargs: Any) -> Any:
     """Call the sandbox's control API over HTTP and return its JSON."""
-    response = httpx.request(method, f"{server.url}/_sandbox{path}", timeout=30, **kwargs)
+    url = f"{server.url}/_sandbox{path}"
+    response = httpx.request(method, url, timeout=CONTROL_TIMEOUT, **kwargs)
     response.raise_for_status()
     return response.json()
 
