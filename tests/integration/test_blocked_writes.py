@@ -28,7 +28,7 @@ from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
 from tests.support.dead_letters import seed_dead_letter
 from tests.support.rig import Rig
-from tests.support.sandbox import TODAY, control, served
+from tests.support.sandbox import TODAY, control, served, settings_for
 
 pytestmark = pytest.mark.integration
 CERTIFIED = "certified"
@@ -44,15 +44,8 @@ NOTHING_KEPT = "dry run: nothing kept (CONNECTOR_DRY_RUN=true)"
 def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[SandboxServer]:
     """A served sandbox and settings aimed at it, with a store file of its own."""
     with served() as served_sandbox:
-        for name, value in {
-            "WISENET_BASE_URL": served_sandbox.base_url,
-            "WISENET_API_KEY": "sandbox-key",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
-            "MAPPING_FILE": str(DEFAULT_MAPPING),
-            "LOG_FORMAT": "json",
-            "WISENET_RATE_LIMIT": "10",
-            "WISENET_DAILY_QUOTA": "100000",
-        }.items():
+        store = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+        for name, value in settings_for(served_sandbox, store).items():
             monkeypatch.setenv(f"CONNECTOR_{name}", value)
         yield served_sandbox
 

@@ -35,7 +35,7 @@ from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
 from tests.support.databases import database, postgres_database
 from tests.support.rig import owned_tags_in_wisenet
-from tests.support.sandbox import ACCOUNT_TZ, KEY, TODAY, control, served
+from tests.support.sandbox import ACCOUNT_TZ, KEY, TODAY, control, served, settings_for
 from tests.support.staff import staff_edits
 
 pytestmark = pytest.mark.integration
@@ -70,16 +70,7 @@ def twin(kind: str, folder: Path) -> Iterator[Twin]:
     """A sandbox of the test defaults and an empty store of `kind` at the current schema."""
     folder.mkdir()
     with served() as server, store_url(kind, folder) as url:
-        env = {
-            "WISENET_BASE_URL": server.base_url,
-            "WISENET_API_KEY": "sandbox-key",
-            "DATABASE_URL": url,
-            "MAPPING_FILE": str(DEFAULT_MAPPING),
-            "LOG_FORMAT": "json",
-            "WISENET_RATE_LIMIT": "10",
-            "WISENET_DAILY_QUOTA": "100000",
-        }
-        yield Twin(server, url, env)
+        yield Twin(server, url, settings_for(server, url))
 
 
 def run(

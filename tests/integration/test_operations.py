@@ -17,7 +17,7 @@ from jobs.cli import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
 from tests.support.dead_letters import seed_dead_letter
-from tests.support.sandbox import served
+from tests.support.sandbox import served, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,15 +26,7 @@ pytestmark = pytest.mark.integration
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """A store file and settings aimed at a served sandbox (yielded: its base URL)."""
     with served() as server:
-        for name, value in {
-            "WISENET_BASE_URL": server.base_url,
-            "WISENET_API_KEY": "sandbox-key",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
-            "MAPPING_FILE": str(DEFAULT_MAPPING),
-            "LOG_FORMAT": "json",
-            "WISENET_RATE_LIMIT": "10",
-            "WISENET_DAILY_QUOTA": "100000",
-        }.items():
+        for name, value in settings_for(server, f"sqlite+aiosqlite:///{tmp_path / 'c.db'}").items():
             monkeypatch.setenv(f"CONNECTOR_{name}", value)
         yield server.base_url
 

@@ -15,6 +15,7 @@ import pytest
 
 from connector.sandbox.app import SandboxServer, create_app
 from connector.sandbox.service import Sandbox, SandboxConfig
+from tests.support.bundles import DEFAULT_MAPPING
 
 TODAY = date(2026, 11, 29)
 ACCOUNT_TZ = ZoneInfo("Australia/Sydney")
@@ -83,6 +84,22 @@ def served(**overrides: Any) -> Iterator[SandboxServer]:
 
 
 CONTROL_TIMEOUT = 150.0  # longer than any flush a test asks for: the flush answers first
+
+
+def settings_for(server: SandboxServer, database_url: str) -> dict[str, str]:
+    """`CONNECTOR_*` values (without the prefix) for CLI runs against `server`.
+
+    JSON logs, the default mapping, the sandbox's rate and a quota no test reaches.
+    """
+    return {
+        "WISENET_BASE_URL": server.base_url,
+        "WISENET_API_KEY": "sandbox-key",
+        "DATABASE_URL": database_url,
+        "MAPPING_FILE": str(DEFAULT_MAPPING),
+        "LOG_FORMAT": "json",
+        "WISENET_RATE_LIMIT": "10",
+        "WISENET_DAILY_QUOTA": "100000",
+    }
 
 
 def control(server: SandboxServer, method: str, path: str, **kwargs: Any) -> Any:
