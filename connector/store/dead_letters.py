@@ -63,6 +63,6 @@ async def list_dead_letters(store: Store, ids: Iterable[int] | None = None) -> l
 
 async def remove_dead_letters(store: Store, ids: Iterable[int]) -> int:
     """Delete dead letters; return how many there were."""
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         result = await conn.execute(delete(dead_letters).where(dead_letters.c.id.in_(list(ids))))
         return int(result.rowcount or 0)

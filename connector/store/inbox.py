@@ -47,7 +47,7 @@ async def claim(store: Store, owner: str, limit: int, lease: timedelta) -> list[
         webhook_inbox.c.processed_at.is_(None),
         or_(webhook_inbox.c.lease_until.is_(None), webhook_inbox.c.lease_until < now),
     )
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         candidates = (
             select(webhook_inbox.c.id)
             .where(free)
@@ -84,7 +84,7 @@ async def complete(store: Store, outcomes: dict[int, str], owner: str) -> int:
     """Mark leased rows processed with their outcome; return how many this owner still held."""
     now = store.clock.now().astimezone(UTC)
     done = 0
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         for outcome in sorted(set(outcomes.values())):
             ids = [key for key, value in outcomes.items() if value == outcome]
             result = await conn.execute(
@@ -98,7 +98,7 @@ async def complete(store: Store, outcomes: dict[int, str], owner: str) -> int:
 
 async def release(store: Store, ids: Iterable[int], owner: str) -> None:
     """Give leased rows back unprocessed (they are claimed again later)."""
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         await conn.execute(
             update(webhook_inbox)
             .where(webhook_inbox.c.id.in_(list(ids)), webhook_inbox.c.lease_owner == owner)

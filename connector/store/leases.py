@@ -59,7 +59,7 @@ async def take_over(store: Store, owner: str) -> dict[str, int]:
     """
     now = store.clock.now().astimezone(UTC)
     counts: dict[str, int] = {}
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         holders: set[str] = set()
         for table, waiting in QUEUES:
             leased = select(table.c.lease_owner).distinct()

@@ -10,7 +10,8 @@ import hashlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -48,6 +49,7 @@ from connector.store.schema import (
     webhook_inbox,
 )
 from connector.store.shadow import shadow_engine
+from connector.store.writer_turns import WriterTurns
 from mappings.bundle import (
     Checklist,
     CourseEnrolment,
@@ -150,6 +152,13 @@ class Store:
     def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
+        self._turns = WriterTurns(enabled=engine.dialect.name == "sqlite")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed when the block ends (its turn taken first)."""
+        async with self._turns.turn(), self.engine.begin() as conn:
+            yield conn
 
     @classmethod
     async def open(
@@ -227,7 +236,7 @@ class Store:
         return None if row is None else Binding(row["base_url"], row["account_number"])
 
     async def _claim(self, base_url: str, account_number: str | None) -> None:
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             row = (await conn.execute(select(identity))).mappings().first()
             if row is None:
                 await conn.execute(
@@ -264,7 +273,7 @@ class Store:
         `changed_records` when it is given.
         """
         now = self.clock.now()
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             changed, written = await self._put(conn, snapshots, now)
             if changed_records is not None:
                 changed_records.update(written)
@@ -380,12 +389,12 @@ class Store:
         }
         if high_water is not None:
             values["high_water"] = high_water.astimezone(UTC)
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await _upsert(conn, cursors, values, ("entity",))
 
     async def reset_cursors(self) -> None:
         """Forget every cursor and listing progress, so the next poll reads everything."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(delete(cursors))
 
     async def progress(self, entity: str) -> Progress | None:
@@ -416,7 +425,7 @@ class Store:
         One transaction (see `forgetting`). Returns the learners who keep other records: their
         stages, flags and tags are decided again from what is left.
         """
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             touched = await forget_records(conn, entity, ids)
             await _mark_dirty(conn, touched)
         return touched
@@ -439,6 +448,28 @@ class Store:
                 select(records.c.id).where(records.c.entity == entity).order_by(records.c.id)
             )
             return [row[0] for row in rows]
+
+    async def parents(self, entity: str, ids: Collection[int]) -> dict[int, int]:
+        """The stored parent id (a unit's or credential's enrolment) of each of these records."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(records.c.id, records.c.parent_id).where(
+                    records.c.entity == entity,
+                    records.c.id.in_(sorted(ids)),
+                    records.c.parent_id.is_not(None),
+                )
+            )
+            return {row.id: row.parent_id for row in rows}
+
+    async def count_children(self, entity: str, parents: Collection[int]) -> dict[int, int]:
+        """How many stored records of `entity` each of these parents has."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(records.c.parent_id, func.count())
+                .where(records.c.entity == entity, records.c.parent_id.in_(sorted(parents)))
+                .group_by(records.c.parent_id)
+            )
+            return {row[0]: int(row[1]) for row in rows}
 
     async def count_records(self, entity: str) -> int:
         """How many records of `entity` the store holds."""
@@ -543,35 +574,39 @@ class Store:
 
     async def enrolment_snapshot(self, ce_id: int) -> tuple[tuple[int, ...], datetime] | None:
         """A course enrolment's stored tag ids and when they were fetched."""
+        return (await self.enrolment_snapshots([ce_id])).get(ce_id)
+
+    async def enrolment_snapshots(
+        self, ce_ids: Collection[int]
+    ) -> dict[int, tuple[tuple[int, ...], datetime]]:
+        """Stored tag ids and fetch times of the course enrolments the store has (one query)."""
         async with self.engine.connect() as conn:
-            found = (
-                await conn.execute(
-                    select(records.c.tag_ids, records.c.fetched_at).where(
-                        records.c.entity == ENROLMENT, records.c.id == ce_id
-                    )
+            found = await conn.execute(
+                select(records.c.id, records.c.tag_ids, records.c.fetched_at).where(
+                    records.c.entity == ENROLMENT, records.c.id.in_(sorted(ce_ids))
                 )
-            ).first()
-        if found is None:
-            return None
-        return tuple(found[0] or ()), aware(found[1])
+            )
+            return {row.id: (tuple(row.tag_ids or ()), aware(row.fetched_at)) for row in found}
 
     async def learner_is_active(self, learner_id: int) -> bool:
         """Whether the learner's own snapshot says they are active."""
+        return learner_id in await self.active_learners([learner_id])
+
+    async def active_learners(self, learner_ids: Collection[int]) -> set[int]:
+        """The learners among these whose own snapshot says they are active (one query)."""
         async with self.engine.connect() as conn:
-            found = (
-                await conn.execute(
-                    select(records.c.fields).where(
-                        records.c.entity == LEARNER, records.c.id == learner_id
-                    )
+            found = await conn.execute(
+                select(records.c.id, records.c.fields).where(
+                    records.c.entity == LEARNER, records.c.id.in_(sorted(learner_ids))
                 )
-            ).first()
-        return found is not None and found[0].get("is_active") is True
+            )
+            return {row.id for row in found if row.fields.get("is_active") is True}
 
     # --- reference data -------------------------------------------------------------------
 
     async def save_combos(self, loaded: dict[str, list[dict[str, Any]]]) -> None:
         """Keep the account's combos."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             for name, entries in loaded.items():
                 await _upsert(
                     conn,
@@ -590,7 +625,7 @@ class Store:
 
     async def creating_tag(self, name: str) -> None:
         """Record that the connector is about to create a tag of this name (before the request)."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             await conn.execute(
                 dialect.insert(tag_creations)
@@ -604,7 +639,7 @@ class Store:
         A tag new to the store whose name the connector was creating (`creating_tag`) is the
         connector's own, even when the answer to its creation was lost with the process.
         """
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             creating = set((await conn.execute(select(tag_creations.c.name))).scalars())
             for tag in found:
                 existing = (
@@ -677,7 +712,7 @@ class Store:
             raise ValueError("a batch of decisions names a learner twice")
         if not rows:
             return []
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             recorded = await self._record_many(conn, rows, mapping_version, today)
             await conn.execute(
                 delete(dirty_learners).where(
@@ -861,7 +896,7 @@ class Store:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             rows = await conn.execute(
                 update(outbox)
                 .where(outbox.c.course_enrolment_id.in_(due.scalar_subquery()))
@@ -875,7 +910,7 @@ class Store:
 
     async def release_writes(self, owner: str) -> None:
         """Give back every row `owner` still leases (a batch cut short)."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.lease_owner == owner)
@@ -884,7 +919,7 @@ class Store:
 
     async def block_write(self, write: PendingWrite, tag: str, reason: str) -> None:
         """Keep a write queued but out of the due list until its refused tag is fixed."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(
                 update(outbox)
                 .where(_held(write))
@@ -919,7 +954,7 @@ class Store:
 
     async def release_blocked(self, tag: str) -> set[int]:
         """Make the writes blocked by `tag` due again; the learners they belong to."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             rows = await conn.execute(
                 update(outbox)
                 .where(outbox.c.blocked_tag == tag)
@@ -944,7 +979,7 @@ class Store:
         learner for a decision. Returns whether it did. A record forgotten meanwhile (deleted in
         Wisenet while the PATCH was in flight) stays forgotten.
         """
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(delete(outbox).where(_held(write)))
             if outcome is None:
                 return False
@@ -967,7 +1002,7 @@ class Store:
 
     async def dead_letter(self, write: PendingWrite, reason: str) -> None:
         """Move a write that cannot succeed to the dead letters, with its reason."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(
                 dead_letters.insert().values(
                     course_enrolment_id=write.course_enrolment_id,
@@ -985,7 +1020,7 @@ class Store:
 
     async def postpone_write(self, write: PendingWrite, until: datetime) -> None:
         """Try a write again later."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(
                 update(outbox)
                 .where(_held(write))
@@ -1016,7 +1051,7 @@ class Store:
     async def activate_mapping(self, text: str, source: str) -> int:
         """Make `text` the active mapping; return its version."""
         checksum = hashlib.sha256(text.encode()).hexdigest()
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(update(mapping_versions).values(active=False))
             result = await conn.execute(
                 mapping_versions.insert().values(
@@ -1034,18 +1069,28 @@ class Store:
     # --- the day's budget -------------------------------------------------------------------
 
     async def spend(self, day: date, quota: int) -> bool:
-        """Count one request against `day` if the quota allows it."""
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(select(budget).where(budget.c.day == day))).first()
-            if row is None:
-                await conn.execute(budget.insert().values(day=day, used=1, exhausted=False))
-                return quota >= 1
-            if row.exhausted or row.used >= quota:
+        """Count one request against `day` if the quota allows it.
+
+        One conditional UPDATE: the check and the count are one atomic step, so two processes
+        spending the last request at once cannot both have it. The day's first request makes
+        the row.
+        """
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        spend_one = (
+            update(budget)
+            .where(budget.c.day == day, budget.c.exhausted.is_(False), budget.c.used < quota)
+            .values(used=budget.c.used + 1)
+        )
+        first = dialect.insert(budget).values(day=day, used=1, exhausted=False)
+        async with self.transaction() as conn:
+            if (await conn.execute(spend_one)).rowcount == 1:
+                return True
+            if quota < 1:
                 return False
-            await conn.execute(
-                update(budget).where(budget.c.day == day).values(used=budget.c.used + 1)
-            )
-            return True
+            if (await conn.execute(first.on_conflict_do_nothing())).rowcount == 1:
+                return True
+            # Another process made the row meanwhile: count against it like any other.
+            return bool((await conn.execute(spend_one)).rowcount == 1)
 
     async def budget_row(self, day: date) -> tuple[int, bool]:
         """(requests used, exhausted) on `day`."""
@@ -1055,7 +1100,7 @@ class Store:
 
     async def mark_exhausted(self, day: date) -> None:
         """Record that Wisenet said the day's quota is spent (the first probe is due in an hour)."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             row = (await conn.execute(select(budget).where(budget.c.day == day))).first()
             if row is not None and row.exhausted:
                 return
@@ -1070,7 +1115,7 @@ class Store:
     async def claim_probe(self, day: date, every: timedelta) -> bool:
         """While the day is spent, claim its due probe (counted as a request), once per `every`."""
         now = self.clock.now()
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             result = await conn.execute(
                 update(budget)
                 .where(
@@ -1084,7 +1129,7 @@ class Store:
 
     async def clear_exhausted(self, day: date) -> None:
         """Wisenet answered a probe: the day's spending resumes."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(
                 update(budget).where(budget.c.day == day).values(exhausted=False, probed_at=None)
             )
@@ -1160,21 +1205,25 @@ async def _mark_dirty(conn: AsyncConnection, learner_ids: Iterable[int]) -> None
     rows = [{"learner_id": learner_id} for learner_id in sorted(learner_ids)]
     if rows:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        await conn.execute(dialect.insert(dirty_learners).values(rows).on_conflict_do_nothing())
+        await conn.execute(dialect.insert(dirty_learners).on_conflict_do_nothing(), rows)
 
 
 async def _upsert_many(
     conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], keys: tuple[str, ...]
 ) -> None:
-    """Insert or update many rows by primary key in one statement per batch."""
+    """Insert or update many rows by primary key: one statement, executed for every row.
+
+    The statement's text is the same whatever the rows, so SQLAlchemy compiles it once and
+    caches it; a multi-row VALUES clause was compiled again for every batch (most of a
+    backfill's own CPU time).
+    """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
     columns = [c for c in rows[0] if c not in keys]
-    for start in range(0, len(rows), 500):
-        statement = dialect.insert(table).values(rows[start : start + 500])
-        statement = statement.on_conflict_do_update(
-            index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
-        )
-        await conn.execute(statement)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
+    )
+    await conn.execute(statement, rows)
 
 
 def _sqlite_pragmas(connection: Any, _: object) -> None:
@@ -1242,7 +1291,7 @@ class JobBusyError(ConnectorError):
 async def acquire_lock(store: Store, name: str, owner: str, ttl: timedelta) -> None:
     """Take a job's lock for `ttl`, or raise JobBusyError naming when it frees."""
     now = store.clock.now()
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         row = (await conn.execute(select(locks).where(locks.c.name == name))).first()
         held = row is not None and row.owner != owner and aware(row.expires_at) > now
         if held and row is not None and not dead_local_owner(row.owner):
@@ -1275,13 +1324,13 @@ def dead_local_owner(owner: str) -> bool:
 
 async def release_lock(store: Store, name: str, owner: str) -> None:
     """Give a job's lock back (only its owner can)."""
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         await conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))
 
 
 async def start_run(store: Store, job: str) -> int:
     """Record that a job started; return its run id."""
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         result = await conn.execute(runs.insert().values(job=job, started_at=store.clock.now()))
         key = result.inserted_primary_key
         assert key is not None  # noqa: S101 - an insert always has a key
@@ -1290,7 +1339,7 @@ async def start_run(store: Store, job: str) -> int:
 
 async def finish_run(store: Store, run_id: int, outcome: str, detail: dict[str, Any]) -> None:
     """Record how a job ended (counts only)."""
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         await conn.execute(
             update(runs)
             .where(runs.c.id == run_id)
@@ -1384,7 +1433,7 @@ async def export_rows(store: Store, batch: int = 1000) -> AsyncIterator[dict[str
 async def purge_older_than(store: Store, before: datetime) -> dict[str, int]:
     """Delete run log, dead letters, stage history and handled webhooks older than `before`."""
     removed = {}
-    async with store.engine.begin() as conn:
+    async with store.transaction() as conn:
         for name, table, column in (
             ("runs", runs, runs.c.started_at),
             ("dead_letters", dead_letters, dead_letters.c.created_at),

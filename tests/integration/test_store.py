@@ -247,6 +247,32 @@ async def test_the_budget_counts_per_day_and_stops_when_exhausted(store: Store) 
     assert not await store.spend(other, 100)
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_two_processes_spending_at_once_never_pass_the_quota(
+    kind: str, tmp_path: Path
+) -> None:
+    """Two stores on one database (two replicas) spend 30 at once against a quota of 12.
+
+    Exactly 12 are granted and counted, the day's first request included: the check and the
+    count are one step.
+    """
+    day = date(2025, 3, 14)
+    async with database(kind, tmp_path) as url:
+        if kind == "postgresql":
+            await migrate.upgrade_database(url)
+        first = await Store.open(url, FakeClock(), base_url=BASE, account_number="ACME01")
+        second = await Store.open(url, FakeClock(), base_url=BASE, account_number="ACME01")
+        try:
+            granted = await asyncio.gather(
+                *(store.spend(day, 12) for _ in range(15) for store in (first, second))
+            )
+            assert sum(granted) == 12
+            assert await first.budget_row(day) == (12, False)
+        finally:
+            await first.close()
+            await second.close()
+
+
 async def test_mapping_versions_switch_atomically(store: Store) -> None:
     """Only one mapping is active; versions count up."""
     assert await store.active_mapping() is None
