@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
@@ -56,6 +57,7 @@ from connector.wisenet.endpoints import COURSE_ENROLMENT
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, Combo
 from connector.wisenet.wire import ComboEntry, Item
+from jobs.lanes import grouped, in_lanes
 from jobs.read_costs import Strategy, cheapest, counted, listing_pages
 from jobs.write_outcomes import FIXES, FailureGroup, failure_key
 from mappings.catalogue import Subject
@@ -82,6 +84,7 @@ DECIDE_BATCH = 200
 WRITE_BATCH = 200  # outbox rows leased at a time: about 25 s of PATCHes at 8/s
 WRITE_LEASE = timedelta(minutes=10)  # ample for a batch with retries; then another may take it
 REDECIDE_ROUNDS = 3  # decisions again per learner in one write-back, if Wisenet keeps changing
+WRITE_LANES = 4  # learners written at once: the store work of one overlaps the next PATCH
 
 
 class PlannedWrite(NamedTuple):
@@ -593,6 +596,7 @@ class TagDefinitions:
         self.fresh = False
         self.read = False  # read from Wisenet in this write-back
         self.trust_recent = trust_recent
+        self._asking = asyncio.Lock()
 
     async def refresh_once(self) -> None:
         """Read the definitions unless this write-back already did (one request for all batches).
@@ -643,7 +647,14 @@ class TagDefinitions:
         return blocking_tag(add, remove, self.ctx.ownership.owned, self.refusal)
 
     async def id_for(self, name: str) -> int:
-        """The tag id to write for an owned name (made now if missing); refuses foreign tags."""
+        """The tag id to write for an owned name (made now if missing); refuses foreign tags.
+
+        Lanes ask one at a time, so a missing definition is read or made once.
+        """
+        async with self._asking:
+            return await self._id_for(name)
+
+    async def _id_for(self, name: str) -> int:
         if name not in self.by_name and not self.read:
             await self.refresh()  # never create a tag on trusted definitions: a staff one may exist
         reason = self.refusal(name)
@@ -749,6 +760,17 @@ class WritePass:
         return self.redecided[learner_id] < REDECIDE_ROUNDS
 
 
+class WriteBasis(NamedTuple):
+    """What a batch's writes are sent on, read from the store in two queries at its start.
+
+    A learner whose records change during the batch is marked and held, so a basis older than
+    the batch is never sent on; its age is checked against `max_snapshot_age` like any snapshot.
+    """
+
+    active_learners: set[int]
+    enrolments: dict[int, tuple[tuple[int, ...], datetime]]  # tag ids and when they were read
+
+
 class Written(Enum):
     """What became of one write."""
 
@@ -809,35 +831,54 @@ async def _plan(ctx: SyncContext, report: SyncReport, state: WritePass) -> None:
 async def _send(
     ctx: SyncContext, report: SyncReport, pending: list[PendingWrite], state: WritePass
 ) -> set[int]:
-    """Send a claimed batch; return the learners to decide again.
+    """Send a claimed batch in `WRITE_LANES` lanes; return the learners to decide again.
 
-    A write whose learner is marked for a decision (its records changed since its plan, as a
-    read of this batch or an earlier PATCH response showed) is held: its plan is stale.
+    A learner's writes go in order in one lane; other learners' writes go meanwhile. A write
+    whose learner is marked for a decision (its records changed since its plan, as a read of
+    this batch or an earlier PATCH response showed) is held: its plan is stale.
     """
     await state.definitions.refresh_once()
     refresh_before = flag_driven_tags(ctx.mapping)
     learners = {write.learner_id for write in pending}
     await _credentials_for(ctx, report, [w for w in pending if w.add & refresh_before])
     marked = await ctx.store.dirty_learners(among=learners)
-    for index, write in enumerate(pending):
+    basis = WriteBasis(
+        await ctx.store.active_learners(learners),
+        await ctx.store.enrolment_snapshots({w.course_enrolment_id for w in pending}),
+    )
+    not_started = len(pending)
+    verifying = asyncio.Lock()
+
+    async def verified_enough() -> None:
+        """Poll the enrolments once if the snapshots are too old and other writes follow.
+
+        One poll of the enrolments modified since the cursor is cheaper than reading each of
+        the remaining enrolments before its PATCH. (It may list a lane's write in flight; its
+        learner is then decided again, which costs no request.)
+        """
+        nonlocal not_started
+        async with verifying:
+            others_follow = not_started > 1
+            not_started -= 1
+            if others_follow and _unverified(ctx) and await ctx.store.cursor(ENROLMENT):
+                await poll_list(
+                    ctx,
+                    ENROLMENT,
+                    _enrolment_listing(ctx),
+                    sorted_by_modified=True,
+                    labels=await labels_for(ctx),
+                    report=report,
+                )
+                marked.update(await ctx.store.dirty_learners(among=learners))
+
+    async def send_one(write: PendingWrite) -> None:
         refused = state.definitions.blocking(write.add, write.remove)
         if refused is not None:
             await _block(ctx, report, state, write, refused)
-            continue
-        if len(pending) - index > 1 and _unverified(ctx) and await ctx.store.cursor(ENROLMENT):
-            # One poll of the enrolments modified since the cursor is cheaper than reading each
-            # of the remaining enrolments before its PATCH.
-            await poll_list(
-                ctx,
-                ENROLMENT,
-                _enrolment_listing(ctx),
-                sorted_by_modified=True,
-                labels=await labels_for(ctx),
-                report=report,
-            )
-            marked |= await ctx.store.dirty_learners(among=learners)
+            return
+        await verified_enough()
         if write.learner_id in marked:
-            continue
+            return
         unchecked = write.course_enrolment_id not in ctx.credentials_checked
         unchecked = unchecked and not _credentials_fresh(ctx)
         if (
@@ -846,11 +887,13 @@ async def _send(
             and await _credentials_changed(ctx, write, report)
         ):
             marked.add(write.learner_id)
-            continue
-        if await _attempt(ctx, state, write, report):
+            return
+        if await _attempt(ctx, state, basis, write, report):
             marked.add(write.learner_id)
         if ctx.on_written is not None:
             ctx.on_written(report.writes_handled, state.queued)
+
+    await in_lanes(grouped(pending, lambda w: w.learner_id), WRITE_LANES, send_one)
     return {learner for learner in marked if state.may_redecide(learner)}
 
 
@@ -884,7 +927,7 @@ def _failed(report: SyncReport, write: PendingWrite, exc: Exception) -> None:
 
 
 async def _attempt(
-    ctx: SyncContext, state: WritePass, write: PendingWrite, report: SyncReport
+    ctx: SyncContext, state: WritePass, basis: WriteBasis, write: PendingWrite, report: SyncReport
 ) -> bool:
     """Send one write and count its outcome; whether its learner is now marked for a decision.
 
@@ -892,7 +935,7 @@ async def _attempt(
     forgotten, which marks its learner. A refused tag blocks the write.
     """
     try:
-        written = await _write_one(ctx, state.definitions, write, report)
+        written = await _write_one(ctx, state.definitions, basis, write, report)
     except NotFoundError as exc:
         if exc.endpoint != COURSE_ENROLMENT.template:  # a tag or the learner went missing
             await ctx.store.dead_letter(write, str(exc))
@@ -982,7 +1025,11 @@ async def _credentials_changed(ctx: SyncContext, write: PendingWrite, report: Sy
 
 
 async def _write_one(
-    ctx: SyncContext, definitions: TagDefinitions, write: PendingWrite, report: SyncReport
+    ctx: SyncContext,
+    definitions: TagDefinitions,
+    basis: WriteBasis,
+    write: PendingWrite,
+    report: SyncReport,
 ) -> Written:
     """PATCH one enrolment's tags unless nothing needs sending or its plan proves stale.
 
@@ -991,10 +1038,10 @@ async def _write_one(
     snapshot; if it differs from the stored one other than in the tags sent, the learner is
     marked.
     """
-    if not await ctx.store.learner_is_active(write.learner_id):
+    if write.learner_id not in basis.active_learners:
         await ctx.store.finish_write(write)
         return Written.UNNEEDED
-    snapshot = await ctx.store.enrolment_snapshot(write.course_enrolment_id)
+    snapshot = basis.enrolments.get(write.course_enrolment_id)
     if snapshot is None:
         await ctx.store.finish_write(write)
         return Written.UNNEEDED
