@@ -174,7 +174,8 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
             continue
         listed: set[int] = set()
         began = ctx.store.clock.now()
-        if await _poll_is_cheaper(ctx, entity, len(wanted)):
+        by_parent = await _by_parent(ctx, wanted) if entity == UNIT else None
+        if await _poll_is_cheaper(ctx, entity, len(wanted), by_parent):
             await poll_list(
                 ctx,
                 entity,
@@ -185,6 +186,8 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
                 listed=listed,
             )
         report.note_read(entity, listed, began)
+        if by_parent is not None:
+            listed |= await _read_by_parent(ctx, by_parent, wanted - listed, labels, report)
         if entity != CHECKLIST:  # no read by id exists for checklists; the poll covers them
             await _read_each(ctx, entity, wanted - listed, labels, report, fetched, gone)
     credentials = _still_wanted(batch, CREDENTIAL, report)
@@ -215,14 +218,17 @@ def _still_wanted(batch: Batch, entity: str, report: InboxReport) -> set[int]:
     }
 
 
-async def _poll_is_cheaper(ctx: SyncContext, entity: str, wanted: int) -> bool:
+async def _poll_is_cheaper(
+    ctx: SyncContext, entity: str, wanted: int, by_parent: ParentPlan | None = None
+) -> bool:
     """Whether the cursor poll costs no more than reading the `wanted` records one by one.
 
     No poll without a cursor, or while a full listing is half done. Its pages are estimated
     from the stored records Wisenet stamped within the overlap before the cursor (the poll
-    lists them again: after a large write-back, our own PATCHes), plus the wanted ones. On a
-    tie the poll wins: it finds unannounced changes too, and moves the cursor. Checklists have
-    no read by id: they are always polled.
+    lists them again: after a large write-back, our own PATCHes), plus the wanted ones. Units
+    can also be read by a listing per enrolment (`by_parent`). On a tie the poll wins: it
+    finds unannounced changes too, and moves the cursor. Checklists have no read by id: they
+    are always polled.
     """
     cursor = await ctx.store.cursor(entity)
     if cursor is None or await ctx.store.progress(entity) is not None:
@@ -232,7 +238,13 @@ async def _poll_is_cheaper(ctx: SyncContext, entity: str, wanted: int) -> bool:
     since = format_body_timestamp(cursor - ctx.overlap, ctx.account_tz)
     again = await ctx.store.count_modified_since(entity, since)
     pages = listing_pages(again + wanted, ctx.client.page_size)
-    return cheapest(entity, modified_since=pages, by_id=wanted).strategy is Strategy.MODIFIED_SINCE
+    choice = cheapest(
+        entity,
+        modified_since=pages,
+        by_id=wanted,
+        by_parent=None if by_parent is None else by_parent.cost,
+    )
+    return choice.strategy is Strategy.MODIFIED_SINCE
 
 
 def _listing(ctx: SyncContext, entity: str) -> Listing:
@@ -244,6 +256,60 @@ def _listing(ctx: SyncContext, entity: str) -> Listing:
     if entity == UNIT:
         return lambda since, start: client.unit_enrolments(modified_since=since, start=start)
     return lambda since, start: client.checklists(modified_since=since, start=start)
+
+
+@dataclass(frozen=True)
+class ParentPlan:
+    """Wanted units by their stored enrolment, the enrolments worth a listing, and the cost.
+
+    A listing by enrolment costs the pages of its stored units (one, unless it has a
+    thousand); it is worth it where it reads more wanted units than that. The cost counts
+    those listings and one GET for every other wanted unit.
+    """
+
+    listings: dict[int, set[int]]  # enrolment id -> the wanted units it lists
+    cost: int
+
+
+async def _by_parent(ctx: SyncContext, wanted: set[int]) -> ParentPlan:
+    children: dict[int, set[int]] = {}
+    for unit_id, parent in (await ctx.store.parents(UNIT, wanted)).items():
+        children.setdefault(parent, set()).add(unit_id)
+    siblings = await ctx.store.count_children(UNIT, children)
+    listings: dict[int, set[int]] = {}
+    cost = len(wanted)
+    for parent, units in children.items():
+        pages = listing_pages(siblings.get(parent, len(units)), ctx.client.page_size)
+        if cheapest(UNIT, by_id=len(units), by_parent=pages).strategy is Strategy.BY_PARENT:
+            listings[parent] = units
+            cost += pages - len(units)
+    return ParentPlan(listings, cost)
+
+
+async def _read_by_parent(
+    ctx: SyncContext, plan: ParentPlan, wanted: set[int], labels: Labels, report: InboxReport
+) -> set[int]:
+    """Read the planned enrolments' units by one listing each; return the wanted ones listed.
+
+    Units listed already (by a poll) are not read again. A wanted unit the listing does not
+    show (deleted, or moved to another enrolment) is left to its read by id.
+    """
+    read: set[int] = set()
+    for parent, units in sorted(plan.listings.items()):
+        if not units & wanted:
+            continue
+        began = ctx.store.clock.now()
+        listed: set[int] = set()
+        with counted(ctx.client, report.reads, UNIT, Strategy.BY_PARENT):
+            async for page in ctx.client.unit_enrolments(course_enrolment_id=parent):
+                snaps = [s for s in (snapshot_of(UNIT, item, labels) for item in page) if s]
+                listed.update(snap.id for snap in snaps)
+                report.records_changed += len(
+                    await ctx.store.save(snaps, entity=UNIT, high_water=None)
+                )
+        report.note_read(UNIT, units & wanted & listed, began)
+        read |= units & wanted & listed
+    return read
 
 
 async def _read_each(

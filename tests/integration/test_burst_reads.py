@@ -284,3 +284,59 @@ async def test_after_a_large_write_back_a_few_edits_are_read_by_id_not_by_paging
             made = reads((await sandbox(small.server, "GET", "/counters"))["by_endpoint"])
             assert {e: n for e, n in made.items() if "course-enrolments" in e} == expected, made
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
+async def test_units_of_one_enrolment_are_read_by_one_listing_of_its_units(
+    tmp_path: Path, rig: Rig
+) -> None:
+    """Outcomes set on 3 units of one enrolment, when the unit poll would take 2 pages: 1 read.
+
+    Pages of 40 records: 45 units given outcomes and read by a sync sit within the poll's
+    overlap, so its poll would take 2 pages; by id the 3 units are 3 reads; the listing
+    filtered by their enrolment reads all 3 at once.
+    """
+    async with wired(
+        rig.server,
+        f"sqlite+aiosqlite:///{tmp_path / 'pages.db'}",
+        rig.store.clock,
+        rate_limit=500.0,
+        retry=RetryPolicy(initial_backoff=0.01),
+        page_size=40,
+    ) as small:
+        await synced(small)
+        units_of: dict[int, list[int]] = {}
+        for unit_id, row in sorted(small.server.sandbox.db.unit_enrolments.rows.items()):
+            units_of.setdefault(row["CourseEnrolmentId"], []).append(unit_id)
+        target = next(ce for ce, units in units_of.items() if len(units) >= 4)
+        others = [u for ce, units in units_of.items() if ce != target for u in units][:45]
+        for unit_id in others:
+            await sandbox(small.server, "POST", f"/unit-enrolments/{unit_id}/outcome", json={})
+        await sync(small.ctx)
+        cursor = await small.store.cursor("UnitEnrolment")
+        assert cursor is not None
+        since = format_body_timestamp(cursor - small.ctx.overlap, SYDNEY)
+        again = await small.store.count_modified_since("UnitEnrolment", since)
+        assert listing_pages(again + 3, 40) >= 2
+
+        edited = units_of[target][:3]
+        for unit_id in edited:
+            await sandbox(
+                small.server, "POST", f"/unit-enrolments/{unit_id}/outcome", json={"code": "20"}
+            )
+        await enqueue_many(
+            small.store,
+            [Delivery("UnitEnrolment", u, None, "Updated", f"u{u}") for u in edited],
+        )
+        await sandbox(small.server, "POST", "/counters/reset")
+        report = await drain_inbox(small.ctx, OWNER)
+        made = reads((await sandbox(small.server, "GET", "/counters"))["by_endpoint"])
+        learner = small.server.sandbox.db.course_enrolments.rows[target]["LearnerId"]
+        bundle = await small.store.bundle(learner)
+    assert {e: n for e, n in made.items() if "unit-enrolments" in e} == {
+        "GET /unit-enrolments": 1
+    }, made
+    assert report.reads[("UnitEnrolment", "by_parent")] == 1
+    assert bundle is not None
+    outcomes = {unit.id: unit.outcome for unit in bundle.unit_enrolments}
+    assert all(outcomes[u] == "20" for u in edited), outcomes
