@@ -8,7 +8,10 @@ own connector process, whose peak RSS is read with `wait4`. Figures per size:
   `n // 1000 + 1`), the combos, the tag list,
   the tag definitions created and the PATCHes that changed tags; the credential refreshes made
   before a first `certificate-overdue` (required by design) are shown apart;
-- wall time vs the floor (the requests made at the client's rate);
+- wall time vs the floor (the requests made at the client's rate), and by phase: the reads
+  (whole listings in pages of 1,000: bound by rendering and parsing pages, not by the rate),
+  the decisions (no request), and the writes against the limiter's own floor (`rate` PATCHes
+  per rolling window of 1 s + its margin);
 - peak RSS of the connector, and its ratio between the two sizes (target: at most 1.5x for 10x
   the learners, under 300 MB).
 
@@ -36,6 +39,7 @@ from pydantic import SecretStr
 from bench.sandbox_fetch import start_sandbox
 from connector.clock import SystemClock
 from connector.sandbox.app import free_port
+from connector.wisenet.ratelimit import WINDOW_MARGIN_SECONDS
 from jobs.bootstrap import sync_context
 from jobs.logging import configure_logging
 from jobs.read_costs import listing_pages
@@ -65,9 +69,24 @@ def child(base_url: str, database: Path, rate: float) -> None:
     async def run() -> dict[str, Any]:
         async with sync_context(settings, SystemClock(), rate_limit=rate) as ctx:
             began = time.perf_counter()
+            marks: dict[str, float] = {}
+
+            def read(*_: object) -> None:
+                marks["read"] = time.perf_counter()
+
+            def written(*_: object) -> None:
+                marks.setdefault("writing", time.perf_counter())
+
+            ctx.on_page, ctx.on_written = read, written
             report = await backfill(ctx)
+            ended = time.perf_counter()
+            writing = marks.get("writing", ended)
             return {
-                "seconds": time.perf_counter() - began,
+                "seconds": ended - began,
+                "read_seconds": marks.get("read", began) - began,
+                "decide_seconds": writing - marks.get("read", began),
+                "write_seconds": ended - writing,
+                "window_margin": WINDOW_MARGIN_SECONDS,
                 "learners": report.learners_evaluated,
                 "writes_done": report.writes_done,
                 "writes_failed": report.writes_failed,
@@ -146,6 +165,14 @@ def main() -> None:
         print(
             f"time: {fig['seconds']:.1f} s; floor {fig['made'] / args.rate:.1f} s; "
             f"ratio {fig['seconds'] / (fig['made'] / args.rate):.3f}"
+        )
+        # Saturated, the limiter sends `rate` requests per rolling window of 1 s + margin.
+        write_floor = fig["writes_done"] * (1 + fig["window_margin"]) / args.rate
+        print(
+            f"phases: read {fig['read_seconds']:.1f} s, decide {fig['decide_seconds']:.1f} s, "
+            f"write {fig['write_seconds']:.1f} s for {fig['writes_done']} PATCHes "
+            f"(the limiter's floor {write_floor:.1f} s: ratio "
+            f"{fig['write_seconds'] / write_floor:.3f})"
         )
         print(f"peak RSS: {fig['rss_mb']:.0f} MB")
     small, large = figures[args.baseline], figures[args.learners]
