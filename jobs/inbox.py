@@ -300,10 +300,10 @@ async def _read_by_parent(
             continue
         began = ctx.store.clock.now()
         listed: set[int] = set()
-        with counted(ctx.client, report.reads, UNIT, Strategy.BY_PARENT):
+        with counted(report.reads, UNIT, Strategy.BY_PARENT):
             async for page in ctx.client.unit_enrolments(course_enrolment_id=parent):
                 snaps = [s for s in (snapshot_of(UNIT, item, labels) for item in page) if s]
-                listed.update(snap.id for snap in snaps)
+                listed.update(key for key in (item.data.key() for item in page) if key is not None)
                 report.records_changed += len(
                     await ctx.store.save(snaps, entity=UNIT, high_water=None)
                 )
@@ -322,7 +322,7 @@ async def _read_each(
     gone: dict[str, set[int]],
 ) -> None:
     """Read records by id, one request each, sorting them into fetched and gone."""
-    with counted(ctx.client, report.reads, entity, Strategy.BY_ID):
+    with counted(report.reads, entity, Strategy.BY_ID):
         for record_id in sorted(ids):
             began = ctx.store.clock.now()
             found = await _read_one(ctx, entity, record_id, labels, report)

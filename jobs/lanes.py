@@ -49,6 +49,8 @@ async def in_lanes(
                     errors.append(exc)
                     return
 
-    await asyncio.gather(*(lane() for _ in range(min(lanes, len(waiting)))))
+    async with asyncio.TaskGroup() as running:  # a cancellation or BaseException stops them all
+        for _ in range(min(lanes, len(waiting))):
+            running.create_task(lane())
     if errors:
         raise errors[0]

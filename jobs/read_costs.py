@@ -16,7 +16,7 @@ from enum import StrEnum
 
 import structlog
 
-from connector.wisenet.client import WisenetClient
+from connector.wisenet.client import read_tally
 
 log = structlog.get_logger(__name__)
 
@@ -55,13 +55,17 @@ def cheapest(entity: str, **costs: int | None) -> Choice:
 
 
 @contextmanager
-def counted(
-    client: WisenetClient, reads: Counter[tuple[str, str]], entity: str, strategy: Strategy
-) -> Iterator[None]:
-    """Count the GET requests sent inside the block under `(entity, strategy)`."""
-    before = client.reads_sent
+def counted(reads: Counter[tuple[str, str]], entity: str, strategy: Strategy) -> Iterator[None]:
+    """Count the GET requests this task sends inside the block under `(entity, strategy)`.
+
+    Only this task's (and the tasks it starts there): the writer's lanes count at once without
+    counting each other's reads. An inner block counts its own reads, not the outer one.
+    """
+    tally = [0]
+    token = read_tally.set(tally)
     try:
         yield
     finally:
-        if client.reads_sent > before:
-            reads[(entity, str(strategy))] += client.reads_sent - before
+        read_tally.reset(token)
+        if tally[0]:
+            reads[(entity, str(strategy))] += tally[0]

@@ -339,7 +339,7 @@ async def poll_list(
     ids: set[int] = set()
     changed = None if ctx.changed_records is None else ctx.changed_records.setdefault(entity, set())
     strategy = Strategy.WHOLE_LISTING if since is None else Strategy.MODIFIED_SINCE
-    with counted(ctx.client, report.reads, entity, strategy):
+    with counted(report.reads, entity, strategy):
         async for page in listing(since, skip):
             if collect:
                 ids.update(item.data.key() for item in page)
@@ -382,7 +382,7 @@ async def _audit(
     high = cursor
     credentials: set[int] = set()
     deletes: dict[str, set[int]] = {}
-    with counted(ctx.client, report.reads, AUDIT, Strategy.MODIFIED_SINCE):
+    with counted(report.reads, AUDIT, Strategy.MODIFIED_SINCE):
         async for page in ctx.client.audit_logs(modified_since=cursor - ctx.overlap):
             for item in page:
                 entry = item.data
@@ -422,7 +422,7 @@ async def read_credentials(
         changed, listed = await list_credentials(ctx, labels, report)
         return changed, set(ids) - listed
     changed, gone = set(), set()
-    with counted(ctx.client, report.reads, CREDENTIAL, Strategy.BY_ID):
+    with counted(report.reads, CREDENTIAL, Strategy.BY_ID):
         for credential_id in sorted(ids):
             try:
                 credential = await ctx.client.get_credential(credential_id)
@@ -445,7 +445,7 @@ async def list_credentials(
     began = ctx.store.clock.now()
     changed: set[int] = set()
     ids: set[int] = set()
-    with counted(ctx.client, report.reads, CREDENTIAL, Strategy.WHOLE_LISTING):
+    with counted(report.reads, CREDENTIAL, Strategy.WHOLE_LISTING):
         async for page in ctx.client.credentials():
             ids.update(key for item in page if (key := item.data.key()) is not None)
             snaps = [s for s in (snapshot_of(CREDENTIAL, item, labels) for item in page) if s]
@@ -760,17 +760,6 @@ class WritePass:
         return self.redecided[learner_id] < REDECIDE_ROUNDS
 
 
-class WriteBasis(NamedTuple):
-    """What a batch's writes are sent on, read from the store in two queries at its start.
-
-    A learner whose records change during the batch is marked and held, so a basis older than
-    the batch is never sent on; its age is checked against `max_snapshot_age` like any snapshot.
-    """
-
-    active_learners: set[int]
-    enrolments: dict[int, tuple[tuple[int, ...], datetime]]  # tag ids and when they were read
-
-
 class Written(Enum):
     """What became of one write."""
 
@@ -842,10 +831,6 @@ async def _send(
     learners = {write.learner_id for write in pending}
     await _credentials_for(ctx, report, [w for w in pending if w.add & refresh_before])
     marked = await ctx.store.dirty_learners(among=learners)
-    basis = WriteBasis(
-        await ctx.store.active_learners(learners),
-        await ctx.store.enrolment_snapshots({w.course_enrolment_id for w in pending}),
-    )
     not_started = len(pending)
     verifying = asyncio.Lock()
 
@@ -888,7 +873,7 @@ async def _send(
         ):
             marked.add(write.learner_id)
             return
-        if await _attempt(ctx, state, basis, write, report):
+        if await _attempt(ctx, state, write, report):
             marked.add(write.learner_id)
         if ctx.on_written is not None:
             ctx.on_written(report.writes_handled, state.queued)
@@ -927,7 +912,7 @@ def _failed(report: SyncReport, write: PendingWrite, exc: Exception) -> None:
 
 
 async def _attempt(
-    ctx: SyncContext, state: WritePass, basis: WriteBasis, write: PendingWrite, report: SyncReport
+    ctx: SyncContext, state: WritePass, write: PendingWrite, report: SyncReport
 ) -> bool:
     """Send one write and count its outcome; whether its learner is now marked for a decision.
 
@@ -935,7 +920,7 @@ async def _attempt(
     forgotten, which marks its learner. A refused tag blocks the write.
     """
     try:
-        written = await _write_one(ctx, state.definitions, basis, write, report)
+        written = await _write_one(ctx, state.definitions, write, report)
     except NotFoundError as exc:
         if exc.endpoint != COURSE_ENROLMENT.template:  # a tag or the learner went missing
             await ctx.store.dead_letter(write, str(exc))
@@ -1017,7 +1002,7 @@ async def _credentials_changed(ctx: SyncContext, write: PendingWrite, report: Sy
     ctx.credentials_checked.add(write.course_enrolment_id)
     labels = await labels_for(ctx)
     changed: set[int] = set()
-    with counted(ctx.client, report.reads, CREDENTIAL, Strategy.BY_PARENT):
+    with counted(report.reads, CREDENTIAL, Strategy.BY_PARENT):
         async for page in ctx.client.credentials(course_enrolment_id=write.course_enrolment_id):
             snaps = [s for s in (snapshot_of(CREDENTIAL, item, labels) for item in page) if s]
             changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
@@ -1025,11 +1010,7 @@ async def _credentials_changed(ctx: SyncContext, write: PendingWrite, report: Sy
 
 
 async def _write_one(
-    ctx: SyncContext,
-    definitions: TagDefinitions,
-    basis: WriteBasis,
-    write: PendingWrite,
-    report: SyncReport,
+    ctx: SyncContext, definitions: TagDefinitions, write: PendingWrite, report: SyncReport
 ) -> Written:
     """PATCH one enrolment's tags unless nothing needs sending or its plan proves stale.
 
@@ -1038,10 +1019,12 @@ async def _write_one(
     snapshot; if it differs from the stored one other than in the tags sent, the learner is
     marked.
     """
-    if write.learner_id not in basis.active_learners:
+    # Read just before the PATCH, not with the batch: a snapshot stored meanwhile (a poll of
+    # this write-back, another process) holds tags the PATCH must keep.
+    if not await ctx.store.learner_is_active(write.learner_id):
         await ctx.store.finish_write(write)
         return Written.UNNEEDED
-    snapshot = basis.enrolments.get(write.course_enrolment_id)
+    snapshot = await ctx.store.enrolment_snapshot(write.course_enrolment_id)
     if snapshot is None:
         await ctx.store.finish_write(write)
         return Written.UNNEEDED
@@ -1049,7 +1032,7 @@ async def _write_one(
     labels = await labels_for(ctx)
     verified = max(fetched_at, ctx.enrolments_verified_at or fetched_at)
     if ctx.store.clock.now() - verified > ctx.max_snapshot_age:
-        with counted(ctx.client, report.reads, ENROLMENT, Strategy.BY_ID):
+        with counted(report.reads, ENROLMENT, Strategy.BY_ID):
             fresh = await ctx.client.get_course_enrolment(write.course_enrolment_id)
         current = tuple(t.tag_id for t in fresh.data.tag_ids or ())
         read = snapshot_of(ENROLMENT, fresh, labels)

@@ -9,7 +9,10 @@ processes still meet SQLite's own lock and its busy timeout. PostgreSQL has row 
 no turns.
 
 A task that already holds the turn keeps it for a transaction opened inside its own (SQLite's
-deferred transactions allow one that has not written yet).
+deferred transactions allow one that has not written yet). A turn not given within
+`TURN_TIMEOUT_SECONDS` (three times SQLite's own busy timeout, set in the store's pragmas) is a
+`TimeoutError`, as a lock SQLite cannot get is an error: a transaction waiting on another
+task's transaction fails instead of waiting for ever.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+TURN_TIMEOUT_SECONDS = 30.0
+
 
 class WriterTurns:
     """Gives writing transactions their turn, one task at a time; re-entrant per task."""
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(self, *, enabled: bool, timeout: float = TURN_TIMEOUT_SECONDS) -> None:
         self._enabled = enabled
+        self._timeout = timeout
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[object] | None = None
 
@@ -34,9 +40,16 @@ class WriterTurns:
         if not self._enabled or (me is not None and self._holder is me):
             yield
             return
-        async with self._lock:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise TimeoutError(
+                f"the store's write turn was not given within {self._timeout:g} s"
+            ) from None
+        try:
             self._holder = me
-            try:
-                yield
-            finally:
-                self._holder = None
+            yield
+        finally:
+            self._holder = None
+            self._lock.release()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
 from typing import Any, TypedDict, TypeVar
@@ -58,6 +59,10 @@ from connector.wisenet.wire import (
 )
 
 log = structlog.get_logger(__name__)
+# GET attempts counted for whoever set it in this context (`jobs.read_costs.counted`). Each
+# asyncio task has its own context, so blocks counting at once (the writer's lanes) each count
+# their own; a task started inside a block (a page fetched ahead) counts into it.
+read_tally: ContextVar[list[int] | None] = ContextVar("read_tally", default=None)
 
 ModelT = TypeVar("ModelT", bound=WireModel)
 RequestObserver = Callable[[str, str, str], None]  # method, endpoint template, status
@@ -436,6 +441,9 @@ class WisenetClient:
     def _observe(self, method: str, endpoint: ep.Endpoint, status: str) -> None:
         if method == "GET":
             self.reads_sent += 1
+            tally = read_tally.get()
+            if tally is not None:
+                tally[0] += 1
         if self._observer is not None:
             self._observer(method, endpoint.template, status)
 

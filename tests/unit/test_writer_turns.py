@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from connector.store.writer_turns import WriterTurns
 
 
@@ -61,3 +63,18 @@ async def test_disabled_turns_never_wait() -> None:
             await asyncio.wait_for(both.wait(), timeout=5)
 
     await asyncio.gather(write(), write())
+
+
+async def test_a_turn_not_given_in_time_is_an_error_not_a_hang() -> None:
+    """A transaction waiting on another task's transaction fails, as SQLite's lock would."""
+    turns = WriterTurns(enabled=True, timeout=0.05)
+    async with turns.turn():
+        with pytest.raises(TimeoutError, match="write turn"):
+            await asyncio.create_task(_take(turns))
+    async with asyncio.timeout(5), turns.turn():  # the lock was not left taken
+        pass
+
+
+async def _take(turns: WriterTurns) -> None:
+    async with turns.turn():
+        pass
