@@ -574,33 +574,29 @@ class Store:
 
     async def enrolment_snapshot(self, ce_id: int) -> tuple[tuple[int, ...], datetime] | None:
         """A course enrolment's stored tag ids and when they were fetched."""
-        return (await self.enrolment_snapshots([ce_id])).get(ce_id)
-
-    async def enrolment_snapshots(
-        self, ce_ids: Collection[int]
-    ) -> dict[int, tuple[tuple[int, ...], datetime]]:
-        """Stored tag ids and fetch times of the course enrolments the store has (one query)."""
         async with self.engine.connect() as conn:
-            found = await conn.execute(
-                select(records.c.id, records.c.tag_ids, records.c.fetched_at).where(
-                    records.c.entity == ENROLMENT, records.c.id.in_(sorted(ce_ids))
+            found = (
+                await conn.execute(
+                    select(records.c.tag_ids, records.c.fetched_at).where(
+                        records.c.entity == ENROLMENT, records.c.id == ce_id
+                    )
                 )
-            )
-            return {row.id: (tuple(row.tag_ids or ()), aware(row.fetched_at)) for row in found}
+            ).first()
+        if found is None:
+            return None
+        return tuple(found[0] or ()), aware(found[1])
 
     async def learner_is_active(self, learner_id: int) -> bool:
         """Whether the learner's own snapshot says they are active."""
-        return learner_id in await self.active_learners([learner_id])
-
-    async def active_learners(self, learner_ids: Collection[int]) -> set[int]:
-        """The learners among these whose own snapshot says they are active (one query)."""
         async with self.engine.connect() as conn:
-            found = await conn.execute(
-                select(records.c.id, records.c.fields).where(
-                    records.c.entity == LEARNER, records.c.id.in_(sorted(learner_ids))
+            found = (
+                await conn.execute(
+                    select(records.c.fields).where(
+                        records.c.entity == LEARNER, records.c.id == learner_id
+                    )
                 )
-            )
-            return {row.id for row in found if row.fields.get("is_active") is True}
+            ).first()
+        return found is not None and found[0].get("is_active") is True
 
     # --- reference data -------------------------------------------------------------------
 

@@ -111,7 +111,6 @@ class WisenetClient:
         self._base_url = config.base_url.rstrip("/")
         # Called before every request; raises (NotLeaderError) when this process may not send.
         self.gate: Callable[[], Awaitable[None]] | None = None
-        self.reads_sent = 0  # GET attempts that went out (answered or not), retries included
 
     @property
     def page_size(self) -> int:
@@ -440,7 +439,6 @@ class WisenetClient:
 
     def _observe(self, method: str, endpoint: ep.Endpoint, status: str) -> None:
         if method == "GET":
-            self.reads_sent += 1
             tally = read_tally.get()
             if tally is not None:
                 tally[0] += 1

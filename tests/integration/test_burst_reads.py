@@ -9,6 +9,8 @@ whole credential listing in one page.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,21 @@ async def synced(rig: Rig) -> None:
     clock = rig.store.clock
     assert isinstance(clock, FakeClock)
     clock.advance(180)
+
+
+@asynccontextmanager
+async def synced_in_pages_of_40(rig: Rig, folder: Path) -> AsyncIterator[Rig]:
+    """A rig on the same sandbox whose listings come in pages of 40, after its first sync."""
+    async with wired(
+        rig.server,
+        f"sqlite+aiosqlite:///{folder / 'pages.db'}",
+        rig.store.clock,
+        rate_limit=500.0,
+        retry=RetryPolicy(initial_backoff=0.01),
+        page_size=40,
+    ) as small:
+        await synced(small)
+        yield small
 
 
 async def drain_until_quiet(rig: Rig, served: Receiving) -> list[InboxReport]:
@@ -249,15 +266,7 @@ async def test_after_a_large_write_back_a_few_edits_are_read_by_id_not_by_paging
     poll's overlap, so its poll takes 4 pages; 3 edited enrolments are 3 reads, and 4 are
     still read by the poll (a tie goes to the poll, which also moves the cursor).
     """
-    async with wired(
-        rig.server,
-        f"sqlite+aiosqlite:///{tmp_path / 'pages.db'}",
-        rig.store.clock,
-        rate_limit=500.0,
-        retry=RetryPolicy(initial_backoff=0.01),
-        page_size=40,
-    ) as small:
-        await synced(small)
+    async with synced_in_pages_of_40(rig, tmp_path) as small:
         edited = current_enrolments(small.server, 7)
         for ce in edited:
             await sandbox(
@@ -296,15 +305,7 @@ async def test_units_of_one_enrolment_are_read_by_one_listing_of_its_units(
     overlap, so its poll would take 2 pages; by id the 3 units are 3 reads; the listing
     filtered by their enrolment reads all 3 at once.
     """
-    async with wired(
-        rig.server,
-        f"sqlite+aiosqlite:///{tmp_path / 'pages.db'}",
-        rig.store.clock,
-        rate_limit=500.0,
-        retry=RetryPolicy(initial_backoff=0.01),
-        page_size=40,
-    ) as small:
-        await synced(small)
+    async with synced_in_pages_of_40(rig, tmp_path) as small:
         units_of: dict[int, list[int]] = {}
         for unit_id, row in sorted(small.server.sandbox.db.unit_enrolments.rows.items()):
             units_of.setdefault(row["CourseEnrolmentId"], []).append(unit_id)
