@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from jobs.service import STOP_GRACE_SECONDS
-from tests.e2e.test_service import environment, wait_for
+from tests.e2e.test_service import environment, events, wait_for
 from tests.support.processes import CONNECTOR
 from tests.support.rig import expected_tags, owned_tags_in_wisenet
 from tests.support.sandbox import control, served_for_processes
@@ -31,6 +31,20 @@ def metric(text: str, name: str) -> float:
         if line.startswith(name) and not line.startswith("#"):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"no {name} in the metrics")
+
+
+def differences(wanted: dict[int, set[str]], held: dict[int, set[str]]) -> dict[int, str]:
+    """Each enrolment whose owned tags differ from the reference: wanted, then held (ids only)."""
+    return {
+        ce: f"wanted {sorted(wanted.get(ce, set()))}, held {sorted(held.get(ce, set()))}"
+        for ce in sorted(wanted.keys() | held.keys())
+        if wanted.get(ce, set()) != held.get(ce, set())
+    }
+
+
+def warnings(log: Path) -> list[dict[str, object]]:
+    """The service's warnings and errors so far (their fields are ids and reasons only)."""
+    return [e for e in events(log) if e.get("level") in ("warning", "error")]
 
 
 def test_webhooks_for_200_staff_edits_reach_wisenet_within_seconds(tmp_path: Path) -> None:
@@ -75,7 +89,11 @@ def test_webhooks_for_200_staff_edits_reach_wisenet_within_seconds(tmp_path: Pat
                     converged = time.monotonic() - edited
                     break
                 time.sleep(0.5)
-            assert converged is not None, log.read_text()[-2000:]
+            assert converged is not None, (
+                f"inbox depth {depth}; enrolments whose tags differ: "
+                f"{differences(wanted, owned_tags_in_wisenet(server))}; "
+                f"warnings: {warnings(log)}"
+            )
             counts = control(server, "GET", "/counters")["by_endpoint"]
             reads = sum(n for endpoint, n in counts.items() if endpoint.startswith("GET "))
             print(  # noqa: T201 - the figures for the closing note
