@@ -343,6 +343,12 @@ class Store:
                 changed.add(learner_id)
         if rows:
             await _upsert_many(conn, records, rows, ("entity", "id"))
+        newcomers = {
+            s.id: s.learner_id
+            for s in snapshots
+            if s.entity == ENROLMENT and s.learner_id is not None and (s.entity, s.id) not in known
+        }
+        changed |= await _adopt_orphans(conn, newcomers)
         return changed, written
 
     @staticmethod
@@ -1195,6 +1201,40 @@ async def _require_current_schema(engine: AsyncEngine) -> None:
         raise ConfigurationError(
             "the database schema is not current; run `connector db upgrade` first"
         )
+
+
+async def _adopt_orphans(conn: AsyncConnection, enrolments: dict[int, int]) -> set[int]:
+    """Give records stored before their course enrolment (deliveries out of order) its learner.
+
+    A unit, credential or checklist read before its enrolment was stored has no learner, so no
+    bundle holds it. `enrolments` maps the enrolments stored for the first time to their
+    learners; returns the learners who gained records.
+    """
+    if not enrolments:
+        return set()
+    orphans = (
+        await conn.execute(
+            select(records.c.parent_id)
+            .where(
+                records.c.entity.in_(entities.CHILDREN),
+                records.c.parent_id.in_(sorted(enrolments)),
+                records.c.learner_id.is_(None),
+            )
+            .distinct()
+        )
+    ).all()
+    parents = {row.parent_id for row in orphans}
+    for parent in sorted(parents):
+        await conn.execute(
+            update(records)
+            .where(
+                records.c.entity.in_(entities.CHILDREN),
+                records.c.parent_id == parent,
+                records.c.learner_id.is_(None),
+            )
+            .values(learner_id=enrolments[parent])
+        )
+    return {enrolments[parent] for parent in parents}
 
 
 async def _mark_dirty(conn: AsyncConnection, learner_ids: Iterable[int]) -> None:

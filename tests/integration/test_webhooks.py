@@ -416,3 +416,42 @@ async def test_a_webhook_stream_under_wisenet_faults_still_ends_in_the_reference
     assert (await inbox_state(rig.store)).depth == 0
     assert await rig.store.outbox_size() == 0
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
+
+
+async def test_a_credential_read_before_its_new_enrolment_joins_the_learner_with_it(
+    rig: Rig,
+) -> None:
+    """Deliveries reordered across drains: a credential comes before its enrolment is known.
+
+    The credential is stored first with no learner to belong to; when its enrolment arrives it
+    joins that learner's bundle, so the enrolment is certified, not reported overdue.
+    """
+    await sync(rig.ctx)
+    db = rig.server.sandbox.db
+    learner = min(i for i in db.learners.ids() if db.learners.rows[i]["Personal"]["IsActive"])
+    made = await sandbox(rig.server, "POST", "/course-enrolments", json={"learner_id": learner})
+    ce = int(made["Data"]["CourseEnrolmentId"])
+    today = rig.server.sandbox.clock.today()
+    await sandbox(
+        rig.server,
+        "POST",
+        f"/course-enrolments/{ce}/status",
+        json={"status": "Completed", "actual_end_date": (today - timedelta(days=40)).isoformat()},
+    )
+    issued = await sandbox(rig.server, "POST", f"/course-enrolments/{ce}/credentials", json={})
+    credential = int(issued["Data"]["CredentialId"])
+    await sandbox(rig.server, "POST", "/counters/reset")
+
+    await post_signed(rig, {"RecordId": credential, "EntityName": "Credential", "Event": "Created"})
+    await drain_inbox(rig.ctx, OWNER)
+    await post_signed(
+        rig, {"RecordId": ce, "EntityName": "CourseEnrolment", "Event": "Created"}, "msg_y"
+    )
+    await drain_inbox(rig.ctx, OWNER)
+
+    wanted = expected_tags(rig.server)
+    assert "certified" in wanted[ce]
+    assert owned_tags_in_wisenet(rig.server)[ce] == wanted[ce]
+    counts = (await sandbox(rig.server, "GET", "/counters"))["by_endpoint"]
+    assert reads(counts) <= 2, counts  # one read per delivery, at most
+    assert counts["PATCH /course-enrolments/{id}"] == 1, counts
