@@ -12,11 +12,12 @@ A delivery carries ids only, so every event means a read; the worker keeps reads
    event said;
 4. decide the learners whose bundle changed, mark the rows processed, write the tags.
 
-The connector's own PATCHes come back as `Updated` events: the poll lists those enrolments
-unchanged (the PATCH response is already the snapshot), so they cost no write and no read of
-their own. A PATCH response that shows a staff edit made meanwhile marks its learner, who is
-decided again by the same drain's write-back. Until the first full read is done the rows wait;
-while the day's budget is nearly spent they wait too, and are taken up after the reset.
+The connector's own PATCHes come back as `Updated` events. The PATCH response is already the
+snapshot, so an enrolment whose deliveries in a batch are all echoes of this process's PATCHes
+(`jobs.echoes`) is not read at all; the next list poll confirms it. A PATCH response that
+shows a staff edit made meanwhile marks its learner, who is decided again by the same drain's
+write-back. Until the first full read is done the rows wait; while the day's budget is nearly
+spent they wait too, and are taken up after the reset.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from connector.bundles import Labels
 from connector.errors import NotFoundError, QuotaExhaustedError, TransientError
 from connector.store.inbox import InboxEntry, announced, claim, complete, release
 from connector.store.store import CHECKLIST, CREDENTIAL, ENROLMENT, LEARNER, UNIT
-from connector.webhooks.payload import DELETED
+from connector.webhooks.payload import DELETED, UPDATED
 from connector.wisenet.timestamps import format_body_timestamp
 from connector.wisenet.wire import Item
+from jobs.echoes import ExpectedEchoes
 from jobs.read_costs import Strategy, cheapest, counted, listing_pages
 from jobs.sync import (
     AUDIT,
@@ -80,6 +82,7 @@ class Batch:
     refresh: dict[str, set[int]] = field(default_factory=dict)
     deleted: dict[str, set[int]] = field(default_factory=dict)
     received: dict[tuple[str, int], datetime] = field(default_factory=dict)  # latest, per record
+    arrivals: dict[tuple[str, int], list[InboxEntry]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, entries: list[InboxEntry]) -> Batch:
@@ -90,11 +93,29 @@ class Batch:
             target.setdefault(entry.entity, set()).add(entry.record_id)
             key = (entry.entity, entry.record_id)
             batch.received[key] = max(entry.received_at, batch.received.get(key, entry.received_at))
+            batch.arrivals.setdefault(key, []).append(entry)
         for entity, ids in batch.deleted.items():
             batch.refresh.get(entity, set()).difference_update(ids)
         return batch
 
-    def outcomes(self, fetched: dict[str, set[int]], gone: dict[str, set[int]]) -> dict[int, str]:
+    def echoes_of(self, expected: ExpectedEchoes) -> set[int]:
+        """Take out the enrolments whose deliveries are all echoes of our PATCHes; their ids."""
+        echoed = set()
+        for record_id in sorted(self.refresh.get(ENROLMENT, set())):
+            arrivals = self.arrivals[(ENROLMENT, record_id)]
+            if any(entry.event != UPDATED for entry in arrivals):
+                expected.drop(record_id)
+            elif expected.all_echoes(record_id, [entry.received_at for entry in arrivals]):
+                echoed.add(record_id)
+        self.refresh.get(ENROLMENT, set()).difference_update(echoed)
+        return echoed
+
+    def outcomes(
+        self,
+        fetched: dict[str, set[int]],
+        gone: dict[str, set[int]],
+        echoed: set[int] | None = None,
+    ) -> dict[int, str]:
         """Each row's outcome: the first row of a record says how it was handled."""
         outcome: dict[int, str] = {}
         first: set[tuple[str, int]] = set()
@@ -106,6 +127,8 @@ class Batch:
             first.add(key)
             if entry.record_id in gone.get(entry.entity, set()):
                 outcome[entry.id] = "deleted"
+            elif entry.entity == ENROLMENT and entry.record_id in (echoed or set()):
+                outcome[entry.id] = "echo"
             elif entry.record_id in fetched.get(entry.entity, set()):
                 outcome[entry.id] = "fetched"
             else:
@@ -168,6 +191,8 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
     labels = await labels_for(ctx)
     fetched: dict[str, set[int]] = {}
     gone: dict[str, set[int]] = {entity: set(ids) for entity, ids in batch.deleted.items()}
+    ctx.echoes.forget_before(ctx.store.clock.now())
+    echoed = batch.echoes_of(ctx.echoes)
     for entity in POLLED:
         wanted = _still_wanted(batch, entity, report)
         if not wanted:
@@ -201,7 +226,7 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
         await ctx.store.forget(entity, ids)
         report.deleted += len(ids)
     await decide(ctx, await ctx.store.dirty_learners(), report)
-    return batch.outcomes(fetched, gone)
+    return batch.outcomes(fetched, gone, echoed)
 
 
 def _still_wanted(batch: Batch, entity: str, report: InboxReport) -> set[int]:

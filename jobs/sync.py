@@ -57,6 +57,7 @@ from connector.wisenet.endpoints import COURSE_ENROLMENT
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, Combo
 from connector.wisenet.wire import ComboEntry, Item
+from jobs.echoes import ExpectedEchoes
 from jobs.lanes import grouped, in_lanes
 from jobs.read_costs import Strategy, cheapest, counted, listing_pages
 from jobs.write_outcomes import FIXES, FailureGroup, failure_key
@@ -204,6 +205,7 @@ class SyncContext(DecisionContext):
     # When the last whole credential listing began: every stored credential is that current.
     credentials_verified_at: datetime | None = None
     tags_read_at: datetime | None = None  # when this process last read the tag definitions
+    echoes: ExpectedEchoes = field(default_factory=ExpectedEchoes)  # our PATCHes' deliveries
     changed_records: dict[str, set[int]] | None = None  # ids each poll found changed, if asked
     worker: str = field(default_factory=worker_id)  # holds the outbox leases this context takes
 
@@ -1045,9 +1047,11 @@ async def _write_one(
     if wanted == list(current):
         await ctx.store.finish_write(write)
         return Written.UNNEEDED
+    sent_at = ctx.store.clock.now()
     item = await ctx.client.set_course_enrolment_tags(
         write.course_enrolment_id, wanted, learner_id=write.learner_id
     )
+    ctx.echoes.expect(write.course_enrolment_id, sent_at)
     drifted = await ctx.store.finish_write(write, snapshot_of(ENROLMENT, item, labels), sent=wanted)
     log.info(
         "tags.written",
