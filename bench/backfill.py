@@ -12,9 +12,8 @@ own connector process, whose peak RSS is read with `wait4`. Figures per size:
   shown apart;
 - wall time vs the floor (the requests made at the client's rate), and by phase: the reads
   (whole listings in pages of 1,000: bound by rendering and parsing pages, not by the rate),
-  the decisions before the first write (no request; the writer starts with the first batch of
-  decisions, and the rest are made while it sends), and the writes, from the first on, against
-  the limiter's own floor (`rate` PATCHes per rolling window of 1 s + its margin);
+  the decisions (no request), and the writes against the limiter's own floor (`rate` PATCHes
+  per rolling window of 1 s + its margin);
 - peak RSS of the connector, and its ratio between the two sizes (target: at most 1.5x for 10x
   the learners, under 300 MB).
 
@@ -180,9 +179,8 @@ def main() -> None:
         # Saturated, the limiter sends `rate` requests per rolling window of 1 s + margin.
         write_floor = fig["writes_done"] * (1 + fig["window_margin"]) / args.rate
         print(
-            f"phases: read {fig['read_seconds']:.1f} s, decide before the first write "
-            f"{fig['decide_seconds']:.1f} s, decide and write {fig['write_seconds']:.1f} s for "
-            f"{fig['writes_done']} PATCHes "
+            f"phases: read {fig['read_seconds']:.1f} s, decide {fig['decide_seconds']:.1f} s, "
+            f"write {fig['write_seconds']:.1f} s for {fig['writes_done']} PATCHes "
             f"(the limiter's floor {write_floor:.1f} s: ratio "
             f"{fig['write_seconds'] / write_floor:.3f})"
         )

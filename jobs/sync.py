@@ -57,7 +57,6 @@ from connector.wisenet.endpoints import COURSE_ENROLMENT
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, Combo
 from connector.wisenet.wire import ComboEntry, Item
-from jobs.deciding import Deciding
 from jobs.echoes import ExpectedEchoes
 from jobs.lanes import grouped, in_lanes
 from jobs.read_costs import Strategy, cheapest, counted, listing_pages
@@ -463,17 +462,11 @@ async def list_credentials(
 
 
 async def decide(
-    ctx: DecisionContext,
-    learner_ids: Iterable[int],
-    report: SyncReport,
-    *,
-    priority: int = RECENT,
-    recorded: asyncio.Event | None = None,
+    ctx: DecisionContext, learner_ids: Iterable[int], report: SyncReport, *, priority: int = RECENT
 ) -> None:
     """Evaluate learners and queue the tag changes their decisions call for (in batches).
 
-    With `as_of` set nothing is stored: the patches are only listed in the report. `recorded`
-    is set after each batch is stored (a write-back beside it sends what was queued).
+    With `as_of` set nothing is stored: the patches are only listed in the report.
     """
     catalogue = {tag.tag_id: tag.name for tag in await ctx.store.tags()}
     today = ctx.today()
@@ -508,8 +501,6 @@ async def decide(
             ]
         else:
             await _record(ctx, decided, correlations, report, today)
-            if recorded is not None:
-                recorded.set()
         report.learners_evaluated += len(decided)
         if ctx.on_decided is not None:
             ctx.on_decided(report.learners_evaluated, to_decide)
@@ -683,12 +674,7 @@ class TagDefinitions:
 
 
 async def write_back(
-    ctx: SyncContext,
-    report: SyncReport,
-    *,
-    limit: int = WRITE_BATCH,
-    recheck_blocked: bool = True,
-    deciding: Deciding | None = None,
+    ctx: SyncContext, report: SyncReport, *, limit: int = WRITE_BATCH, recheck_blocked: bool = True
 ) -> None:
     """Drain the outbox: one PATCH per enrolment whose owned tags differ.
 
@@ -703,18 +689,12 @@ async def write_back(
     Wisenet no longer refuses the tag; a write-back releases what was fixed before it sends. With
     `recheck_blocked` false (the frequent writer and inbox drains) it spends no request on that
     and trusts the definitions the store last read; to send, it trusts them too when this
-    process read them less than `max_snapshot_age` ago (never to create a tag). With `deciding`,
-    decisions are still being made beside it: it sends their writes as they are queued and ends
-    once deciding is over and nothing more can be sent.
+    process read them less than `max_snapshot_age` ago (never to create a tag).
     """
     state = WritePass(TagDefinitions(ctx, [], trust_recent=not recheck_blocked))
     try:
         await _release_fixed(ctx, report, state.definitions, read=recheck_blocked)
         while True:
-            # Whatever deciding queued before this pass, the pass sees.
-            last_pass = deciding is None or deciding.done.is_set()
-            if deciding is not None:
-                deciding.recorded.clear()
             handled = report.writes_handled
             if ctx.on_written is not None:
                 state.queued = handled + await ctx.store.outbox_size()
@@ -725,9 +705,7 @@ async def write_back(
                 await decide(ctx, stale, report)
                 continue
             if drained < limit or report.writes_handled == handled:
-                if last_pass or deciding is None:
-                    break
-                await deciding.next_batch()
+                break
     except QuotaExhaustedError:
         log.warning("write.paused", reason="quota")
         report.paused = "writes: the day's budget is spent; they continue after the reset"
@@ -1110,38 +1088,9 @@ async def sync(ctx: SyncContext) -> SyncReport:
     except QuotaExhaustedError:
         report.paused = "poll: the day's budget is spent; it continues after the reset"
         return report
-    await decide_and_write(ctx, changed, report, priority=BACKLOG if backfill else RECENT)
+    await decide(ctx, changed, report, priority=BACKLOG if backfill else RECENT)
+    await write_back(ctx, report)
     return report
-
-
-async def decide_and_write(
-    ctx: SyncContext, learners: Collection[int], report: SyncReport, *, priority: int
-) -> None:
-    """Decide the learners and write back, the writer sending each batch's writes as it is queued.
-
-    A dry run (or `--as-of`) decides first and plans after, as before. A failure of either side
-    stops the other and is raised as it is.
-    """
-    if ctx.dry_run or ctx.as_of is not None:
-        await decide(ctx, learners, report, priority=priority)
-        await write_back(ctx, report)
-        return
-    deciding = Deciding()
-
-    async def decide_all() -> None:
-        try:
-            await decide(ctx, learners, report, priority=priority, recorded=deciding.recorded)
-        finally:
-            deciding.done.set()
-
-    decisions = asyncio.create_task(decide_all())
-    try:
-        await write_back(ctx, report, deciding=deciding)
-    except BaseException:
-        decisions.cancel()
-        await asyncio.gather(decisions, return_exceptions=True)
-        raise
-    await decisions
 
 
 async def backfill(ctx: SyncContext) -> SyncReport:

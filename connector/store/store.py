@@ -50,7 +50,6 @@ from connector.store.schema import (
 )
 from connector.store.shadow import shadow_engine
 from connector.store.writer_turns import WriterTurns
-from connector.wisenet.timestamps import parse_timestamp
 from mappings.bundle import (
     Checklist,
     CourseEnrolment,
@@ -313,7 +312,7 @@ class Store:
     ) -> tuple[set[int], list[int]]:
         """Upsert the snapshots whose content changed; their learners and their record ids."""
         changed: set[int] = set()
-        known = await self._stored(conn, snapshots)
+        known = await self._hashes(conn, snapshots)
         parents = await self._parent_learners(conn, snapshots)
         rows = []
         written: list[int] = []
@@ -321,9 +320,8 @@ class Store:
             fields = encode(snapshot.record)
             tag_ids = list(snapshot.tag_ids) if snapshot.tag_ids is not None else None
             digest = content_hash(fields, tag_ids)
-            stored = known.get((snapshot.entity, snapshot.id))
-            if stored is not None and (stored[0] == digest or _older(snapshot.modified, stored[1])):
-                continue  # unchanged, or a stale result: read before the snapshot stored
+            if known.get((snapshot.entity, snapshot.id)) == digest:
+                continue
             learner_id = snapshot.learner_id
             if learner_id is None and snapshot.parent_id is not None:
                 learner_id = parents.get(snapshot.parent_id)
@@ -354,19 +352,19 @@ class Store:
         return changed, written
 
     @staticmethod
-    async def _stored(
+    async def _hashes(
         conn: AsyncConnection, snapshots: Sequence[Snapshot]
-    ) -> dict[tuple[str, int], tuple[str, str | None]]:
-        """The stored content hash and modified stamp of each snapshot's record, one query each."""
-        found: dict[tuple[str, int], tuple[str, str | None]] = {}
+    ) -> dict[tuple[str, int], str]:
+        """The stored content hash of each snapshot's record, in one query per entity."""
+        found: dict[tuple[str, int], str] = {}
         for entity in {snapshot.entity for snapshot in snapshots}:
             ids = [s.id for s in snapshots if s.entity == entity]
             rows = await conn.execute(
-                select(records.c.id, records.c.content_hash, records.c.modified).where(
+                select(records.c.id, records.c.content_hash).where(
                     records.c.entity == entity, records.c.id.in_(ids)
                 )
             )
-            found.update({(entity, ident): (digest, stamp) for ident, digest, stamp in rows})
+            found.update({(entity, ident): digest for ident, digest in rows})
         return found
 
     @staticmethod
@@ -1203,20 +1201,6 @@ async def _require_current_schema(engine: AsyncEngine) -> None:
         raise ConfigurationError(
             "the database schema is not current; run `connector db upgrade` first"
         )
-
-
-def _older(stamp: str | None, stored: str | None) -> bool:
-    """Whether a record's `LastModifiedTimeStamp` is older than the stored one's.
-
-    Both are Wisenet's wall-clock stamps of one account, so they compare as read. A stamp
-    missing or unreadable on either side proves nothing: the snapshot is stored.
-    """
-    if stamp is None or stored is None:
-        return False
-    try:
-        return parse_timestamp(stamp, UTC) < parse_timestamp(stored, UTC)
-    except ValueError:
-        return False
 
 
 async def _adopt_orphans(conn: AsyncConnection, enrolments: dict[int, int]) -> set[int]:

@@ -95,33 +95,6 @@ async def test_unchanged_content_is_skipped_and_the_cursor_moves_with_the_page(
     assert await store.save(moved, entity=ENROLMENT, high_water=None) == {1}
 
 
-async def test_a_page_read_before_a_newer_snapshot_does_not_overwrite_it(store: Store) -> None:
-    """Stale results are ignored: a listing fetched before our PATCH, stored after its answer.
-
-    `LastModifiedTimeStamp` decides (wisenet-api.md §5.3); a stamp as new or newer is kept.
-    """
-    await store.save(snapshots(), entity=ENROLMENT, high_water=None)
-    answer = Snapshot(
-        ENROLMENT, 10, enrolment(10, "Completed"), "2025-03-14T10:05:00.25", 1, tag_ids=(12, 14)
-    )
-    await store.save([answer], entity=ENROLMENT, high_water=None)
-    stale = Snapshot(
-        ENROLMENT, 10, enrolment(10, "Completed"), "2025-03-14T10:04:59.9", 1, tag_ids=(12,)
-    )
-    assert await store.save([stale], entity=ENROLMENT, high_water=None) == set()
-    assert (await store.enrolment_snapshot(10) or ((),))[0] == (12, 14)
-    newer = Snapshot(
-        ENROLMENT, 10, enrolment(10, "Withdrawn"), "2025-03-14T10:06", 1, tag_ids=(14,)
-    )
-    assert await store.save([newer], entity=ENROLMENT, high_water=None) == {1}
-    assert (await store.enrolment_snapshot(10) or ((),))[0] == (14,)
-    # A stamp missing or unreadable proves nothing: the snapshot is stored.
-    unreadable = Snapshot(ENROLMENT, 10, enrolment(10, "Current"), "soon", 1, tag_ids=(14,))
-    assert await store.save([unreadable], entity=ENROLMENT, high_water=None) == {1}
-    unstamped = Snapshot(ENROLMENT, 10, enrolment(10, "Withdrawn"), None, 1, tag_ids=(14,))
-    assert await store.save([unstamped], entity=ENROLMENT, high_water=None) == {1}
-
-
 async def test_deleting_a_learner_purges_everything_of_theirs(store: Store) -> None:
     """A learner deleted in Wisenet leaves nothing behind."""
     await store.save(snapshots(), entity=LEARNER, high_water=None)

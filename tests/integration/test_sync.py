@@ -8,20 +8,8 @@ from datetime import timedelta
 import pytest
 
 from connector.bundles import Labels
-from jobs import sync as engine
-from jobs.deciding import Deciding
 from jobs.mapping_apply import impact
-from jobs.sync import (
-    BACKLOG,
-    PlannedWrite,
-    SyncReport,
-    backfill,
-    poll,
-    reconcile,
-    sweep,
-    sync,
-    write_back,
-)
+from jobs.sync import PlannedWrite, SyncReport, backfill, reconcile, sweep, sync, write_back
 from mappings.loader import load_mapping
 from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
@@ -49,37 +37,6 @@ async def test_a_first_sync_tags_every_enrolment_as_lifecycle_md_says(rig: Rig) 
     assert human_tags(rig.server) == before
     created = {row["Name"] for row in rig.server.sandbox.db.tags.rows.values()}
     assert created >= OWNED
-
-
-async def test_the_writer_sends_each_decided_batch_while_more_are_being_decided(
-    rig: Rig,
-) -> None:
-    """With decisions still to come, the write-back sends what is queued and waits for more."""
-    report = SyncReport()
-    learners = sorted(await poll(rig.ctx, report))
-    first, rest = learners[: len(learners) // 2], learners[len(learners) // 2 :]
-    deciding = Deciding()
-    first_sent = asyncio.Event()
-    await engine.decide(rig.ctx, first, report, priority=BACKLOG, recorded=deciding.recorded)
-    queued = await rig.store.outbox_size()
-    rig.ctx.on_written = lambda handled, _: first_sent.set() if handled >= queued else None
-    writer = asyncio.create_task(write_back(rig.ctx, report, deciding=deciding))
-    async with asyncio.timeout(120):  # a bound, not a target
-        await first_sent.wait()
-    assert await rig.store.outbox_size() == 0
-    sent_first = report.writes_done
-    assert sent_first > 0
-    # Deciding is not over: the writer waits for more (given time to end, it does not).
-    finished, _ = await asyncio.wait({writer}, timeout=0.5)
-    assert not finished
-    await engine.decide(rig.ctx, rest, report, priority=BACKLOG, recorded=deciding.recorded)
-    deciding.done.set()
-    await writer
-    assert report.writes_done > sent_first
-    assert await rig.store.outbox_size() == 0
-    counts = control(rig.server, "GET", "/counters")["by_endpoint"]
-    assert counts["PATCH /course-enrolments/{id}"] == report.writes_done
-    assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
 
 
 async def test_a_second_sync_without_changes_writes_nothing_and_reads_little(rig: Rig) -> None:
