@@ -11,7 +11,10 @@ only when every delivery of it in a batch is accounted for that way; one more (a
 after ours, past the repeat window) and the record is read, and its expectations are dropped.
 The price: a staff edit of the same enrolment made just after our PATCH and delivered within
 seconds of our echo, in the same batch, waits for the next list poll. (One made before the
-PATCH is in its response.) An echo that never comes stops being expected after its window.
+PATCH is in its response.) And while an echo is expected but never comes (a delivery lost or
+refused), a staff edit of that enrolment within the window is taken for it and waits for the
+next list poll too; past the window the expectation is dropped. A replica taking the lead
+starts with none (another leader may have drained its echoes).
 """
 
 from __future__ import annotations

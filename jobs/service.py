@@ -51,6 +51,7 @@ from connector.webhooks.receiver import Receiver
 from jobs.admin import Admin, ServiceState
 from jobs.body_deadline import BODY_SECONDS, BodyDeadline
 from jobs.bootstrap import sync_context
+from jobs.echoes import ExpectedEchoes
 from jobs.inbox import drain_inbox, unannounced_changes
 from jobs.settings import ENV_PREFIX, Bind, Settings
 from jobs.sync import AUDIT, SyncContext, SyncReport, reconcile, sweep, sync, write_back
@@ -443,6 +444,8 @@ class Leader:
             await self.leadership.release()
             self.leading = False
             return
+        # Another leader may have drained the echoes of this replica's earlier PATCHes.
+        self.runner.ctx.echoes = ExpectedEchoes()
         scheduler = _scheduler(self.settings, self.runner)
         inbox = asyncio.get_running_loop().create_task(
             inbox_loop(self.runner, self.wake, self.settings.webhook_coalesce)

@@ -343,12 +343,12 @@ class Store:
                 changed.add(learner_id)
         if rows:
             await _upsert_many(conn, records, rows, ("entity", "id"))
-        newcomers = {
+        enrolments = {
             s.id: s.learner_id
             for s in snapshots
-            if s.entity == ENROLMENT and s.learner_id is not None and (s.entity, s.id) not in known
+            if s.entity == ENROLMENT and s.learner_id is not None
         }
-        changed |= await _adopt_orphans(conn, newcomers)
+        changed |= await _adopt_orphans(conn, enrolments)
         return changed, written
 
     @staticmethod
@@ -1207,8 +1207,9 @@ async def _adopt_orphans(conn: AsyncConnection, enrolments: dict[int, int]) -> s
     """Give records stored before their course enrolment (deliveries out of order) its learner.
 
     A unit, credential or checklist read before its enrolment was stored has no learner, so no
-    bundle holds it. `enrolments` maps the enrolments stored for the first time to their
-    learners; returns the learners who gained records.
+    bundle holds it. `enrolments` maps the enrolments being stored (changed or not: a store
+    holding such records from before is repaired by the next read of their enrolment) to their
+    learners; returns the learners who gained records. One indexed query when there is none.
     """
     if not enrolments:
         return set()

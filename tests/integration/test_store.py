@@ -95,6 +95,30 @@ async def test_unchanged_content_is_skipped_and_the_cursor_moves_with_the_page(
     assert await store.save(moved, entity=ENROLMENT, high_water=None) == {1}
 
 
+async def test_records_without_a_learner_join_it_when_their_enrolment_is_read(
+    store: Store,
+) -> None:
+    """A unit stored before its enrolment, or left without a learner by an older version."""
+    learner_row, enrolment_row, unit_row = snapshots()
+    assert await store.save([unit_row], entity=UNIT, high_water=None) == set()
+    assert await store.save([learner_row, enrolment_row], entity=ENROLMENT, high_water=None) == {1}
+    bundle = await store.bundle(1)
+    assert bundle is not None
+    assert bundle.unit_enrolments == (unit(20, 10, "20", 40),)
+    # Left orphaned by an older version: the next read of the enrolment, unchanged, repairs it.
+    async with store.transaction() as conn:
+        await conn.execute(
+            text("UPDATE records SET learner_id = NULL WHERE entity = 'UnitEnrolment'")
+        )
+        await conn.execute(text("DELETE FROM dirty_learners"))
+    assert await store.save([enrolment_row], entity=ENROLMENT, high_water=None) == {1}
+    assert await store.dirty_learners() == {1}
+    bundle = await store.bundle(1)
+    assert bundle is not None
+    assert bundle.unit_enrolments == (unit(20, 10, "20", 40),)
+    assert await store.save([enrolment_row], entity=ENROLMENT, high_water=None) == set()
+
+
 async def test_deleting_a_learner_purges_everything_of_theirs(store: Store) -> None:
     """A learner deleted in Wisenet leaves nothing behind."""
     await store.save(snapshots(), entity=LEARNER, high_water=None)
