@@ -49,7 +49,7 @@ class ConnectorMetrics:
         )
         self.inbox_events = Counter(
             f"{PREFIX}_inbox_events",
-            "Inbox rows processed, by outcome (fetched, listed, deleted, coalesced)",
+            "Inbox rows processed, by outcome (fetched, listed, echo, deleted, coalesced)",
             ["outcome"],
             registry=r,
         )
