@@ -61,12 +61,10 @@ from jobs.echoes import ExpectedEchoes
 from jobs.lanes import grouped, in_lanes
 from jobs.read_costs import Strategy, cheapest, counted, listing_pages
 from jobs.write_outcomes import FIXES, FailureGroup, failure_key
-from mappings.catalogue import Subject
 from mappings.compiler import CompiledMapping
 from mappings.decision import Decision
 from mappings.evaluate import evaluate
 from mappings.plan import Ownership, plan
-from mappings.schema import AllOf, AnyOf, FlagRef, TagWhen
 
 log = structlog.get_logger(__name__)
 AUDIT = "AuditLog"
@@ -195,6 +193,7 @@ class SyncContext(DecisionContext):
     dry_run: bool = False
     max_snapshot_age: timedelta = timedelta(minutes=10)
     labels: Labels | None = None
+    # Learners whose credentials this context read before a first flag-driven tag of theirs.
     credentials_checked: set[int] = field(default_factory=set)
     on_page: PageProgress | None = None
     on_written: PhaseProgress | None = None  # writes handled, of those queued
@@ -829,7 +828,7 @@ async def _send(
     this batch or an earlier PATCH response showed) is held: its plan is stale.
     """
     await state.definitions.refresh_once()
-    refresh_before = flag_driven_tags(ctx.mapping)
+    refresh_before = ctx.mapping.flag_driven_tags
     learners = {write.learner_id for write in pending}
     await _credentials_for(ctx, report, [w for w in pending if w.add & refresh_before])
     marked = await ctx.store.dirty_learners(among=learners)
@@ -866,7 +865,7 @@ async def _send(
         await verified_enough()
         if write.learner_id in marked:
             return
-        unchecked = write.course_enrolment_id not in ctx.credentials_checked
+        unchecked = write.learner_id not in ctx.credentials_checked
         unchecked = unchecked and not _credentials_fresh(ctx)
         if (
             write.add & refresh_before
@@ -953,30 +952,6 @@ async def _attempt(
     return False
 
 
-def flag_driven_tags(mapping: CompiledMapping) -> frozenset[str]:
-    """Owned tags written because of a course-enrolment flag (like certificate-overdue).
-
-    Such flags can be raised by time alone, so before a tag of this kind is first written the
-    enrolment's credentials are read again: a certificate issued with no other change must not
-    be reported late.
-    """
-    enrolment_flags = {f.id for f in mapping.spec.flags if f.subject is Subject.COURSE_ENROLMENT}
-    driven = set()
-    for rule in mapping.spec.tags.rules:
-        if isinstance(rule, TagWhen) and enrolment_flags & _flags_in(rule.when):
-            driven.add(rule.tag)
-    return frozenset(driven)
-
-
-def _flags_in(condition: Any) -> set[str]:
-    if isinstance(condition, FlagRef):
-        return {condition.flag}
-    if isinstance(condition, AllOf | AnyOf):
-        parts = condition.all if isinstance(condition, AllOf) else condition.any
-        return set().union(*(_flags_in(part) for part in parts))
-    return set()
-
-
 def _credentials_fresh(ctx: SyncContext) -> bool:
     """Whether a whole credential listing was read recently enough for a write to trust."""
     verified = ctx.credentials_verified_at
@@ -988,9 +963,10 @@ async def _credentials_for(
 ) -> None:
     """Before flag-driven writes, read the whole credential listing if that is cheaper.
 
-    The other way is one listing filtered by enrolment per write, just before it is sent.
+    The other way is one listing filtered by learner per learner, just before their write is
+    sent (by learner, not by enrolment: a rule may test a flag of another of their enrolments).
     """
-    unchecked = {w.course_enrolment_id for w in writes} - ctx.credentials_checked
+    unchecked = {w.learner_id for w in writes} - ctx.credentials_checked
     if not unchecked or _credentials_fresh(ctx):
         return
     pages = listing_pages(await ctx.store.count_records(CREDENTIAL), ctx.client.page_size)
@@ -1000,12 +976,12 @@ async def _credentials_for(
 
 
 async def _credentials_changed(ctx: SyncContext, write: PendingWrite, report: SyncReport) -> bool:
-    """Read one enrolment's credentials (one request); whether the store learned something."""
-    ctx.credentials_checked.add(write.course_enrolment_id)
+    """Read the write's learner's credentials (one request); whether the store learned anything."""
+    ctx.credentials_checked.add(write.learner_id)
     labels = await labels_for(ctx)
     changed: set[int] = set()
     with counted(report.reads, CREDENTIAL, Strategy.BY_PARENT):
-        async for page in ctx.client.credentials(course_enrolment_id=write.course_enrolment_id):
+        async for page in ctx.client.credentials(learner_id=write.learner_id):
             snaps = [s for s in (snapshot_of(CREDENTIAL, item, labels) for item in page) if s]
             changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
     return bool(changed)

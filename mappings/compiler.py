@@ -24,6 +24,7 @@ from mappings.bundle import (
     UnitEnrolment,
 )
 from mappings.catalogue import CATALOGUE, CHILDREN, FieldKind, FieldSpec, Subject
+from mappings.references import enrolment_flag_driven_tags
 from mappings.schema import (
     AllOf,
     AnyOf,
@@ -638,6 +639,7 @@ class CompiledMapping:
     flags: tuple[CompiledFlag, ...]
     tag_rules: tuple[CompiledTagRule, ...]
     named_dates: dict[Subject, dict[str, DateOf]]
+    flag_driven_tags: frozenset[str] = frozenset()  # tags an enrolment flag (time) can bring
 
 
 def compile_mapping(spec: MappingSpec) -> CompiledMapping:
@@ -696,4 +698,5 @@ def compile_mapping(spec: MappingSpec) -> CompiledMapping:
         flags=flags,
         tag_rules=tuple(tag_rules),
         named_dates=named_dates,
+        flag_driven_tags=enrolment_flag_driven_tags(spec),
     )

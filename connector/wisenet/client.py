@@ -176,10 +176,12 @@ class WisenetClient:
         return self._pages(ep.UNIT_ENROLMENTS, UnitEnrolmentData, params, modified_since, start)
 
     def credentials(
-        self, *, course_enrolment_id: int | None = None
+        self, *, course_enrolment_id: int | None = None, learner_id: int | None = None
     ) -> AsyncGenerator[list[Item[CredentialData]], None]:
-        """Pages of credentials (the endpoint has no modified filter)."""
-        params = equality_filters(courseEnrolmentIdFilter=course_enrolment_id)
+        """Pages of credentials, of one enrolment or learner if given (no modified filter)."""
+        params = equality_filters(
+            courseEnrolmentIdFilter=course_enrolment_id, learnerIdFilter=learner_id
+        )
         return self._pages(ep.CREDENTIALS, CredentialData, params, None)
 
     def course_offers(

@@ -106,9 +106,23 @@ def advance(rig: Rig, days: int) -> None:
     control(rig.server, "POST", "/clock", json={"advance": {"days": days}})
 
 
+OVERDUE_RULE = "when: {flag: certificate-overdue}"
+OVERDUE_RULES = {  # the same tag, its flag tested directly or through other constructs
+    "direct": OVERDUE_RULE,
+    "through-not": "when: {not: {not: {flag: certificate-overdue}}}",
+    "through-a-scope": "when: {some: units, where: {enrolment: {flag: certificate-overdue}}}",
+}
+
+
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
-async def test_a_certificate_issued_without_other_change_is_never_reported_late(rig: Rig) -> None:
+@pytest.mark.parametrize("rule", OVERDUE_RULES.values(), ids=OVERDUE_RULES.keys())
+async def test_a_certificate_issued_without_other_change_is_never_reported_late(
+    rig: Rig, rule: str
+) -> None:
     """On day 31 a credential read before certificate-overdue finds the certificate instead."""
+    text = DEFAULT_MAPPING.read_text()
+    assert OVERDUE_RULE in text
+    rig.ctx.mapping = load_mapping(text.replace(OVERDUE_RULE, rule), "variant.yaml")
     case = next(c for c in control(rig.server, "GET", "/cases") if c["name"] == "stage-current")
     ce = case["course_enrolment_ids"][0]
     control(rig.server, "POST", f"/course-enrolments/{ce}/status", json={"status": "Completed"})

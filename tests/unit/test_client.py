@@ -206,8 +206,11 @@ async def test_equality_filters_are_plain_values(wisenet: respx.MockRouter) -> N
     people = wisenet.get("/learnersAU").respond(json=[])
     async with make_client() as client:
         await collect(client.credentials(course_enrolment_id=88213))
+        assert creds.calls.last.request.url.params["courseEnrolmentIdFilter"] == "88213"
+        await collect(client.credentials(learner_id=10437))
         await collect(client.learners(is_active=True))
-    assert creds.calls.last.request.url.params["courseEnrolmentIdFilter"] == "88213"
+    assert creds.calls.last.request.url.params["learnerIdFilter"] == "10437"
+    assert "courseEnrolmentIdFilter" not in creds.calls.last.request.url.params
     assert people.calls.last.request.url.params["isActiveFilter"] == "true"
 
 
