@@ -503,34 +503,8 @@ class Store:
 
     async def bundle(self, learner_id: int) -> LearnerBundle | None:
         """A learner's bundle, assembled from the stored snapshots."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(records.c.entity, records.c.fields)
-                    .where(records.c.learner_id == learner_id)
-                    .order_by(records.c.entity, records.c.id)
-                )
-            ).all()
-            own = (
-                await conn.execute(
-                    select(records.c.fields).where(
-                        records.c.entity == LEARNER, records.c.id == learner_id
-                    )
-                )
-            ).first()
-        if own is None:
-            return None
-        grouped: dict[str, list[Any]] = {kind: [] for kind in _KINDS}
-        for entity, fields in rows:
-            if entity in grouped and entity != LEARNER:
-                grouped[entity].append(decode(_KINDS[entity], fields))
-        return LearnerBundle(
-            learner=decode(Learner, own[0]),
-            course_enrolments=tuple(grouped[ENROLMENT]),
-            unit_enrolments=tuple(grouped[UNIT]),
-            credentials=tuple(grouped[CREDENTIAL]),
-            checklists=tuple(grouped[CHECKLIST]),
-        )
+        found = await self.bundles([learner_id])
+        return found[learner_id][0] if learner_id in found else None
 
     async def bundles(
         self, learner_ids: Sequence[int]
@@ -546,7 +520,12 @@ class Store:
                         records.c.fields,
                         records.c.tag_ids,
                     )
-                    .where(records.c.learner_id.in_(learner_ids))
+                    # The entity too, so the (entity, learner_id) index serves the query:
+                    # on learner_id alone both stores scan every record.
+                    .where(
+                        records.c.entity.in_(list(_KINDS)),
+                        records.c.learner_id.in_(learner_ids),
+                    )
                     .order_by(records.c.learner_id, records.c.entity, records.c.id)
                 )
             ).all()

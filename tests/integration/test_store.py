@@ -7,9 +7,10 @@ import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -80,6 +81,45 @@ async def test_snapshots_assemble_into_the_learners_bundle(store: Store) -> None
     tag_ids, fetched_at = await store.enrolment_snapshot(10) or ((), None)
     assert tag_ids == (12,)
     assert fetched_at is not None
+
+
+async def test_reading_bundles_searches_the_index_instead_of_scanning_every_record(
+    store: Store,
+) -> None:
+    """The bundle query names the entities, so the (entity, learner_id) index serves it.
+
+    On learner_id alone each batch of a decision read every stored record: a backfill's
+    decisions grew with the square of the account's size.
+    """
+    await store.save(snapshots(), entity=LEARNER, high_water=None)
+    sent: list[tuple[str, Any]] = []
+
+    def keep(_c: Any, _k: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM records" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", keep)
+    try:
+        assert (await store.bundles([1, 2]))[1][0].learner == learner()
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", keep)
+    [(statement, parameters)] = sent
+    async with store.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            plan = " ".join(
+                str(row[-1])
+                for row in await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+            assert "USING INDEX ix_records_entity_learner" in plan
+        else:  # an empty table: forbid the sequential scan to see whether an index can serve
+            await conn.exec_driver_sql("SET enable_seqscan = off")
+            rows = await conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            plan = " ".join(str(row[0]) for row in rows)
+            # The index's leading column in its condition: a search, not a walk of the index.
+            assert "ix_records_entity_learner" in plan
+            assert "Index Cond: (((entity)" in plan
+    assert "SCAN records" not in plan
+    assert "Seq Scan" not in plan
 
 
 async def test_unchanged_content_is_skipped_and_the_cursor_moves_with_the_page(
