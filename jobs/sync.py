@@ -193,8 +193,6 @@ class SyncContext(DecisionContext):
     dry_run: bool = False
     max_snapshot_age: timedelta = timedelta(minutes=10)
     labels: Labels | None = None
-    # Learners whose credentials this context read before a first flag-driven tag of theirs.
-    credentials_checked: set[int] = field(default_factory=set)
     on_page: PageProgress | None = None
     on_written: PhaseProgress | None = None  # writes handled, of those queued
     seen: dict[str, set[int]] | None = None  # ids of each listing read whole (reconcile)
@@ -755,6 +753,8 @@ class WritePass:
     redecided: Counter[int] = field(default_factory=Counter)
     queued: int = 0  # writes handled before this batch and waiting at its start (for progress)
     refused: set[str] = field(default_factory=set)  # tags whose writes this pass blocked
+    # Learners whose credentials this pass read before a flag-driven tag of theirs.
+    credentials_checked: set[int] = field(default_factory=set)
 
     def may_redecide(self, learner_id: int) -> bool:
         """Whether the learner may be decided again within this write-back."""
@@ -830,7 +830,7 @@ async def _send(
     await state.definitions.refresh_once()
     refresh_before = ctx.mapping.flag_driven_tags
     learners = {write.learner_id for write in pending}
-    await _credentials_for(ctx, report, [w for w in pending if w.add & refresh_before])
+    await _credentials_for(ctx, report, state, [w for w in pending if w.add & refresh_before])
     marked = await ctx.store.dirty_learners(among=learners)
     not_started = len(pending)
     verifying = asyncio.Lock()
@@ -865,12 +865,12 @@ async def _send(
         await verified_enough()
         if write.learner_id in marked:
             return
-        unchecked = write.learner_id not in ctx.credentials_checked
+        unchecked = write.learner_id not in state.credentials_checked
         unchecked = unchecked and not _credentials_fresh(ctx)
         if (
             write.add & refresh_before
             and unchecked
-            and await _credentials_changed(ctx, write, report)
+            and await _credentials_changed(ctx, state, write, report)
         ):
             marked.add(write.learner_id)
             return
@@ -959,14 +959,14 @@ def _credentials_fresh(ctx: SyncContext) -> bool:
 
 
 async def _credentials_for(
-    ctx: SyncContext, report: SyncReport, writes: list[PendingWrite]
+    ctx: SyncContext, report: SyncReport, state: WritePass, writes: list[PendingWrite]
 ) -> None:
     """Before flag-driven writes, read the whole credential listing if that is cheaper.
 
     The other way is one listing filtered by learner per learner, just before their write is
     sent (by learner, not by enrolment: a rule may test a flag of another of their enrolments).
     """
-    unchecked = {w.learner_id for w in writes} - ctx.credentials_checked
+    unchecked = {w.learner_id for w in writes} - state.credentials_checked
     if not unchecked or _credentials_fresh(ctx):
         return
     pages = listing_pages(await ctx.store.count_records(CREDENTIAL), ctx.client.page_size)
@@ -975,9 +975,11 @@ async def _credentials_for(
         await list_credentials(ctx, await labels_for(ctx), report)
 
 
-async def _credentials_changed(ctx: SyncContext, write: PendingWrite, report: SyncReport) -> bool:
+async def _credentials_changed(
+    ctx: SyncContext, state: WritePass, write: PendingWrite, report: SyncReport
+) -> bool:
     """Read the write's learner's credentials (one request); whether the store learned anything."""
-    ctx.credentials_checked.add(write.learner_id)
+    state.credentials_checked.add(write.learner_id)
     labels = await labels_for(ctx)
     changed: set[int] = set()
     with counted(report.reads, CREDENTIAL, Strategy.BY_PARENT):

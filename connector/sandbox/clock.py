@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 
 class SandboxClock:
@@ -11,13 +11,15 @@ class SandboxClock:
 
     Running clocks follow real time from their start; frozen ones move only when advanced.
     Modification stamps handed out by `stamp()` strictly increase, one millisecond at least.
+    Time is kept in UTC: adding to an aware local time adds to its wall clock, so a day advanced
+    across the end of daylight saving would otherwise be 25 hours of real time.
     """
 
     def __init__(self, start: datetime, account_tz: tzinfo, *, frozen: bool = False) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be aware")
         self._tz = account_tz
-        self._start = start
+        self._start = start.astimezone(UTC)
         self._offset = timedelta(0)
         self._frozen = frozen
         self._started_at = time.monotonic()
@@ -57,7 +59,7 @@ class SandboxClock:
     def set_frozen(self, frozen: bool) -> None:
         """Freeze or unfreeze, keeping the current time."""
         current = self.now()
-        self._start, self._offset = current, timedelta(0)
+        self._start, self._offset = current.astimezone(UTC), timedelta(0)
         self._started_at = time.monotonic()
         self._frozen = frozen
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from itertools import chain, pairwise
 from typing import Any
 
@@ -589,6 +590,22 @@ def test_the_clock_moves_only_forward_and_only_when_told(api: InProcessClient) -
     moved = data(api.post("/_sandbox/clock", json={"advance": {"days": 31}}))
     assert moved["today"] == "2026-12-30"
     assert api.post("/_sandbox/clock", json={"advance": {"days": -1}}).status_code == 400
+
+
+def test_the_clock_advances_real_time_across_the_end_of_daylight_saving(
+    api: InProcessClient,
+) -> None:
+    """Sydney's clocks go back an hour on 4 April 2027: 200 days later is 08:00 local, not 09:00.
+
+    The connector's clock counts seconds; a sandbox adding days to its wall clock ran an hour
+    ahead of it from then on.
+    """
+    before = datetime.fromisoformat(data(api.get("/_sandbox/clock"))["now"])
+    moved = data(api.post("/_sandbox/clock", json={"advance": {"days": 200}}))
+    after = datetime.fromisoformat(moved["now"])
+    assert (after - before.astimezone(UTC)).total_seconds() == 200 * 86400
+    assert (before.hour, before.utcoffset()) == (9, timedelta(hours=11))
+    assert (after.hour, after.utcoffset()) == (8, timedelta(hours=10))
 
 
 def test_planted_cases_are_listed_with_their_expectations(api: InProcessClient) -> None:
