@@ -77,7 +77,7 @@ class Rates:
     """Staff edits per business day at 5,000 learners (an RTO of that size, roughly)."""
 
     enquiries: float = 12  # a learner enquires about another course
-    acceptances: float = 8  # an enquiry becomes a current enrolment
+    acceptances: float = 8  # an enquiry becomes a current enrolment, enrolled in its units
     outcomes: float = 150  # trainers record unit outcomes
     completions: float = 8  # enrolments finalised
     certificates: float = 8  # credentials issued, oldest completions first, some late
@@ -295,10 +295,14 @@ class Staff:
         return learner
 
     async def _acceptances(self) -> int | None:
+        """An enquiry accepted: current, and enrolled in its offer's units (outcomes to come)."""
         enquiries = self._enrolments("Enquiry")
-        return (
-            await self._status(self.season.rng.choice(enquiries), "Current") if enquiries else None
-        )
+        if not enquiries:
+            return None
+        ce = self.season.rng.choice(enquiries)
+        learner = await self._status(ce, "Current")
+        await self.season.control("POST", f"/course-enrolments/{ce}/units")
+        return learner
 
     async def _outcomes(self) -> int | None:
         db, rng = self.season.sandbox.db, self.season.rng

@@ -360,6 +360,36 @@ async def new_enrolment(request: Request, sandbox: Sandbox) -> Any:
     return sandbox.item(COURSE_ENROLMENTS, row)
 
 
+async def enrol_in_units(request: Request, sandbox: Sandbox) -> Any:
+    """Enrol a course enrolment in every unit of its offer, no outcome yet: `{}`."""
+    ce = sandbox.db.course_enrolments.rows.get(_id(request))
+    if ce is None:
+        raise SandboxError(404, "CourseEnrolment not found")
+    offer_id = ce["CourseOfferId"]
+    unit_offers = sorted(
+        (u for u in sandbox.db.unit_offers.rows.values() if u["CourseOfferId"] == offer_id),
+        key=lambda u: u["UnitOfferId"],
+    )
+    created = [
+        sandbox.create(
+            UNIT_ENROLMENTS,
+            {
+                "UnitOfferId": unit["UnitOfferId"],
+                "CourseEnrolmentId": ce["CourseEnrolmentId"],
+                "StartDate": unit["StartDate"],
+                "EndDate": unit["EndDate"],
+                "ActualEndDate": None,
+                "OutcomeId": None,
+                "ResultId": None,
+                "ForGovtReportingFlag": True,
+                "IsLockedFlag": False,
+            },
+        )
+        for unit in unit_offers
+    ]
+    return [sandbox.item(UNIT_ENROLMENTS, row) for row in created]
+
+
 async def new_tag(request: Request, sandbox: Sandbox) -> Any:
     """A staff-made tag: `{"name": "certified", "archived": false}`."""
     body = await body_of(request)
@@ -404,6 +434,7 @@ def routes() -> list[BaseRoute]:
         ("/course-enrolments", ["POST"], new_enrolment),
         ("/course-enrolments/{id}/status", ["POST"], set_status),
         ("/course-enrolments/{id}/credentials", ["POST"], issue_credential),
+        ("/course-enrolments/{id}/units", ["POST"], enrol_in_units),
         ("/credentials/{id}/status", ["POST"], set_credential_status),
         ("/unit-enrolments/{id}/outcome", ["POST"], set_outcome),
         ("/learners/{id}/active", ["POST"], set_active),

@@ -608,6 +608,20 @@ def test_the_clock_advances_real_time_across_the_end_of_daylight_saving(
     assert (after.hour, after.utcoffset()) == (8, timedelta(hours=10))
 
 
+def test_a_new_enrolment_can_be_enrolled_in_its_offers_units(api: InProcessClient) -> None:
+    """Staff enrol an accepted enrolment in its units: each unit of the offer, no outcome yet."""
+    learner_id = ids(data(api.get("/v1/learnersAU", params={"take": 1})), "LearnerId")[0]
+    ce = data(api.post("/_sandbox/course-enrolments", json={"learner_id": learner_id}))["Data"]
+    units = data(api.post(f"/_sandbox/course-enrolments/{ce['CourseEnrolmentId']}/units"))
+    assert units
+    listed = data(
+        api.get("/v1/unit-enrolments", params={"courseEnrolmentIdFilter": ce["CourseEnrolmentId"]})
+    )
+    assert ids(listed, "UnitEnrolmentId") == ids(units, "UnitEnrolmentId")
+    assert all(u["Data"]["OutcomeId"] is None for u in listed)
+    assert api.post("/_sandbox/course-enrolments/1/units").status_code == 404
+
+
 def test_planted_cases_are_listed_with_their_expectations(api: InProcessClient) -> None:
     """Every boundary day and worked example is named, with its learner and expectation."""
     cases = {c["name"]: c for c in data(api.get("/_sandbox/cases"))}
