@@ -30,7 +30,7 @@ from connector.metrics import ConnectorMetrics
 from connector.store.inbox import inbox_state
 from connector.store.store import summary
 from jobs.mapping_file import MappingFileWatch
-from jobs.report_cli import report_html
+from jobs.report_page import report_html
 from jobs.sync import SyncContext, write_reserve
 
 log = structlog.get_logger(__name__)

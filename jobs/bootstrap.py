@@ -133,3 +133,17 @@ def _compile(text: str, source: str) -> CompiledMapping:
         return load_mapping(text, source)
     except MappingError as exc:
         raise ConfigurationError(str(exc)) from exc
+
+
+@asynccontextmanager
+async def opened_store(settings: Settings, clock: Clock) -> AsyncIterator[Store]:
+    """The store alone, for commands that never call Wisenet (they need no API key).
+
+    It must exist (these commands never create one), and it may belong to any Wisenet: the
+    binding to one account guards the commands that call Wisenet (`sync_context`).
+    """
+    store = await Store.open_existing(settings.database_url, clock, dry_run=settings.dry_run)
+    try:
+        yield store
+    finally:
+        await store.close()

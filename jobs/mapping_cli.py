@@ -13,6 +13,7 @@ from connector.bundle_file import bundle_from_data, parse_bundle_text, read_bund
 from connector.bundles import BundleError
 from connector.errors import ConfigurationError
 from jobs.arguments import ACCOUNT_DATE, OUTPUT_FILE, RECORD_ID, write_output
+from jobs.bootstrap import opened_store
 from jobs.dry_run_notice import outcome_lines
 from jobs.mapping_apply import Impact, impact
 from jobs.mapping_cases import run_case
@@ -20,7 +21,6 @@ from jobs.mapping_file import cannot_read, read_mapping_text
 from jobs.report_page import render_preview
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
-from jobs.status_cli import opened_store
 from jobs.sync import BACKLOG, DecisionContext, SyncReport, decide
 from mappings.bundle import LearnerBundle
 from mappings.compiler import CompiledMapping, compile_mapping

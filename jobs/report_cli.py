@@ -15,14 +15,13 @@ from typing import Any
 
 import click
 
-from connector.store.report_data import report_data
 from connector.store.store import Store, export_rows, purge_older_than, summary
 from jobs.arguments import OUTPUT_FILE, write_output
+from jobs.bootstrap import opened_store
 from jobs.dry_run_notice import outcome_lines
-from jobs.report_page import flag_kinds, render_report
+from jobs.report_page import report_html
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
-from jobs.status_cli import opened_store
 from jobs.summary import stage_order
 from mappings.loader import load_mapping
 
@@ -36,13 +35,6 @@ EXPORT_COLUMNS = (
     "desired_tags",
     "stage_since",
 )
-
-
-async def report_html(store: Store, quota: int) -> str:
-    """The report page for the store's state and its active mapping's flag kinds."""
-    active = await store.active_mapping()
-    kinds = flag_kinds(load_mapping(active[2], active[1]).spec) if active else {}
-    return render_report(await report_data(store), kinds, quota)
 
 
 async def mapping_stages(store: Store) -> list[str]:

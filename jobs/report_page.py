@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from connector.store.report_data import AGE_BUCKETS, FlagAges, ReportData
+from connector.store.report_data import AGE_BUCKETS, FlagAges, ReportData, report_data
+from connector.store.store import Store
 from jobs.mapping_apply import Impact
+from mappings.loader import load_mapping
 from mappings.schema import MappingSpec
 
 FUNNEL_ORDER = ("Sales", "Progression", "Completion", "Reconnect")
@@ -241,3 +243,10 @@ def render_preview(found: Impact, daily_quota: int, proposed: str) -> str:
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+async def report_html(store: Store, quota: int) -> str:
+    """The report page for the store's state and its active mapping's flag kinds."""
+    active = await store.active_mapping()
+    kinds = flag_kinds(load_mapping(active[2], active[1]).spec) if active else {}
+    return render_report(await report_data(store), kinds, quota)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,25 +15,12 @@ from connector.clock import Clock
 from connector.store.budget import StoreBudget
 from connector.store.inbox import inbox_state
 from connector.store.leadership import scheduler_holder
-from connector.store.store import Store, status_facts
+from connector.store.store import status_facts
+from jobs.bootstrap import opened_store
 from jobs.mapping_file import MappingFileWatch
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
 from jobs.sync import write_reserve
-
-
-@asynccontextmanager
-async def opened_store(settings: Settings, clock: Clock) -> AsyncIterator[Store]:
-    """The store alone, for commands that never call Wisenet (they need no API key).
-
-    It must exist (these commands never create one), and it may belong to any Wisenet: the
-    binding to one account guards the commands that call Wisenet (`jobs.bootstrap`).
-    """
-    store = await Store.open_existing(settings.database_url, clock, dry_run=settings.dry_run)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def eta(backlog: int, remaining_today: int, quota: int, rate: float) -> str:

@@ -16,8 +16,7 @@ from connector.metrics import ConnectorMetrics
 from connector.store.report_data import report_data
 from connector.store.store import summary
 from jobs.admin import Admin, ServiceState
-from jobs.report_cli import report_html
-from jobs.report_page import flag_kinds
+from jobs.report_page import flag_kinds, report_html
 from jobs.sync import sync
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.rig import Rig

@@ -74,6 +74,21 @@ def test_the_sandbox_never_imports_the_client(path: Path) -> None:
     assert not forbidden, f"{path.name} imports {forbidden}"
 
 
+COMMANDS = sorted((ROOT / "jobs").glob("*_cli.py"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in python_files("jobs") if p.name != "cli.py"],
+    ids=lambda p: p.name,
+)
+def test_no_module_but_the_command_line_root_imports_a_command_module(path: Path) -> None:
+    """Commands share code through ordinary modules; only `jobs/cli.py` gathers them."""
+    commands = {f"jobs.{p.stem}" for p in COMMANDS}
+    found = [m for m in imported_modules(path) if m in commands]
+    assert not found, f"{path.name} imports {found}"
+
+
 def test_the_rule_catches_an_impure_core_module(tmp_path: Path) -> None:
     """The checks above do find what they look for."""
     bad = tmp_path / "impure.py"
