@@ -21,7 +21,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 import click
-import httpx
 import uvicorn
 from pydantic import SecretStr
 
@@ -35,6 +34,7 @@ from jobs.check import run_check
 from jobs.config_cli import config
 from jobs.dead_letters_cli import deadletters
 from jobs.demo_tour import PROGRAM, program_as_invoked
+from jobs.healthcheck import probe_url, problem
 from jobs.logging import configure_command_logging, for_person
 from jobs.mapping_cli import explain_command, mapping, read_mapping_source
 from jobs.report_cli import export, purge, report
@@ -187,15 +187,10 @@ def sandbox(  # noqa: PLR0913, PLR0917 - one option per knob of the fake
 def healthcheck(timeout: float) -> None:
     """Probe this host's `/healthz` on CONNECTOR_ADMIN_BIND (for container health checks)."""
     settings = load_settings()
-    wildcard = settings.admin_bind.host in ("0.0.0.0", "::")  # noqa: S104 - a comparison
-    host = "127.0.0.1" if wildcard else settings.admin_bind.host
-    url = f"http://{host}:{settings.admin_bind.port}/healthz"
-    try:
-        response = httpx.get(url, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"{url}: no answer ({type(exc).__name__})") from exc
-    if response.status_code != 200:
-        raise click.ClickException(f"{url}: answered {response.status_code}")
+    url = probe_url(settings.admin_bind.host, settings.admin_bind.port)
+    found = problem(url, timeout)
+    if found is not None:
+        raise click.ClickException(found)
     click.echo(f"{url}: healthy")
 
 
