@@ -61,7 +61,7 @@ def effective_settings(settings: Settings) -> dict[str, dict[str, Any]]:
 @click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def config(as_json: bool) -> None:
-    """Print the effective settings and where each came from (default, environment, .env)."""
+    """Print the effective settings and where each came from (default, environment, .env, file)."""
     found = effective_settings(load_settings())
     if as_json:
         click.echo(json.dumps(found, indent=2))

@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dotenv import dotenv_values
 
-Source = Literal["environment", ".env", "default"]
+Source = Literal["environment", ".env", "file", "default"]
+FILE_SUFFIX = "_FILE"  # CONNECTOR_<SECRET>_FILE names a file holding the secret (Docker secrets)
 HIDDEN = "********"
 _SECRET_WORDS = ("password", "secret", "token", "key")
 
@@ -39,7 +40,48 @@ def source_of(name: str, environ: Mapping[str, str], env_file: str | None) -> So
         return "environment"
     if name in env_file_names(env_file):
         return ".env"
+    if name + FILE_SUFFIX in environment_names(environ) | env_file_names(env_file):
+        return "file"
     return "default"
+
+
+class SecretFileError(ValueError):
+    """A `*_FILE` setting that cannot give its secret (the message never holds the secret)."""
+
+
+def secret_files(
+    names: Iterable[str], environ: Mapping[str, str], env_file: str | None
+) -> dict[str, str]:
+    """The secrets read from files: `name` → content, for each `name_FILE` set (env wins).
+
+    A file's content is the value, without its final line break. Raises `SecretFileError` naming
+    the variable (never the content) when the file cannot be read, is empty, or the setting is
+    also given directly.
+    """
+    given = {k.upper(): v for k, v in environ.items() if v}
+    in_file = (
+        {}
+        if env_file is None or not Path(env_file).is_file()
+        else {k.upper(): v for k, v in dotenv_values(env_file).items() if v}
+    )
+    found: dict[str, str] = {}
+    for name in names:
+        variable = name + FILE_SUFFIX
+        path = given.get(variable) or in_file.get(variable)
+        if path is None:
+            continue
+        if name in given or name in in_file:
+            raise SecretFileError(f"{name} and {variable} are both set; set one of them")
+        try:
+            content = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise SecretFileError(f"{variable}: cannot read {path} ({why})") from exc
+        value = content.removesuffix("\n").removesuffix("\r")
+        if not value:
+            raise SecretFileError(f"{variable}: {path} is empty")
+        found[name] = value
+    return found
 
 
 def unknown_settings(

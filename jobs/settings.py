@@ -47,7 +47,7 @@ from sqlalchemy.exc import ArgumentError
 from connector.errors import ConfigurationError
 from connector.webhooks.verify import SignatureMode, VerifierConfig, secret_weakness
 from jobs.logging import LogFormat, LogLevel
-from jobs.setting_sources import unknown_settings
+from jobs.setting_sources import FILE_SUFFIX, SecretFileError, secret_files, unknown_settings
 
 ENV_PREFIX = "CONNECTOR_"
 ENV_FILE = ".env"
@@ -330,7 +330,8 @@ def load_settings(env_file: str | None = ENV_FILE) -> Settings:
     gets one warning line on stderr naming the closest setting, and the command goes on.
     """
     settings = _read(Settings, env_file)
-    for warning in unknown_settings(setting_names(), ENV_PREFIX, os.environ, env_file):
+    known = setting_names() + secret_file_names()
+    for warning in unknown_settings(known, ENV_PREFIX, os.environ, env_file):
         sys.stderr.write(warning + "\n")
     return settings
 
@@ -350,8 +351,13 @@ def load_log_settings(env_file: str | None = ENV_FILE) -> LogSettings:
 
 
 def _read(kind: type[_Read], env_file: str | None) -> _Read:
+    secrets = [ENV_PREFIX + f.upper() for f in kind.model_fields if f in _UNSHOWN_FIELDS]
     try:
-        return kind(_env_file=env_file)
+        from_files = secret_files(secrets, os.environ, env_file)
+        values = {name.removeprefix(ENV_PREFIX).lower(): v for name, v in from_files.items()}
+        return kind(_env_file=env_file, **values)
+    except SecretFileError as exc:
+        raise ConfigurationError(str(exc)) from exc
     except ValidationError as exc:
         raise ConfigurationError(describe_settings_errors(exc)) from exc
     except SettingsError as exc:
@@ -384,3 +390,8 @@ def describe_settings_errors(exc: ValidationError) -> str:
 def setting_names() -> list[str]:
     """Return the environment variable of every setting, in declaration order."""
     return [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+
+
+def secret_file_names() -> list[str]:
+    """The `CONNECTOR_<SECRET>_FILE` variables: each names a file holding that secret."""
+    return [ENV_PREFIX + name.upper() + FILE_SUFFIX for name in sorted(_UNSHOWN_FIELDS)]

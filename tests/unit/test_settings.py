@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from connector.errors import ConfigurationError
 from connector.sandbox.webhooks import DEFAULT_SECRET
 from connector.webhooks.verify import MIN_SECRET_BYTES
+from jobs.config_cli import effective_settings
 from jobs.settings import (
     Bind,
     Settings,
@@ -357,3 +358,66 @@ def test_a_wisenet_url_the_client_cannot_use_is_refused(
     monkeypatch.setenv("CONNECTOR_WISENET_BASE_URL", url)
     with pytest.raises(ConfigurationError, match=r"^CONNECTOR_WISENET_BASE_URL: "):
         load_settings(env_file=None)
+
+
+def test_secrets_can_be_read_from_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`CONNECTOR_<SECRET>_FILE` (Docker and Kubernetes secrets) gives the file's text.
+
+    One final line break is dropped; the variable may be in the environment or .env; `config`
+    says where the value came from; no unknown-setting warning.
+    """
+    key = tmp_path / "api-key"
+    key.write_text("k-123 secret\n")
+    store = tmp_path / "database-url"
+    store.write_text("postgresql+asyncpg://connector:pw@db:5432/connector")
+    monkeypatch.setenv("CONNECTOR_WISENET_API_KEY_FILE", str(key))
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"CONNECTOR_DATABASE_URL_FILE={store}\n")
+    settings = load_settings(env_file=str(env_file))
+    assert settings.require_api_key() == "k-123 secret"
+    assert settings.database_url == store.read_text()
+    assert capsys.readouterr().err == ""
+    monkeypatch.chdir(tmp_path)
+    shown = effective_settings(load_settings())
+    assert shown["CONNECTOR_WISENET_API_KEY"] == {"value": "********", "source": "file"}
+    assert shown["CONNECTOR_DATABASE_URL"]["source"] == "file"
+    assert "pw" not in shown["CONNECTOR_DATABASE_URL"]["value"]
+
+
+@pytest.mark.parametrize(
+    ("content", "also_direct", "message"),
+    [
+        (
+            None,
+            False,
+            "CONNECTOR_WEBHOOK_SECRET_FILE: cannot read {path} (No such file or directory)",
+        ),
+        ("", False, "CONNECTOR_WEBHOOK_SECRET_FILE: {path} is empty"),
+        (
+            "whsec-in-file",
+            True,
+            "CONNECTOR_WEBHOOK_SECRET and CONNECTOR_WEBHOOK_SECRET_FILE are both set",
+        ),
+    ],
+    ids=["missing", "empty", "both"],
+)
+def test_a_secret_file_that_cannot_serve_is_named_without_its_content(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    content: str | None,
+    also_direct: bool,
+    message: str,
+) -> None:
+    """One line naming the variable and the path; the secret itself is never shown."""
+    path = tmp_path / "webhook-secret"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET_FILE", str(path))
+    if also_direct:
+        monkeypatch.setenv("CONNECTOR_WEBHOOK_SECRET", "whsec-direct")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(env_file=None)
+    assert message.format(path=path) in str(raised.value)
+    assert "whsec" not in str(raised.value)
