@@ -354,7 +354,9 @@ def _read(kind: type[_Read], env_file: str | None) -> _Read:
     secrets = [ENV_PREFIX + f.upper() for f in kind.model_fields if f in _UNSHOWN_FIELDS]
     try:
         from_files = secret_files(secrets, os.environ, env_file)
-        values = {name.removeprefix(ENV_PREFIX).lower(): v for name, v in from_files.items()}
+        values: dict[str, Any] = {
+            name.removeprefix(ENV_PREFIX).lower(): v for name, v in from_files.items()
+        }
         return kind(_env_file=env_file, **values)
     except SecretFileError as exc:
         raise ConfigurationError(str(exc)) from exc
