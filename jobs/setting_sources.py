@@ -22,16 +22,26 @@ HIDDEN = "********"
 _SECRET_WORDS = ("password", "secret", "token", "key")
 
 
+def env_file_values(env_file: str | None) -> dict[str, str]:
+    """The non-empty values the env file sets, by upper-cased name (none without a file)."""
+    if env_file is None or not Path(env_file).is_file():
+        return {}
+    return {name.upper(): value for name, value in dotenv_values(env_file).items() if value}
+
+
+def environment_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """The non-empty values the environment sets, by upper-cased name."""
+    return {name.upper(): value for name, value in environ.items() if value}
+
+
 def env_file_names(env_file: str | None) -> set[str]:
     """The names the env file sets to a non-empty value, upper-cased (none without a file)."""
-    if env_file is None or not Path(env_file).is_file():
-        return set()
-    return {name.upper() for name, value in dotenv_values(env_file).items() if value}
+    return set(env_file_values(env_file))
 
 
 def environment_names(environ: Mapping[str, str]) -> set[str]:
     """The names the environment sets to a non-empty value, upper-cased."""
-    return {name.upper() for name, value in environ.items() if value}
+    return set(environment_values(environ))
 
 
 def source_of(name: str, environ: Mapping[str, str], env_file: str | None) -> Source:
@@ -58,12 +68,7 @@ def secret_files(
     the variable (never the content) when the file cannot be read, is empty, or the setting is
     also given directly.
     """
-    given = {k.upper(): v for k, v in environ.items() if v}
-    in_file = (
-        {}
-        if env_file is None or not Path(env_file).is_file()
-        else {k.upper(): v for k, v in dotenv_values(env_file).items() if v}
-    )
+    given, in_file = environment_values(environ), env_file_values(env_file)
     found: dict[str, str] = {}
     for name in names:
         variable = name + FILE_SUFFIX

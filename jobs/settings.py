@@ -351,12 +351,10 @@ def load_log_settings(env_file: str | None = ENV_FILE) -> LogSettings:
 
 
 def _read(kind: type[_Read], env_file: str | None) -> _Read:
-    secrets = [ENV_PREFIX + f.upper() for f in kind.model_fields if f in _UNSHOWN_FIELDS]
+    secrets = {ENV_PREFIX + f.upper(): f for f in kind.model_fields if f in _UNSHOWN_FIELDS}
     try:
         from_files = secret_files(secrets, os.environ, env_file)
-        values: dict[str, Any] = {
-            name.removeprefix(ENV_PREFIX).lower(): v for name, v in from_files.items()
-        }
+        values: dict[str, Any] = {secrets[name]: value for name, value in from_files.items()}
         return kind(_env_file=env_file, **values)
     except SecretFileError as exc:
         raise ConfigurationError(str(exc)) from exc

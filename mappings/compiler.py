@@ -639,7 +639,7 @@ class CompiledMapping:
     flags: tuple[CompiledFlag, ...]
     tag_rules: tuple[CompiledTagRule, ...]
     named_dates: dict[Subject, dict[str, DateOf]]
-    flag_driven_tags: frozenset[str] = frozenset()  # tags an enrolment flag (time) can bring
+    flag_driven_tags: frozenset[str]  # tags an enrolment flag (raised by time) can bring
 
 
 def compile_mapping(spec: MappingSpec) -> CompiledMapping:

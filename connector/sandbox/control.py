@@ -365,11 +365,10 @@ async def enrol_in_units(request: Request, sandbox: Sandbox) -> Any:
     ce = sandbox.db.course_enrolments.rows.get(_id(request))
     if ce is None:
         raise SandboxError(404, "CourseEnrolment not found")
-    offer_id = ce["CourseOfferId"]
-    unit_offers = sorted(
-        (u for u in sandbox.db.unit_offers.rows.values() if u["CourseOfferId"] == offer_id),
-        key=lambda u: u["UnitOfferId"],
-    )
+    offers = sandbox.db.unit_offers
+    unit_offers = [
+        offers.rows[i] for i in sorted(offers.ids_where("CourseOfferId", ce["CourseOfferId"]))
+    ]
     created = [
         sandbox.create(
             UNIT_ENROLMENTS,

@@ -74,6 +74,12 @@ def test_the_sandbox_never_imports_the_client(path: Path) -> None:
     assert not forbidden, f"{path.name} imports {forbidden}"
 
 
+def test_the_container_health_check_imports_only_the_standard_library() -> None:
+    """`python -m jobs.healthcheck` runs every 30 s: it must not load the program."""
+    imported = {m.split(".")[0] for m in imported_modules(ROOT / "jobs" / "healthcheck.py")}
+    assert imported <= sys.stdlib_module_names | {"__future__"}, imported
+
+
 COMMANDS = sorted((ROOT / "jobs").glob("*_cli.py"))
 
 
