@@ -612,6 +612,8 @@ class CompiledFlag:
     scope: Node | None
     when: Node
     reason: Template
+    kind: str = "other"
+    due: DateOf | None = None
     scope_is_per_learner: bool = False
 
 
@@ -658,6 +660,8 @@ def compile_mapping(spec: MappingSpec) -> CompiledMapping:
             scope=None if rule.scope is None else compiler.condition(rule.scope, rule.subject),
             when=compiler.condition(rule.when, rule.subject),
             reason=Template.parse(rule.reason),
+            kind=rule.kind,
+            due=None if rule.due is None else compiler.date_point(rule.due, rule.subject),
             scope_is_per_learner=isinstance(rule.scope, LearnerScope),
         )
         for rule in spec.flags

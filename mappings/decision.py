@@ -8,19 +8,28 @@ stage (`None`). Every item carries the id of the rule that decided it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from mappings.catalogue import Subject
 
 
 @dataclass(frozen=True, slots=True)
 class Flag:
-    """A raised flag: which, on what, by which rule, and why in one line."""
+    """A raised flag: which, on what, by which rule, and why in one line.
+
+    `kind` is the rule's (`missing_data`, `overdue`, `other`); `due` the day the flagged work
+    became due, where the rule says; `course_enrolment_id` the enrolment the subject is or belongs
+    to (None for a learner or a learner's checklist).
+    """
 
     flag: str
     subject: Subject
     subject_id: int
     rule: str
     reason: str
+    kind: str = "other"
+    due: date | None = None
+    course_enrolment_id: int | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:

@@ -89,8 +89,29 @@ def _raise(rule: CompiledFlag, ctx: Context, mapping: CompiledMapping) -> list[F
         if not rule.when.test(ctx, record):
             continue
         values = reason_values(rule.subject, record, ctx, mapping)
-        raised.append(Flag(rule.id, rule.subject, record.id, rule.id, rule.reason.render(values)))
+        raised.append(
+            Flag(
+                rule.id,
+                rule.subject,
+                record.id,
+                rule.id,
+                rule.reason.render(values),
+                kind=rule.kind,
+                due=None if rule.due is None else rule.due(ctx, record),
+                course_enrolment_id=_enrolment_id(rule.subject, record, ctx),
+            )
+        )
     return raised
+
+
+def _enrolment_id(subject: Subject, record: Any, ctx: Context) -> int | None:
+    """The course enrolment a flagged subject is or belongs to, if any."""
+    if subject is Subject.COURSE_ENROLMENT:
+        return int(record.id)
+    if subject is Subject.LEARNER:
+        return None
+    enrolment = ctx.enrolment_of(record)
+    return None if enrolment is None else enrolment.id
 
 
 def _tagged(rule: CompiledTagRule, ctx: Context) -> list[int]:

@@ -90,6 +90,8 @@ def decision_json(decision: Decision) -> dict[str, Any]:
                 "id": flag.subject_id,
                 "rule": flag.rule,
                 "reason": flag.reason,
+                "kind": flag.kind,
+                "due": None if flag.due is None else flag.due.isoformat(),
             }
             for flag in decision.flags
         ],

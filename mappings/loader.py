@@ -287,6 +287,7 @@ def _keys_by_position(path: Sequence[str | int], parent: Any) -> tuple[str, ...]
         (): MappingSpec,
         ("course_enrolment_stages", "#"): StageRule,
         ("flags", "#"): FlagRule,
+        ("flags", "#", "due"): DateOffset,
         ("tags",): Tags,
         ("learner_stage",): LearnerStage,
         ("tags", "rules", "#"): TagSelect
@@ -365,6 +366,8 @@ class Checker:
                 self.condition(flag.scope, flag.subject, Scope("flag", (*loc, "scope")))
             self.condition(flag.when, flag.subject, Scope("flag", (*loc, "when")))
             self._template(flag.reason, flag.subject, (*loc, "reason"))
+            if flag.due is not None:
+                self._date_point(flag.due, flag.subject, (*loc, "due"))
         self._tags(seen)
         return self.problems
 

@@ -472,6 +472,7 @@ class FlagRule(Strict):
     scope: Condition | None = None
     when: Condition
     reason: str = Field(min_length=1, max_length=300)
+    due: DateOffset | None = None  # when the flagged work became due (the worklist's lateness)
     description: str | None = None
 
 

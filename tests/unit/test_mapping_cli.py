@@ -126,6 +126,8 @@ def test_explain_json_has_the_stable_shape(
             "id": 88213,
             "rule": "finalisation-overdue",
             "reason": "Still Current 22 days after its end date (2025-11-28)",
+            "kind": "overdue",
+            "due": "2025-12-12",
         }
     ]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from mappings.bundle import Address, Checklist, LearnerBundle
-from mappings.decision import Decision
+from mappings.decision import Decision, Flag
 from mappings.evaluate import evaluate
 from tests.support.bundles import (
     COMPLETE_AVETMISS,
@@ -538,3 +539,40 @@ def test_reasons_name_ids_and_dates_not_people() -> None:
         f"Completed on {ago(40).isoformat()}, 40 days ago; no certificate issued"
     )
     assert decision.flags[0].rule == "certificate-overdue"
+
+
+def _raised(subject: LearnerBundle, flag: str) -> Flag:
+    return next(raised for raised in decide(subject).flags if raised.flag == flag)
+
+
+@pytest.mark.parametrize(("days", "overdue_by"), [(31, 1), (45, 15), (365, 335)])
+def test_a_late_certificate_is_due_thirty_days_after_completion(days: int, overdue_by: int) -> None:
+    """Day 31 after a completion is 1 day past the deadline: `due` is completion + 30."""
+    raised = _raised(finished("Completed", days), "certificate-overdue")
+    assert raised.kind == "overdue"
+    assert raised.due == ago(days) + timedelta(days=30)
+    assert (TODAY - raised.due).days == overdue_by
+    assert raised.course_enrolment_id == 10
+
+
+def test_each_overdue_flag_of_the_default_mapping_says_when_its_work_was_due() -> None:
+    """Units by their end date, finalisation 14 days after it, applications and checklists."""
+    units = bundle(enrolment(10, "Current", end_date=ago(20)), unit(20, 10, None, 3, actual=False))
+    assert _raised(units, "outcome-overdue").due == ago(3)
+    assert _raised(units, "outcome-overdue").course_enrolment_id == 10
+    assert _raised(units, "finalisation-overdue").due == ago(20) + timedelta(days=14)
+    sales = bundle(enrolment(10, "Enquiry", application_expiry_date=ago(4), end_date=ago(-90)))
+    assert _raised(sales, "application-expired").due == ago(4)
+    checklist = Checklist(id=40, entity="Learner", record_id=1, completed=False, date_due=ago(6))
+    late = _raised(
+        bundle(enrolment(10, "Current", end_date=ago(-90)), checklist), "checklist-overdue"
+    )
+    assert (late.due, late.course_enrolment_id) == (ago(6), None)
+
+
+def test_missing_data_has_no_due_date() -> None:
+    """A missing USI is missing, not late; a learner's flag belongs to no enrolment."""
+    raised = _raised(
+        bundle(enrolment(10, "Current", end_date=ago(-90)), who=learner(usi=None)), "missing-usi"
+    )
+    assert (raised.kind, raised.due, raised.course_enrolment_id) == ("missing_data", None, None)
