@@ -106,6 +106,7 @@ def learner_of(item: Item[LearnerData], labels: Labels) -> Learner:
     return Learner(
         id=data.learner_id,
         is_active=personal.is_active if personal else None,
+        number=personal.learner_number if personal else None,
         has_usi=usi.present,
         usi_well_formed=usi.well_formed,
         usi_exemption=usi.exemption,

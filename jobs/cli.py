@@ -50,6 +50,7 @@ from jobs.sync_cli import (
     sweep_command,
     sync_command,
 )
+from jobs.worklist_cli import worklist_command
 
 DEFAULT_SANDBOX_KEY = "sandbox-key"
 EXIT_OK = 0
@@ -209,6 +210,7 @@ cli.add_command(purge)
 cli.add_command(demo)
 cli.add_command(db)
 cli.add_command(config)
+cli.add_command(worklist_command)
 
 
 def main(

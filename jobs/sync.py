@@ -57,6 +57,7 @@ from connector.wisenet.endpoints import COURSE_ENROLMENT
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, Combo
 from connector.wisenet.wire import ComboEntry, Item
+from jobs.course_offers import refresh_course_offers
 from jobs.echoes import ExpectedEchoes
 from jobs.lanes import grouped, in_lanes
 from jobs.read_costs import Strategy, cheapest, counted, listing_pages
@@ -1063,6 +1064,7 @@ async def sync(ctx: SyncContext) -> SyncReport:
     backfill = await ctx.store.cursor(AUDIT) is None
     try:
         changed = await poll(ctx, report)
+        await refresh_course_offers(ctx.store, ctx.client, ctx.account_tz)
     except QuotaExhaustedError:
         report.paused = "poll: the day's budget is spent; it continues after the reset"
         return report

@@ -47,6 +47,9 @@ class Learner:
 
     id: int
     is_active: bool | None = True
+    number: str | None = (
+        None  # `LearnerNumber`: shown to people next to the id, never read by rules
+    )
     has_usi: bool = False
     usi_well_formed: bool = False
     usi_exemption: str | None = None

@@ -8,7 +8,7 @@ the engine benchmark's baseline. It reads the same bundle types and returns the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from mappings.bundle import CourseEnrolment, LearnerBundle
@@ -60,6 +60,7 @@ class Outcome:
     learner_stage: str | None
     enrolments: dict[int, tuple[str, frozenset[str]]]
     flags: frozenset[tuple[str, str, int]]
+    days_overdue: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
 
 def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR0915
@@ -127,6 +128,7 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
     learner_stage = ranked[0] if ranked else None
 
     flags: set[tuple[str, str, int]] = set()
+    late_by: dict[tuple[str, str, int], int] = {}  # days past the day the work was due
     active = learner.is_active is True
     exempt = learner.usi_exemption in EXEMPT
     usi_present = learner.usi_well_formed or exempt
@@ -170,8 +172,10 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
                 late = (today - done).days
                 if late > DEADLINE:
                     flags.add(("certificate-overdue", "course_enrolment", ce.id))
+                    late_by[("certificate-overdue", "course_enrolment", ce.id)] = late - DEADLINE
                 elif DUE_SOON <= late <= DEADLINE:
                     flags.add(("certificate-due-soon", "course_enrolment", ce.id))
+                    late_by[("certificate-due-soon", "course_enrolment", ce.id)] = late - DEADLINE
             if (
                 norm(ce.status) == "current"
                 and ce.end_date is not None
@@ -179,6 +183,9 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
                 and (today - ce.end_date).days > FINALISATION_GRACE
             ):
                 flags.add(("finalisation-overdue", "course_enrolment", ce.id))
+                late_by[("finalisation-overdue", "course_enrolment", ce.id)] = (
+                    today - ce.end_date
+                ).days - FINALISATION_GRACE
             expiry = ce.application_expiry_date
             if (
                 stages[ce.id] == "Sales"
@@ -187,6 +194,7 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
                 and recent(expiry)
             ):
                 flags.add(("application-expired", "course_enrolment", ce.id))
+                late_by[("application-expired", "course_enrolment", ce.id)] = (today - expiry).days
             if norm(ce.status) == "current":
                 for unit in units[ce.id]:
                     in_progress = (
@@ -199,11 +207,15 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
                         and recent(unit.end_date)
                     ):
                         flags.add(("outcome-overdue", "unit_enrolment", unit.id))
+                        late_by[("outcome-overdue", "unit_enrolment", unit.id)] = (
+                            today - unit.end_date
+                        ).days
         if learner_stage in ("Sales", "Progression", "Completion"):
             for checklist in bundle.checklists:
                 due = checklist.date_due
                 if not checklist.completed and due is not None and due < today and recent(due):
                     flags.add(("checklist-overdue", "checklist", checklist.id))
+                    late_by[("checklist-overdue", "checklist", checklist.id)] = (today - due).days
 
     tags: dict[int, set[str]] = {ce.id: set() for ce in bundle.course_enrolments}
     for ce in bundle.course_enrolments:
@@ -226,4 +238,5 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
             ce.id: (stages[ce.id], frozenset(tags[ce.id])) for ce in bundle.course_enrolments
         },
         flags=frozenset(flags),
+        days_overdue=late_by,
     )

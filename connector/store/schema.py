@@ -121,6 +121,18 @@ flags = Table(
     Column("rule", String(100), nullable=False),
     Column("reason", String(300), nullable=False),
     Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(20), nullable=True),  # missing_data | overdue | other
+    Column("due", Date, nullable=True),  # the day the flagged work became due
+    Column("course_enrolment_id", Integer, nullable=True),  # the enrolment it is or belongs to
+)
+
+course_offers = Table(  # the account's course offers, for the worklist's course codes
+    "course_offers",
+    metadata,
+    Column("course_offer_id", Integer, primary_key=True, autoincrement=False),
+    Column("code", String(100), nullable=True),
+    Column("course_code", String(100), nullable=True),
+    Column("modified", String(40), nullable=True),
 )
 
 stage_history = Table(

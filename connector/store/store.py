@@ -342,7 +342,7 @@ class Store:
             if learner_id is not None:
                 changed.add(learner_id)
         if rows:
-            await _upsert_many(conn, records, rows, ("entity", "id"))
+            await upsert_many(conn, records, rows, ("entity", "id"))
         enrolments = {
             s.id: s.learner_id
             for s in snapshots
@@ -787,6 +787,9 @@ class Store:
                         "rule": flag.rule,
                         "reason": flag.reason,
                         "raised_at": raised_before.get(key, now),
+                        "kind": flag.kind,
+                        "due": flag.due,
+                        "course_enrolment_id": flag.course_enrolment_id,
                     }
                 )
             cancelled.extend(cancels)
@@ -809,9 +812,9 @@ class Store:
                 for write in writes
             )
             recorded.append(changes)
-        await _upsert_many(conn, learner_state, states, ("learner_id",))
+        await upsert_many(conn, learner_state, states, ("learner_id",))
         if enrolments:
-            await _upsert_many(conn, enrolment_state, enrolments, ("course_enrolment_id",))
+            await upsert_many(conn, enrolment_state, enrolments, ("course_enrolment_id",))
         # A decision holds every enrolment its learner has: the state of any other is stale.
         await conn.execute(
             delete(enrolment_state).where(
@@ -841,7 +844,7 @@ class Store:
         if cancelled:
             await conn.execute(delete(outbox).where(outbox.c.course_enrolment_id.in_(cancelled)))
         if planned:
-            await _upsert_many(conn, outbox, planned, ("course_enrolment_id",))
+            await upsert_many(conn, outbox, planned, ("course_enrolment_id",))
         return recorded
 
     async def pending_writes(self, limit: int | None = None) -> list[PendingWrite]:
@@ -1224,7 +1227,7 @@ async def _mark_dirty(conn: AsyncConnection, learner_ids: Iterable[int]) -> None
         await conn.execute(dialect.insert(dirty_learners).on_conflict_do_nothing(), rows)
 
 
-async def _upsert_many(
+async def upsert_many(
     conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], keys: tuple[str, ...]
 ) -> None:
     """Insert or update many rows by primary key: one statement, executed for every row.

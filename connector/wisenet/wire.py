@@ -97,6 +97,7 @@ class Personal(WireModel):
     """
 
     is_active: bool | None = None
+    learner_number: str | None = None  # the account's own number for the learner, not personal
     has_date_of_birth: Annotated[bool, BeforeValidator(_non_empty)] = Field(
         default=False, validation_alias="DateOfBirth"
     )

@@ -1,0 +1,40 @@
+"""What the worklist needs: each flag's kind, due date and enrolment; the account's course offers.
+
+Flags stored before this revision have no kind or due date until the next decision of their
+learner (the daily sweep re-decides everyone); the worklist lists them as `other`, undated.
+
+Revision ID: 0011
+Revises: 0010
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+
+
+def upgrade() -> None:
+    """Add the flag columns and the course-offer table."""
+    with op.batch_alter_table("flags") as batch:
+        batch.add_column(sa.Column("kind", sa.String(length=20), nullable=True))
+        batch.add_column(sa.Column("due", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("course_enrolment_id", sa.Integer(), nullable=True))
+    op.create_table(
+        "course_offers",
+        sa.Column("course_offer_id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("code", sa.String(length=100), nullable=True),
+        sa.Column("course_code", sa.String(length=100), nullable=True),
+        sa.Column("modified", sa.String(length=40), nullable=True),
+    )
+
+
+def downgrade() -> None:
+    """Drop them again."""
+    op.drop_table("course_offers")
+    with op.batch_alter_table("flags") as batch:
+        batch.drop_column("course_enrolment_id")
+        batch.drop_column("due")
+        batch.drop_column("kind")

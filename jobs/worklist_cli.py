@@ -1,0 +1,80 @@
+"""`connector worklist`: every open flag as a work item, most urgent first, from the store.
+
+Ids, learner numbers and course codes only, never a name; no call to Wisenet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+
+import click
+
+from connector.store.worklist import KINDS, WorkItem, selected, worklist
+from jobs.bootstrap import opened_store
+from jobs.runtime import Runtime
+from jobs.settings import load_settings
+
+COLUMNS = tuple(WorkItem.__dataclass_fields__)
+
+
+def item_line(item: WorkItem) -> str:
+    """One item as a line a person reads."""
+    if item.days_overdue is None:
+        late = "-"
+    elif item.days_overdue >= 0:
+        late = f"{item.days_overdue}d late"
+    else:
+        late = f"due in {-item.days_overdue}d"
+    learner = f"learner {item.learner_id}" + (
+        f" ({item.learner_number})" if item.learner_number else ""
+    )
+    place = f" enrolment {item.course_enrolment_id}" if item.course_enrolment_id else ""
+    course = f" {item.course_code}" if item.course_code else ""
+    where = "" if item.subject in ("learner", "course_enrolment") else f" {item.subject} {item.id}"
+    return f"{late:>12}  {item.flag:<24} {learner}{place}{course}{where}: {item.reason}"
+
+
+@click.command("worklist")
+@click.option("--kind", type=click.Choice(KINDS), help="Only flags of this kind.")
+@click.option("--flag", "flag_names", multiple=True, help="Only this flag (repeatable).")
+@click.option("--course", help="Only enrolments in this course code.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one row per item.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+@click.pass_obj
+def worklist_command(
+    runtime: Runtime,
+    kind: str | None,
+    flag_names: tuple[str, ...],
+    course: str | None,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """Every open flag as a work item, most urgent first (days past due, then kind)."""
+    if as_csv and as_json:
+        raise click.UsageError("give --csv or --json, not both")
+    settings = load_settings()
+
+    async def _read() -> list[WorkItem]:
+        async with opened_store(settings, runtime.clock) as store:
+            return await worklist(store, runtime.today(settings.timezone))
+
+    items = selected(asyncio.run(_read()), kind=kind, flag_names=flag_names, course=course)
+    if as_json:
+        click.echo(json.dumps([item.as_json() for item in items], indent=2))
+        return
+    if as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(COLUMNS)
+        for item in items:
+            values = item.as_json()
+            writer.writerow(["" if values[c] is None else values[c] for c in COLUMNS])
+        return
+    if not items:
+        click.echo("no open work items")
+        return
+    for item in items:
+        click.echo(item_line(item))
+    click.echo(f"{len(items)} work item(s)")
