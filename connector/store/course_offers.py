@@ -30,9 +30,7 @@ async def unknown_course_offers(store: Store) -> set[int]:
     named = records.c.fields["course_offer_id"].as_integer()
     async with store.engine.connect() as conn:
         used = await conn.execute(
-            select(named)
-            .where(records.c.entity == ENROLMENT, named.is_not(None))
-            .distinct()
+            select(named).where(records.c.entity == ENROLMENT, named.is_not(None)).distinct()
         )
         known = await conn.execute(select(course_offers.c.course_offer_id))
         return {int(row[0]) for row in used} - {int(row[0]) for row in known}
