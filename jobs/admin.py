@@ -92,7 +92,7 @@ class Admin:
                 401,
                 headers={"WWW-Authenticate": 'Bearer realm="report"'},
             )
-        page = await report_html(self.ctx.store, self.daily_quota)
+        page = await report_html(self.ctx.store, self.daily_quota, self.ctx.account_tz)
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     async def healthz(self, _: Request) -> JSONResponse:

@@ -60,7 +60,7 @@ def report(runtime: Runtime, as_csv: bool, as_json: bool, html_file: Path | None
 
         async def _page() -> str:
             async with opened_store(settings, runtime.clock) as store:
-                return await report_html(store, settings.wisenet_daily_quota)
+                return await report_html(store, settings.wisenet_daily_quota, settings.timezone)
 
         write_output(html_file, asyncio.run(_page()), "--html")
         click.echo(f"report written to {html_file} ({NOTICE})")

@@ -1,17 +1,22 @@
 """The admin report as one self-contained HTML page: inline CSS and SVG, no scripts, no fonts.
 
-Sections: a personal-data notice, learners per stage as a funnel, time spent in each stage,
-overdue work by flag and age, missing data by flag, the latest runs and the API budget used.
+Sections: a personal-data notice, where and when it was made and by which mapping, totals,
+learners per stage as a funnel, time spent in each stage, overdue work by days past due and the
+most overdue items per flag, missing data by flag, the latest runs in words and the API budget.
 Every text from the store is escaped; the page carries ids and counts only.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
 from html import escape
 
-from connector.store.report_data import AGE_BUCKETS, FlagAges, ReportData, report_data
+from connector.store.report_data import OVERDUE_BUCKETS, ReportData, overdue_bucket, report_data
 from connector.store.store import Store
+from connector.store.worklist import WorkItem, worklist
 from jobs.mapping_apply import Impact
 from mappings.loader import load_mapping
 from mappings.schema import MappingSpec
@@ -38,9 +43,22 @@ def flag_kinds(spec: MappingSpec) -> dict[str, str]:
     return {rule.id: rule.kind for rule in spec.flags}
 
 
-def render_report(data: ReportData, kinds: dict[str, str], quota: int) -> str:
-    """The page; `kinds` says which flags are missing data and which are overdue work."""
-    overdue = [f for f in data.flags if kinds.get(f.flag) == "overdue"]
+@dataclass(frozen=True)
+class PageFacts:
+    """What the page says besides the store's counts: where, when, by which mapping, the work."""
+
+    kinds: dict[str, str]
+    work: list[WorkItem]
+    zone: tzinfo
+    today: date
+    mapping: str = "none yet"
+    account: str = "not yet bound to a Wisenet"
+    top: int = 5
+
+
+def render_report(data: ReportData, facts: PageFacts, quota: int) -> str:
+    """The page; `facts.kinds` says which flags are missing data and which are overdue work."""
+    kinds = facts.kinds
     missing = [f for f in data.flags if kinds.get(f.flag) == "missing_data"]
     other = [f for f in data.flags if kinds.get(f.flag) not in ("overdue", "missing_data")]
     parts = [
@@ -50,27 +68,120 @@ def render_report(data: ReportData, kinds: dict[str, str], quota: int) -> str:
         f"<style>{STYLE}</style></head><body>",
         "<h1>Wisenet lifecycle report</h1>",
         f'<p class="notice" id="personal-data">{escape(NOTICE)}</p>',
-        f"<p>Generated {escape(data.generated_at.isoformat(timespec='minutes'))}.</p>",
+        f'<p id="generated">Generated {escape(_when(data.generated_at, facts.zone))} for '
+        f"{escape(facts.account)}; mapping {escape(facts.mapping)}. Days are counted in "
+        f"{escape(str(facts.zone))}, as of {facts.today.isoformat()}.</p>",
+        _totals(data, facts),
         "<h2>Learners per stage</h2>",
         _funnel(data.learners_by_stage),
         "<h2>Time spent in each stage</h2>",
         _stage_times(data),
-        "<h2>Overdue work</h2>",
-        _flag_table("overdue", overdue, with_ages=True),
+        "<h2>Overdue work, by days past due</h2>",
+        _overdue(facts),
+        "<h2>Most overdue, per flag</h2>",
+        _most_overdue(facts),
         "<h2>Missing data</h2>",
-        _bars("missing", [(f.flag, f.count) for f in missing]),
-        _flag_table("missing", missing, with_ages=False),
+        _bars("missing", [(f.flag, f.count) for f in missing])
+        if missing
+        else "<p>None: no learner in scope lacks the data the mapping's missing-data flags "
+        "ask for.</p>",
     ]
     if other:
-        parts += ["<h2>Other flags</h2>", _flag_table("other-flags", other, with_ages=True)]
+        parts += [
+            "<h2>Other flags</h2>",
+            _table("other-flags", ["flag", "raised"], ([f.flag, f.count] for f in other)),
+        ]
     parts += [
         "<h2>Latest runs</h2>",
-        _runs(data),
+        _runs(data, facts.zone),
         "<h2>API budget used</h2>",
         _budget(data, quota),
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _when(moment: datetime, zone: tzinfo) -> str:
+    """A moment in the account's timezone, to the minute."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _totals(data: ReportData, facts: PageFacts) -> str:
+    by_kind = Counter(item.kind for item in facts.work)
+    return _table(
+        "totals",
+        ["total", "count"],
+        [
+            ["learners decided", sum(data.learners_by_stage.values())],
+            ["open work items (every raised flag)", len(facts.work)],
+            ["overdue work", by_kind["overdue"]],
+            ["missing data", by_kind["missing_data"]],
+            ["other flags", len(facts.work) - by_kind["overdue"] - by_kind["missing_data"]],
+        ],
+    )
+
+
+def _overdue(facts: PageFacts) -> str:
+    """Per overdue flag, how many items are how many days past their due date."""
+    overdue = [item for item in facts.work if item.kind == "overdue"]
+    if not overdue:
+        return (
+            "<p>None: no overdue flag is raised on any stored learner today (flags older than "
+            "the mapping's look-back are not raised).</p>"
+        )
+    names = [name for _, name in OVERDUE_BUCKETS]
+    counts: dict[str, Counter[str]] = {}
+    for item in overdue:
+        bucket = "no due date" if item.days_overdue is None else overdue_bucket(item.days_overdue)
+        counts.setdefault(item.flag, Counter())[bucket] += 1
+    undated = any(c["no due date"] for c in counts.values())
+    head = [*names, "no due date"] if undated else names
+    table = {flag: [counts[flag][name] for name in head] for flag in sorted(counts)}
+    totals = [sum(column) for column in zip(*table.values(), strict=True)]
+    rows: list[list[object]] = [[flag, *row, sum(row)] for flag, row in table.items()]
+    rows.append(["all overdue work", *totals, sum(totals)])
+    return (
+        "<p>Days past the day the work was due (each flag's <code>due</code> in the mapping).</p>"
+        + _table("overdue", ["flag", *head, "total"], rows)
+    )
+
+
+def _most_overdue(facts: PageFacts) -> str:
+    """The top of the worklist for each overdue flag."""
+    overdue = [item for item in facts.work if item.kind == "overdue"]
+    if not overdue:
+        return "<p>None.</p>"
+    rows = []
+    for flag in sorted({item.flag for item in overdue}):
+        for item in [i for i in overdue if i.flag == flag][: facts.top]:
+            rows.append(
+                [
+                    flag,
+                    "-" if item.days_overdue is None else item.days_overdue,
+                    item.learner_id,
+                    item.learner_number or "-",
+                    item.course_enrolment_id or "-",
+                    item.course_code or "-",
+                    f"{item.subject} {item.id}",
+                ]
+            )
+    return (
+        f"<p>The {facts.top} most overdue items of each flag; "
+        "<code>connector worklist</code> lists them all.</p>"
+        + _table(
+            "top-overdue",
+            [
+                "flag",
+                "days overdue",
+                "learner id",
+                "learner number",
+                "enrolment",
+                "course",
+                "subject",
+            ],
+            rows,
+        )
+    )
 
 
 def _stage_order(counts: dict[str, int]) -> list[str]:
@@ -142,17 +253,6 @@ def _table(table_id: str, head: Iterable[str], rows: Iterable[Iterable[object]])
     return f'<table id="{table_id}"><tr>{header}</tr>{body}</table>'
 
 
-def _flag_table(table_id: str, items: list[FlagAges], *, with_ages: bool) -> str:
-    if not items:
-        return "<p>None.</p>"
-    ages = [name for _, name in AGE_BUCKETS] if with_ages else []
-    return _table(
-        table_id,
-        ["flag", "raised", *ages],
-        ([f.flag, f.count, *(f.by_age[a] for a in ages)] for f in items),
-    )
-
-
 def _stage_times(data: ReportData) -> str:
     if not data.stage_times:
         return "<p>No stage has yet been seen beginning and ending.</p>"
@@ -166,18 +266,43 @@ def _stage_times(data: ReportData) -> str:
     )
 
 
-def _runs(data: ReportData) -> str:
+RUN_WORDS = {
+    "learners": "learners decided",
+    "learners_placed": "learners placed in a first stage",
+    "enrolments_placed": "enrolments placed in a first stage",
+    "learners_changed": "learners changed stage",
+    "enrolments_changed": "enrolments changed stage",
+    "writes_done": "tags written",
+    "writes_failed": "writes failed",
+    "writes_blocked": "writes blocked",
+    "writes_planned": "writes planned",
+}
+
+
+def run_in_words(detail: dict[str, object]) -> str:
+    """A run's counts as a person says them ("126 tags written"); zero counts left out."""
+    if "error" in detail:
+        return f"stopped: {detail['error']}"
+    said = [
+        f"{value} {RUN_WORDS.get(key, key.replace('_', ' '))}"
+        for key, value in detail.items()
+        if value
+    ]
+    return ", ".join(said) or "nothing to do"
+
+
+def _runs(data: ReportData, zone: tzinfo) -> str:
     if not data.runs:
         return "<p>No runs yet.</p>"
     return _table(
         "runs",
-        ["job", "started", "outcome", "counts"],
+        ["job", "started", "outcome", "what happened"],
         (
             [
                 run.job,
-                run.started_at.isoformat(timespec="minutes"),
+                _when(run.started_at, zone),
                 run.outcome or "running",
-                ", ".join(f"{k} {v}" for k, v in sorted(run.detail.items())),
+                run_in_words(run.detail),
             ]
             for run in data.runs
         ),
@@ -245,8 +370,20 @@ def render_preview(found: Impact, daily_quota: int, proposed: str) -> str:
     return "\n".join(parts)
 
 
-async def report_html(store: Store, quota: int) -> str:
-    """The report page for the store's state and its active mapping's flag kinds."""
+async def report_html(store: Store, quota: int, zone: tzinfo) -> str:
+    """The report page for the store's state, its active mapping and its worklist."""
     active = await store.active_mapping()
     kinds = flag_kinds(load_mapping(active[2], active[1]).spec) if active else {}
-    return render_report(await report_data(store), kinds, quota)
+    binding = await store.binding()
+    today = store.clock.now().astimezone(zone).date()
+    facts = PageFacts(
+        kinds=kinds,
+        work=await worklist(store, today),
+        zone=zone,
+        today=today,
+        mapping="none yet" if active is None else f"version {active[0]} ({active[1]})",
+        account="not yet bound to a Wisenet"
+        if binding is None
+        else f"account {binding.account_number or '-'} at {binding.base_url}",
+    )
+    return render_report(await report_data(store), facts, quota)

@@ -8,7 +8,6 @@ nothing about when that stage began (the connector was not watching), so it is l
 from __future__ import annotations
 
 import statistics
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import pairwise
@@ -18,7 +17,12 @@ from sqlalchemy import func, select
 from connector.store.schema import budget, flags, runs, stage_history
 from connector.store.store import Store, aware, summary
 
-AGE_BUCKETS = ((7, "0-7 days"), (30, "8-30 days"), (90, "31-90 days"), (None, "over 90 days"))
+OVERDUE_BUCKETS = (
+    (7, "0-7 days"),
+    (30, "8-30 days"),
+    (90, "31-90 days"),
+    (None, "over 90 days"),
+)
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,11 @@ class StageTime:
 
 
 @dataclass(frozen=True)
-class FlagAges:
-    """One flag: how many are raised, and for how long, by bucket."""
+class FlagCount:
+    """One flag and how many subjects have it raised."""
 
     flag: str
     count: int
-    by_age: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class ReportData:
     generated_at: datetime
     learners_by_stage: dict[str, int]
     stage_times: list[StageTime]
-    flags: list[FlagAges]
+    flags: list[FlagCount]
     runs: list[RunLine] = field(default_factory=list)
     budget_days: list[tuple[date, int]] = field(default_factory=list)
 
@@ -79,8 +82,10 @@ async def report_data(store: Store, *, runs_shown: int = 12, days_shown: int = 1
             .order_by(stage_history.c.subject_id, stage_history.c.id)
         )
         times = _stage_times([(r[0], r[1], r[2], aware(r[3])) for r in history])
-        raised = await conn.execute(select(flags.c.flag, flags.c.raised_at))
-        ages = _flag_ages([(row.flag, aware(row.raised_at)) for row in raised], now)
+        raised = await conn.execute(
+            select(flags.c.flag, func.count()).group_by(flags.c.flag).order_by(flags.c.flag)
+        )
+        counted = [FlagCount(str(flag), int(count)) for flag, count in raised]
         recent = await conn.execute(select(runs).order_by(runs.c.id.desc()).limit(runs_shown))
         lines = [
             RunLine(
@@ -99,7 +104,7 @@ async def report_data(store: Store, *, runs_shown: int = 12, days_shown: int = 1
             .limit(days_shown)
         )
         days = sorted((row[0], int(row[1])) for row in used)
-    return ReportData(now, counts["stages"], times, ages, lines, days)
+    return ReportData(now, counts["stages"], times, counted, lines, days)
 
 
 def _stage_times(rows: list[tuple[int, str | None, str | None, datetime]]) -> list[StageTime]:
@@ -122,16 +127,6 @@ def _p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10, method="inclusive")[8]
 
 
-def _flag_ages(rows: list[tuple[str, datetime]], now: datetime) -> list[FlagAges]:
-    """Raised flags per flag, bucketed by how long ago they were first raised."""
-    counts: Counter[str] = Counter()
-    buckets: dict[str, Counter[str]] = {}
-    for flag, raised_at in rows:
-        counts[flag] += 1
-        age = (now - raised_at).days
-        label = next(name for limit, name in AGE_BUCKETS if limit is None or age <= limit)
-        buckets.setdefault(flag, Counter())[label] += 1
-    return [
-        FlagAges(flag, counts[flag], {name: buckets[flag][name] for _, name in AGE_BUCKETS})
-        for flag in sorted(counts)
-    ]
+def overdue_bucket(days_overdue: int) -> str:
+    """The bucket of days past due an overdue item falls in."""
+    return next(name for limit, name in OVERDUE_BUCKETS if limit is None or days_overdue <= limit)

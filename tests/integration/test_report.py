@@ -6,6 +6,7 @@ import re
 import shutil
 import struct
 import subprocess
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,13 +14,14 @@ import httpx
 import pytest
 
 from connector.metrics import ConnectorMetrics
-from connector.store.report_data import report_data
+from connector.store.report_data import OVERDUE_BUCKETS, overdue_bucket, report_data
 from connector.store.store import summary
+from connector.store.worklist import worklist
 from jobs.admin import Admin, ServiceState
 from jobs.report_page import flag_kinds, report_html
 from jobs.sync import sync
 from tests.support.bundles import DEFAULT_MAPPING
-from tests.support.rig import Rig
+from tests.support.rig import SYDNEY, Rig
 from tests.support.sandbox import control
 
 pytestmark = pytest.mark.integration
@@ -56,7 +58,7 @@ async def test_the_report_renders_in_chromium_with_the_stores_numbers(
     rig.store.clock.advance(timedelta(days=3).total_seconds())  # type: ignore[attr-defined]
     await sync(rig.ctx)
     page = tmp_path / "report.html"
-    page.write_text(await report_html(rig.store, 1000), encoding="utf-8")
+    page.write_text(await report_html(rig.store, 1000, SYDNEY), encoding="utf-8")
 
     dom = headless("--dump-dom", page.as_uri()).stdout
     counts = (await summary(rig.store))["stages"]
@@ -64,13 +66,34 @@ async def test_the_report_renders_in_chromium_with_the_stores_numbers(
     assert {stage: int(n) for stage, n in funnel} == counts
     assert [stage for stage, _ in funnel][:2] == ["Sales", "Progression"]
     data = await report_data(rig.store)
-    missing = re.search(r'<table id="missing">(.*?)</table>', dom, re.S)
-    assert missing is not None
-    shown = dict(re.findall(r"<td>([a-z-]+)</td><td class=\"n\">(\d+)</td>", missing.group(1)))
     kinds = flag_kinds(rig.ctx.mapping.spec)
+    chart = re.search(r'<svg id="missing-chart".*?</svg>', dom, re.S)
+    assert chart is not None
+    labels = re.findall(r"<text[^>]*>([^<]+)</text>", chart.group(0))
+    shown = dict(zip(labels[0::2], labels[1::2], strict=True))
     expected = {f.flag: str(f.count) for f in data.flags if kinds[f.flag] == "missing_data"}
     assert "missing-usi" in expected
     assert shown == expected
+    assert '<table id="missing"' not in dom
+    today = rig.store.clock.now().astimezone(SYDNEY).date()
+    buckets: dict[str, Counter[str]] = {}
+    for item in await worklist(rig.store, today):
+        if item.kind == "overdue":
+            assert item.days_overdue is not None
+            buckets.setdefault(item.flag, Counter())[overdue_bucket(item.days_overdue)] += 1
+    assert sum(buckets["certificate-overdue"].values()) > 1
+    table = re.search(r'<table id="overdue">(.*?)</table>', dom, re.S)
+    assert table is not None
+    rows = {
+        cells[0]: cells[1:]
+        for cells in (
+            re.findall(r"<td[^>]*>(.*?)</td>", row) for row in table.group(1).split("</tr>")[1:-1]
+        )
+    }
+    names = [name for _, name in OVERDUE_BUCKETS]
+    for flag, counted in buckets.items():
+        assert rows[flag] == [str(counted[n]) for n in names] + [str(sum(counted.values()))]
+    assert rows["all overdue work"][-1] == str(sum(sum(c.values()) for c in buckets.values()))
     assert "holds personal data" in dom
 
     picture = tmp_path / "report.png"
