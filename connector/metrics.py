@@ -102,6 +102,17 @@ class ConnectorMetrics:
         self.learners_by_stage = Gauge(
             f"{PREFIX}_learners", "Learners per lifecycle stage", ["stage"], registry=r
         )
+        self.digest_sends = Counter(
+            f"{PREFIX}_digest_sends",
+            "Daily digest deliveries, by channel (mail, chat) and outcome (sent, retried, failed)",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.digest_last_sent = Gauge(
+            f"{PREFIX}_digest_last_sent_timestamp_seconds",
+            "When a digest last reached every channel (Unix time; 0 if never)",
+            registry=r,
+        )
         self.flags_by_type = Gauge(f"{PREFIX}_flags", "Raised flags per flag", ["flag"], registry=r)
         self.job_duration = Histogram(
             f"{PREFIX}_job_duration_seconds",

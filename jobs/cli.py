@@ -34,6 +34,7 @@ from jobs.check import run_check
 from jobs.config_cli import config
 from jobs.dead_letters_cli import deadletters
 from jobs.demo_tour import PROGRAM, program_as_invoked
+from jobs.digest_cli import digest_command
 from jobs.healthcheck import probe_url, problem
 from jobs.logging import configure_command_logging, for_person
 from jobs.mapping_cli import explain_command, mapping, read_mapping_source
@@ -211,6 +212,7 @@ cli.add_command(demo)
 cli.add_command(db)
 cli.add_command(config)
 cli.add_command(worklist_command)
+cli.add_command(digest_command)
 
 
 def main(

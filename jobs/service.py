@@ -41,6 +41,7 @@ from connector.store.leadership import Leadership, leadership_for
 from connector.store.leases import take_over
 from connector.store.store import (
     JobBusyError,
+    Store,
     acquire_lock,
     finish_run,
     purge_older_than,
@@ -51,6 +52,8 @@ from connector.webhooks.receiver import Receiver
 from jobs.admin import Admin, ServiceState
 from jobs.body_deadline import BODY_SECONDS, BodyDeadline
 from jobs.bootstrap import sync_context
+from jobs.digest_job import DailyDigest, channels_from, source_from
+from jobs.digest_send import DigestSender
 from jobs.echoes import ExpectedEchoes
 from jobs.inbox import drain_inbox, unannounced_changes
 from jobs.settings import ENV_PREFIX, Bind, Settings
@@ -348,12 +351,16 @@ async def run_service(
         admin = embedded_server(
             Admin(ctx, state, metrics, token, settings.wisenet_daily_quota).app()
         )
+        digest = DailyDigest(
+            clock, source_from(settings), DigestSender(channels_from(settings), metrics)
+        )
         leader = Leader(
             leadership_for(ctx.store, runner.owner, LEADER_LEASE, wake.set),
             settings,
             runner,
             wake,
             metrics,
+            digest=digest,
         )
         ctx.client.gate = leader.confirm
         loop = asyncio.get_running_loop()
@@ -377,6 +384,7 @@ async def run_service(
             stop.set()
             http.should_exit = admin.should_exit = True
             await asyncio.gather(*tasks, return_exceptions=True)
+            await digest.stop()
             log.info("service.stopped")
 
 
@@ -395,6 +403,7 @@ class Leader:
     leading: bool = False
     confirmed_at: float = 0.0  # monotonic: when the lock was last confirmed (before asking)
     _confirming: asyncio.Lock = field(default_factory=asyncio.Lock)
+    digest: DailyDigest | None = None  # sent after the daily sweep, when channels are set up
 
     async def confirm(self) -> None:
         """Before each Wisenet request: pass if the lock was confirmed lately, else confirm it.
@@ -446,7 +455,7 @@ class Leader:
             return
         # Another leader may have drained the echoes of this replica's earlier PATCHes.
         self.runner.ctx.echoes = ExpectedEchoes()
-        scheduler = _scheduler(self.settings, self.runner)
+        scheduler = _scheduler(self.settings, self.runner, self.digest)
         inbox = asyncio.get_running_loop().create_task(
             inbox_loop(self.runner, self.wake, self.settings.webhook_coalesce)
         )
@@ -477,7 +486,13 @@ class Leader:
             await self.leadership.release()
 
 
-def _scheduler(settings: Settings, runner: JobRunner) -> AsyncIOScheduler:
+def _store_of(ctx: SyncContext) -> Store:
+    return ctx.store
+
+
+def _scheduler(
+    settings: Settings, runner: JobRunner, digest: DailyDigest | None = None
+) -> AsyncIOScheduler:
     tz = settings.timezone
     interval = settings.effective_poll_interval.total_seconds()
     scheduler = AsyncIOScheduler(timezone=tz)
@@ -494,7 +509,7 @@ def _scheduler(settings: Settings, runner: JobRunner) -> AsyncIOScheduler:
     scheduler.add_job(
         runner.guarded,
         CronTrigger(hour=settings.sweep_at.hour, minute=settings.sweep_at.minute, timezone=tz),
-        args=["sweep", sweep],
+        args=["sweep", sweep if digest is None else digest.after(sweep, _store_of)],
         id="sweep",
         misfire_grace_time=3600,
         **common,

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, time, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -54,7 +55,16 @@ ENV_FILE = ".env"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # Values never echoed in errors: secrets, and the store's URL (it may carry a password).
-_UNSHOWN_FIELDS = frozenset({"wisenet_api_key", "webhook_secret", "report_token", "database_url"})
+_UNSHOWN_FIELDS = frozenset(
+    {
+        "wisenet_api_key",
+        "webhook_secret",
+        "report_token",
+        "database_url",
+        "digest_smtp_url",  # it may carry the mail account's password
+        "digest_webhook_url",  # a chat webhook's URL is its credential
+    }
+)
 DEFAULT_MAPPING_FILE = "config/mapping.yaml"
 # The same mapping, shipped with the package: used when the default file is not in the folder.
 PACKAGED_MAPPING_FILE = str(files("mappings") / "default_mapping.yaml")
@@ -158,6 +168,46 @@ def _check_cron(value: str) -> str:
     return value
 
 
+def parse_addresses(value: object) -> tuple[str, ...]:
+    """Read comma-separated e-mail addresses (each `local@domain`, no display names)."""
+    if isinstance(value, tuple | list):
+        parts = [str(part) for part in value]
+    else:
+        parts = str(value).split(",")
+    addresses = tuple(part.strip() for part in parts if part.strip())
+    for address in addresses:
+        if not re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+", address):
+            raise ValueError(
+                f"expected e-mail addresses separated by commas; {address!r} is not one"
+            )
+    return addresses
+
+
+def _smtp_url(value: SecretStr | None) -> SecretStr | None:
+    """`smtp://[user:password@]host[:port]` or `smtps://…` (the value is never echoed)."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value.get_secret_value())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError("expected smtp://[user:password@]host[:port] or smtps://…") from exc
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("expected smtp://[user:password@]host[:port] or smtps://…")
+    if port is not None and not 0 < port < 65536:
+        raise ValueError("the port must be from 1 to 65535")
+    return value
+
+
+def _web_url(value: SecretStr | None) -> SecretStr | None:
+    """An http(s) URL with a host (the value is never echoed)."""
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^/\s]+\S*$", value.get_secret_value()):
+        raise ValueError("expected an http(s) URL such as https://example.webhook.office.com/…")
+    return value
+
+
 def _lower(value: object) -> object:
     """Names such as log levels are read in any case (`INFO`, `info`)."""
     return value.lower() if isinstance(value, str) else value
@@ -178,6 +228,9 @@ TimeOfDay = Annotated[time, NoDecode, BeforeValidator(parse_time_of_day)]
 Timezone = Annotated[ZoneInfo, NoDecode, BeforeValidator(parse_timezone)]
 BindAddress = Annotated[Bind, NoDecode, BeforeValidator(parse_bind)]
 Crontab = Annotated[str, AfterValidator(_check_cron)]
+Addresses = Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_addresses)]
+SmtpUrl = Annotated[SecretStr | None, AfterValidator(_smtp_url)]
+WebhookUrl = Annotated[SecretStr | None, AfterValidator(_web_url)]
 
 
 class Settings(BaseSettings):
@@ -224,6 +277,11 @@ class Settings(BaseSettings):
     # Long enough for a staff burst's deliveries (a finalised class, a batch of certificates) to
     # land in one drain; short enough that a lone edit reaches its tags within seconds.
     webhook_coalesce: WebhookCoalesce = timedelta(seconds=3)
+    report_url: str | None = None  # where people open the report; the digest links to it
+    digest_smtp_url: SmtpUrl = None
+    digest_from: str | None = None
+    digest_to: Addresses = ()
+    digest_webhook_url: WebhookUrl = None
     retention: Retention = timedelta(days=400)
 
     @field_validator("wisenet_base_url")
@@ -239,6 +297,18 @@ class Settings(BaseSettings):
         if port is not None and not 0 < port < 65536:
             raise ValueError("the port must be from 1 to 65535")
         return value.rstrip("/")
+
+    @field_validator("report_url")
+    @classmethod
+    def _report_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+\S*$", value):
+            raise ValueError("expected an http(s) URL such as https://connector.example/report")
+        return value
+
+    @field_validator("digest_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        return None if value is None else parse_addresses(value)[0]
 
     @field_validator("database_url")
     @classmethod
@@ -276,6 +346,20 @@ class Settings(BaseSettings):
         if unset and not Path(DEFAULT_MAPPING_FILE).exists():
             return {**data, "mapping_file": PACKAGED_MAPPING_FILE}
         return data
+
+    @model_validator(mode="after")
+    def _mail_needs_sender_and_recipients(self) -> Settings:
+        if self.digest_smtp_url is not None and not (self.digest_from and self.digest_to):
+            raise ValueError(
+                f"{ENV_PREFIX}DIGEST_SMTP_URL is set: {ENV_PREFIX}DIGEST_FROM and "
+                f"{ENV_PREFIX}DIGEST_TO must be set too"
+            )
+        if self.digest_smtp_url is None and self.digest_to:
+            raise ValueError(
+                f"{ENV_PREFIX}DIGEST_TO is set but {ENV_PREFIX}DIGEST_SMTP_URL is not: "
+                "the digest cannot be mailed"
+            )
+        return self
 
     @model_validator(mode="after")
     def _none_only_in_dev(self) -> Settings:

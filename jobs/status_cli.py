@@ -13,10 +13,12 @@ import click
 
 from connector.clock import Clock
 from connector.store.budget import StoreBudget
+from connector.store.digests import last_digest
 from connector.store.inbox import inbox_state
 from connector.store.leadership import scheduler_holder
 from connector.store.store import status_facts
 from jobs.bootstrap import opened_store
+from jobs.digest_job import channels_from
 from jobs.mapping_file import MappingFileWatch
 from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
@@ -49,6 +51,7 @@ async def gather(settings: Settings, clock: Clock) -> dict[str, Any]:
             active[2] if active else None
         )
         inbox = await inbox_state(store)
+        digest = await last_digest(store)
         leader = await scheduler_holder(store)
         binding = await store.binding()
     facts.update(
@@ -83,6 +86,16 @@ async def gather(settings: Settings, clock: Clock) -> dict[str, Any]:
             "oldest_pending": _iso(inbox.oldest_pending),
             "last_delivery": _iso(inbox.last_delivery),
         },
+        digest=None
+        if digest is None
+        else {
+            "day": digest.day.isoformat(),
+            "outcome": digest.outcome,
+            "attempts": digest.attempts,
+            "detail": digest.detail,
+            "finished_at": _iso(digest.finished_at),
+        },
+        digest_channels=channels_from(settings).names,
         write_eta=eta(facts["outbox"], budget.remaining, budget.quota, settings.wisenet_rate_limit),
     )
     return facts
@@ -115,6 +128,17 @@ def write_backlog_line(facts: dict[str, Any]) -> str:
     done_in = f" (done in {facts['write_eta']})" if queued else ""
     blocked = sum(int(group["writes"]) for group in facts["blocked"])
     return f"writes waiting: {queued} queued for the budget{done_in}, {blocked} blocked"
+
+
+def digest_line(digest: dict[str, Any] | None, channels: list[str]) -> str:
+    """The last daily digest and how its sending went."""
+    where = ", ".join(channels) or "no channel set up"
+    if digest is None:
+        return f"digest: none made yet ({where})"
+    line = f"digest of {digest['day']}: {digest['outcome']} after {digest['attempts']} attempt(s)"
+    if digest["detail"]:
+        line += f" ({digest['detail']})"
+    return f"{line}; channels: {where}"
 
 
 def status_lines(facts: dict[str, Any]) -> list[str]:
@@ -152,6 +176,7 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
         f"{group['writes']} write(s) blocked: {group['reason']}" for group in facts["blocked"]
     )
     lines.append(f"dead letters: {facts['dead_letters']}")
+    lines.append(digest_line(facts["digest"], facts["digest_channels"]))
     hooks = facts["webhooks"]
     lines.append(
         f"webhooks: {hooks['inbox_depth']} waiting (oldest {hooks['oldest_pending'] or '-'}); "

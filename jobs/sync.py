@@ -1031,7 +1031,9 @@ async def _write_one(
         write.course_enrolment_id, wanted, learner_id=write.learner_id
     )
     ctx.echoes.expect(write.course_enrolment_id, sent_at)
-    drifted = await ctx.store.finish_write(write, snapshot_of(ENROLMENT, item, labels), sent=wanted)
+    drifted = await ctx.store.finish_write(
+        write, snapshot_of(ENROLMENT, item, labels), sent=wanted, day=ctx.today()
+    )
     log.info(
         "tags.written",
         course_enrolment_id=write.course_enrolment_id,

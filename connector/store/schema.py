@@ -126,6 +126,25 @@ flags = Table(
     Column("course_enrolment_id", Integer, nullable=True),  # the enrolment it is or belongs to
 )
 
+daily_writes = Table(  # tag writes Wisenet answered, per account day (for the digest)
+    "daily_writes",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("writes", Integer, nullable=False),
+)
+
+digests = Table(  # the daily digests: what each said (counts only) and how its sending went
+    "digests",
+    metadata,
+    Column("day", Date, primary_key=True),  # the account's date it was made for
+    Column("made_at", DateTime(timezone=True), nullable=False),
+    Column("counts", JSON, nullable=False),  # open flags by flag id
+    Column("outcome", String(20), nullable=False),  # sending | sent | failed | partly sent
+    Column("attempts", Integer, nullable=False),
+    Column("detail", String(300), nullable=True),  # per channel, what failed (no secrets)
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+
 course_offers = Table(  # the account's course offers, for the worklist's course codes
     "course_offers",
     metadata,

@@ -32,6 +32,7 @@ from connector.store.schema import (
     budget,
     combos,
     cursors,
+    daily_writes,
     dead_letters,
     dirty_learners,
     enrolment_state,
@@ -953,7 +954,12 @@ class Store:
             return int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
 
     async def finish_write(
-        self, write: PendingWrite, outcome: Snapshot | None = None, *, sent: Sequence[int] = ()
+        self,
+        write: PendingWrite,
+        outcome: Snapshot | None = None,
+        *,
+        sent: Sequence[int] = (),
+        day: date | None = None,
     ) -> bool:
         """Drop a done (or skipped) outbox row and keep what Wisenet answered, together.
 
@@ -961,12 +967,15 @@ class Store:
         It is compared with the stored snapshot the write was planned from: any difference but
         the tags sent (a staff edit that landed between our read and our PATCH) marks the
         learner for a decision. Returns whether it did. A record forgotten meanwhile (deleted in
-        Wisenet while the PATCH was in flight) stays forgotten.
+        Wisenet while the PATCH was in flight) stays forgotten. A write answered counts towards
+        `day`'s writes (the account's date), when given.
         """
         async with self.transaction() as conn:
             await conn.execute(delete(outbox).where(_held(write)))
             if outcome is None:
                 return False
+            if day is not None:
+                await _count_write(conn, day)
             planned = (
                 await conn.execute(
                     select(records.c.fields, records.c.learner_id).where(
@@ -1225,6 +1234,24 @@ async def _mark_dirty(conn: AsyncConnection, learner_ids: Iterable[int]) -> None
     if rows:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         await conn.execute(dialect.insert(dirty_learners).on_conflict_do_nothing(), rows)
+
+
+async def _count_write(conn: AsyncConnection, day: date) -> None:
+    """One more write on `day`, safe beside other writers (one statement)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(daily_writes).values(day=day, writes=1)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["day"], set_={"writes": daily_writes.c.writes + 1}
+        )
+    )
+
+
+async def writes_on(store: Store, day: date) -> int:
+    """The tag writes Wisenet answered on `day` (the account's date)."""
+    async with store.engine.connect() as conn:
+        found = await conn.execute(select(daily_writes.c.writes).where(daily_writes.c.day == day))
+        return int(found.scalar_one_or_none() or 0)
 
 
 async def upsert_many(

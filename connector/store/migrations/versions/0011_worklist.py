@@ -1,4 +1,6 @@
-"""What the worklist needs: each flag's kind, due date and enrolment; the account's course offers.
+"""For the worklist and the digest: flags' kind, due date, enrolment; course offers; digests.
+
+The digest also counts the tag writes of each day (`daily_writes`).
 
 Flags stored before this revision have no kind or due date until the next decision of their
 learner (the daily sweep re-decides everyone); the worklist lists them as `other`, undated.
@@ -17,7 +19,7 @@ down_revision = "0010"
 
 
 def upgrade() -> None:
-    """Add the flag columns and the course-offer table."""
+    """Add the flag columns, the course-offer table and the digest table."""
     with op.batch_alter_table("flags") as batch:
         batch.add_column(sa.Column("kind", sa.String(length=20), nullable=True))
         batch.add_column(sa.Column("due", sa.Date(), nullable=True))
@@ -29,10 +31,27 @@ def upgrade() -> None:
         sa.Column("course_code", sa.String(length=100), nullable=True),
         sa.Column("modified", sa.String(length=40), nullable=True),
     )
+    op.create_table(
+        "daily_writes",
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("writes", sa.Integer(), nullable=False),
+    )
+    op.create_table(
+        "digests",
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("made_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("counts", sa.JSON(), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("detail", sa.String(length=300), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
     """Drop them again."""
+    op.drop_table("digests")
+    op.drop_table("daily_writes")
     op.drop_table("course_offers")
     with op.batch_alter_table("flags") as batch:
         batch.drop_column("course_enrolment_id")

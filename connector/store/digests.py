@@ -1,0 +1,97 @@
+"""The daily digests: one a day, what it counted (flags by id) and how its sending went.
+
+Counts only: the change since the previous digest is computed from them; `status` shows the
+last outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Row, select, update
+
+from connector.store.schema import digests
+from connector.store.store import Store, aware, upsert_many
+
+SENDING, SENT, FAILED, PARTLY_SENT = "sending", "sent", "failed", "partly sent"
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """One day's digest as the store keeps it."""
+
+    day: date
+    made_at: datetime
+    counts: dict[str, int]
+    outcome: str
+    attempts: int
+    detail: str | None
+    finished_at: datetime | None
+
+
+async def digest_of(store: Store, day: date) -> DigestRecord | None:
+    """The digest made for `day`, if any."""
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(digests).where(digests.c.day == day))).first()
+    return None if row is None else _record(row)
+
+
+async def last_digest(
+    store: Store, *, before: date | None = None, delivered: bool = False
+) -> DigestRecord | None:
+    """The latest digest (before `day`, if given; only one that reached someone, if asked)."""
+    query = select(digests).order_by(digests.c.day.desc()).limit(1)
+    if before is not None:
+        query = query.where(digests.c.day < before)
+    if delivered:
+        query = query.where(digests.c.outcome.in_([SENT, PARTLY_SENT]))
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    return None if row is None else _record(row)
+
+
+async def start_digest(store: Store, day: date, counts: dict[str, int]) -> None:
+    """Record that `day`'s digest is being sent (a second one for the day replaces it)."""
+    row = {
+        "day": day,
+        "made_at": store.clock.now(),
+        "counts": counts,
+        "outcome": SENDING,
+        "attempts": 0,
+        "detail": None,
+        "finished_at": None,
+    }
+    async with store.transaction() as conn:
+        await upsert_many(conn, digests, [row], ("day",))
+
+
+async def finish_digest(
+    store: Store, day: date, outcome: str, attempts: int, detail: str | None
+) -> None:
+    """Record how sending `day`'s digest ended."""
+    async with store.transaction() as conn:
+        await conn.execute(
+            update(digests)
+            .where(digests.c.day == day)
+            .values(
+                outcome=outcome,
+                attempts=attempts,
+                detail=None if detail is None else detail[:300],
+                finished_at=store.clock.now(),
+            )
+        )
+
+
+def _record(row: Row[Any]) -> DigestRecord:
+    values = row._mapping
+    return DigestRecord(
+        day=values["day"],
+        made_at=aware(values["made_at"]),
+        counts={str(k): int(v) for k, v in (values["counts"] or {}).items()},
+        outcome=values["outcome"],
+        attempts=int(values["attempts"]),
+        detail=values["detail"],
+        finished_at=None if values["finished_at"] is None else aware(values["finished_at"]),
+    )

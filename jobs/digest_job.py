@@ -1,0 +1,113 @@
+"""The daily digest after the sweep: made from the store, sent in the background, recorded.
+
+`connector run` starts it when the daily sweep ends and does not wait for it: the sweep, the
+writer and the next jobs go on while a channel is retried. One digest a day: a second sweep on
+the same day (a restart) does not send it again once it was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from connector.clock import Clock
+from connector.store.digests import SENT, digest_of, finish_digest, start_digest
+from connector.store.store import Store
+from jobs.digest import DigestSource, compose_digest
+from jobs.digest_send import Channels, Delivery, DigestSender
+from jobs.settings import Settings
+
+log = structlog.get_logger(__name__)
+C = TypeVar("C")
+R = TypeVar("R")
+
+
+def channels_from(settings: Settings) -> Channels:
+    """The channels the settings set up."""
+    return Channels(
+        smtp_url=None
+        if settings.digest_smtp_url is None
+        else settings.digest_smtp_url.get_secret_value(),
+        sender=settings.digest_from,
+        recipients=settings.digest_to,
+        webhook_url=None
+        if settings.digest_webhook_url is None
+        else settings.digest_webhook_url.get_secret_value(),
+    )
+
+
+def source_from(settings: Settings) -> DigestSource:
+    """What composing a digest reads from the settings."""
+    return DigestSource(
+        zone=settings.timezone,
+        quota=settings.wisenet_daily_quota,
+        quota_reset=settings.wisenet_quota_reset,
+        report_url=settings.report_url,
+    )
+
+
+async def send_digest(
+    store: Store, clock: Clock, source: DigestSource, sender: DigestSender, *, again: bool = False
+) -> Delivery | None:
+    """Make today's digest, send it and record how it went; None when it was sent already."""
+    digest = await compose_digest(store, clock, source)
+    before = await digest_of(store, digest.day)
+    if before is not None and before.outcome == SENT and not again:
+        log.info("digest.already_sent", day=digest.day.isoformat())
+        return None
+    await start_digest(store, digest.day, digest.counts())
+    delivery = await sender.send(digest)
+    await finish_digest(store, digest.day, delivery.outcome, delivery.attempts, delivery.detail)
+    return delivery
+
+
+@dataclass
+class DailyDigest:
+    """Sends the digest in the background after a job (the daily sweep)."""
+
+    clock: Clock
+    source: DigestSource
+    sender: DigestSender
+    tasks: set[asyncio.Task[Delivery | None]] = field(default_factory=set)
+
+    def after(
+        self, job: Callable[[C], Awaitable[R]], store_of: Callable[[C], Store]
+    ) -> Callable[[C], Awaitable[R]]:
+        """`job`, then the digest started (not awaited) when it returns."""
+
+        async def then_digest(ctx: C) -> R:
+            result = await job(ctx)
+            self.start(store_of(ctx))
+            return result
+
+        return then_digest
+
+    def start(self, store: Store) -> asyncio.Task[Delivery | None] | None:
+        """Send today's digest in the background (nothing when no channel is set up)."""
+        if not self.sender.channels.names:
+            return None
+        task = asyncio.get_running_loop().create_task(self._deliver(store))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def _deliver(self, store: Store) -> Delivery | None:
+        try:
+            return await send_digest(store, self.clock, self.source, self.sender)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("digest.unrecorded", error=type(exc).__name__)  # noqa: TRY400
+            return None
+
+    async def stop(self) -> None:
+        """Stop a digest still being retried (the service is stopping)."""
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,256 @@
+"""The daily digest: mailed to a real SMTP server, posted to a chat webhook, retried if refused."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import time, timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from connector.metrics import ConnectorMetrics
+from connector.sandbox.app import free_port
+from connector.store.digests import digest_of
+from connector.store.worklist import worklist
+from jobs.digest import DigestSource
+from jobs.digest_job import DailyDigest, send_digest
+from jobs.digest_send import Channels, DigestSender
+from jobs.status_cli import digest_line
+from jobs.sync import sweep, sync
+from tests.support.rig import SYDNEY, Rig
+
+pytestmark = pytest.mark.integration
+REPORT = "https://connector.example/report"
+SOURCE = DigestSource(zone=SYDNEY, quota=1000, quota_reset=time(0, 0), report_url=REPORT)
+RECIPIENTS = ("coordinator@rto.example", "manager@rto.example")
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it receives, or refuses it while `refusing`."""
+
+    def __init__(self, refusing: int = 0) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+        self.refusing = refusing
+        self.refused = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802, ARG002 - aiosmtpd's hook
+        """Take the message, or answer 451 (try again later)."""
+        if self.refused < self.refusing:
+            self.refused += 1
+            return "451 4.3.0 mailbox busy, try again later"
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server(mailbox: Mailbox) -> Iterator[int]:
+    """A real SMTP server on loopback; its port."""
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def channels(port: int) -> Channels:
+    """Mail to the loopback server, from the RTO's reporting address."""
+    return Channels(
+        smtp_url=f"smtp://127.0.0.1:{port}", sender="connector@rto.example", recipients=RECIPIENTS
+    )
+
+
+def names_of(rig: Rig) -> set[str]:
+    """Every sandbox learner's first and last name (long enough not to match by chance)."""
+    found = set()
+    for row in rig.server.sandbox.db.learners.rows.values():
+        personal = row.get("Personal") or {}
+        found |= {personal.get("FirstName") or "", personal.get("LastName") or ""}
+    return {name for name in found if len(name) >= 4}
+
+
+def named(text: str, rig: Rig) -> set[str]:
+    """The sandbox learners' names that appear in `text` as words."""
+    names = names_of(rig)
+    assert len(names) > 100  # the check has names to look for
+    return {name for name in names if re.search(rf"\b{re.escape(name)}\b", text)}
+
+
+def parts(message: Message) -> dict[str, str]:
+    """The message's text parts by content type."""
+    found = {}
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            text = payload.decode(part.get_content_charset() or "utf-8")
+            found[part.get_content_type()] = text.replace("\r\n", "\n")
+    return found
+
+
+async def test_the_digest_reaches_a_real_smtp_server_with_counts_and_no_names(rig: Rig) -> None:
+    """Recipients, a plain and an HTML part, the worklist's counts, the day's writes, no names."""
+    report = await sync(rig.ctx)
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        delivery = await send_digest(
+            rig.store, rig.store.clock, SOURCE, DigestSender(channels(port))
+        )
+    assert delivery is not None
+    assert (delivery.outcome, delivery.attempts) == ("sent", 1)
+    ((sender, recipients, raw),) = mailbox.received
+    assert (sender, recipients) == ("connector@rto.example", list(RECIPIENTS))
+    message = email.message_from_bytes(raw)
+    assert message.get_content_type() == "multipart/alternative"
+    text = parts(message)
+    assert set(text) == {"text/plain", "text/html"}
+    plain = text["text/plain"]
+    today = rig.store.clock.now().astimezone(SYDNEY).date()
+    work = await worklist(rig.store, today)
+    counted = Counter(item.flag for item in work)
+    for flag, count in counted.items():
+        assert f"  {flag}: {count}\n" in plain
+        assert f"<td>{flag}</td><td>{count}</td>" in text["text/html"]
+    assert f"Today: {report.writes_done} tag write(s);" in plain
+    assert f"Report: {REPORT}" in plain
+    overdue = sum(1 for item in work if item.kind == "overdue")
+    assert message["Subject"].endswith(f": {overdue} overdue item(s)")
+    shown = " ".join([message["Subject"], message["To"], plain, text["text/html"]])
+    assert not named(shown, rig)
+    stored = await digest_of(rig.store, today)
+    assert stored is not None
+    assert (stored.outcome, stored.counts) == ("sent", dict(counted))
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_the_next_digest_says_what_changed_since_the_last(rig: Rig) -> None:
+    """A day later, after the sweep: each flag's change against the digest that was sent."""
+    await sync(rig.ctx)
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        sender = DigestSender(channels(port))
+        await send_digest(rig.store, rig.store.clock, SOURCE, sender)
+        first = Counter(
+            item.flag
+            for item in await worklist(rig.store, rig.store.clock.now().astimezone(SYDNEY).date())
+        )
+        rig.store.clock.advance(timedelta(days=1).total_seconds())  # type: ignore[attr-defined]
+        await sweep(rig.ctx)
+        assert await send_digest(rig.store, rig.store.clock, SOURCE, sender) is not None
+        assert await send_digest(rig.store, rig.store.clock, SOURCE, sender) is None  # once a day
+    today = rig.store.clock.now().astimezone(SYDNEY).date()
+    second = Counter(item.flag for item in await worklist(rig.store, today))
+    assert second != first  # a day passed: time-driven flags moved
+    plain = parts(email.message_from_bytes(mailbox.received[1][2]))["text/plain"]
+    for flag in second:
+        change = second[flag] - first[flag]
+        said = "(no change)" if change == 0 else f"({change:+d} since the last digest)"
+        assert f"  {flag}: {second[flag]} {said}\n" in plain
+
+
+class ChatHook(BaseHTTPRequestHandler):
+    """A chat incoming webhook standing in for Teams or Slack: keeps the JSON bodies."""
+
+    posted: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        """Keep the body; answer 200 as Slack and Teams do."""
+        length = int(self.headers["Content-Length"])
+        ChatHook.posted.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"1")
+
+    def log_message(self, *_: Any) -> None:
+        """Quiet."""
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_the_digest_is_posted_to_a_chat_webhook(rig: Rig) -> None:
+    """One JSON body with `text`, which Teams and Slack incoming webhooks show."""
+    await sync(rig.ctx)
+    ChatHook.posted = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatHook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks/digest"
+        delivery = await send_digest(
+            rig.store, rig.store.clock, SOURCE, DigestSender(Channels(webhook_url=url))
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert delivery is not None
+    assert delivery.outcome == "sent"
+    ((body,),) = [ChatHook.posted]
+    assert set(body) == {"text"}
+    assert "Open work by flag:" in body["text"]
+    assert "certificate-overdue" in body["text"]
+    assert not named(body["text"], rig)
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_a_refusing_smtp_server_is_retried_and_reported_without_holding_the_sweep(
+    rig: Rig,
+) -> None:
+    """The sweep returns while the digest waits to retry; then retries, fails, and says so."""
+    await sync(rig.ctx)
+    waits: list[float] = []
+    release = asyncio.Event()
+
+    async def backoff(seconds: float) -> None:
+        waits.append(seconds)
+        await release.wait()
+
+    metrics = ConnectorMetrics()
+    mailbox = Mailbox(refusing=99)
+    with smtp_server(mailbox) as port:
+        sender = DigestSender(channels(port), metrics, attempts=4, first_wait=60, sleep=backoff)
+        daily = DailyDigest(rig.store.clock, SOURCE, sender)
+        job = daily.after(sweep, lambda ctx: ctx.store)
+        report = await asyncio.wait_for(job(rig.ctx), timeout=120)
+        assert report.learners_evaluated > 0
+        (task,) = daily.tasks
+        for _ in range(200):  # the first attempt is refused, then the digest waits
+            if waits:
+                break
+            await asyncio.sleep(0.05)
+        assert not task.done()  # the sweep came back while the digest was waiting
+        release.set()
+        delivery = await asyncio.wait_for(task, timeout=60)
+    assert delivery is not None
+    assert (delivery.outcome, delivery.attempts, mailbox.refused) == ("failed", 4, 4)
+    assert waits == [60, 120, 240]  # exponential backoff between the four attempts
+    assert delivery.detail == "mail: the server replied 451"
+    today = rig.store.clock.now().astimezone(SYDNEY).date()
+    stored = await digest_of(rig.store, today)
+    assert stored is not None
+    line = digest_line(
+        {
+            "day": stored.day.isoformat(),
+            "outcome": stored.outcome,
+            "attempts": stored.attempts,
+            "detail": stored.detail,
+        },
+        ["mail"],
+    )
+    assert line == (
+        f"digest of {today.isoformat()}: failed after 4 attempt(s) "
+        "(mail: the server replied 451); channels: mail"
+    )
+    sends = metrics.digest_sends
+    assert sends.labels("mail", "retried")._value.get() == 3
+    assert sends.labels("mail", "failed")._value.get() == 1
+    assert b'connector_digest_sends_total{channel="mail",outcome="failed"} 1.0' in metrics.render()
