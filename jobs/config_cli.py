@@ -29,6 +29,7 @@ _SHOWN_AS: tuple[tuple[type, Callable[[Any], str]], ...] = (
     (timedelta, show_duration),
     (time, lambda moment: moment.strftime("%H:%M")),
     (ZoneInfo, lambda zone: zone.key),
+    (tuple, lambda values: ", ".join(map(str, values)) or "(not set)"),
 )
 
 

@@ -187,14 +187,18 @@ def _smtp_url(value: SecretStr | None) -> SecretStr | None:
     """`smtp://[user:password@]host[:port]` or `smtps://…` (the value is never echoed)."""
     if value is None:
         return None
+    expected = "expected smtp://[user:password@]host[:port] or smtps://…"
     try:
         parts = urlsplit(value.get_secret_value())
+    except ValueError as exc:
+        raise ValueError(expected) from exc
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(expected)
+    try:
         port = parts.port
     except ValueError as exc:
-        raise ValueError("expected smtp://[user:password@]host[:port] or smtps://…") from exc
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ValueError("expected smtp://[user:password@]host[:port] or smtps://…")
-    if port is not None and not 0 < port < 65536:
+        raise ValueError("the port must be from 1 to 65535") from exc
+    if port == 0:
         raise ValueError("the port must be from 1 to 65535")
     return value
 
@@ -308,7 +312,12 @@ class Settings(BaseSettings):
     @field_validator("digest_from")
     @classmethod
     def _sender(cls, value: str | None) -> str | None:
-        return None if value is None else parse_addresses(value)[0]
+        if value is None:
+            return None
+        found = parse_addresses(value)
+        if len(found) != 1:
+            raise ValueError("expected one e-mail address, e.g. connector@rto.example")
+        return found[0]
 
     @field_validator("database_url")
     @classmethod

@@ -125,12 +125,15 @@ def bundle(*records: Any, who: Learner | None = None) -> LearnerBundle:
     )
 
 
-def as_outcome(decision: Decision) -> Outcome:
-    """An engine decision in the reference implementation's shape."""
+def as_outcome(decision: Decision, today: date = TODAY) -> Outcome:
+    """An engine decision in the reference implementation's shape (lateness as of `today`)."""
     return Outcome(
         learner_stage=decision.learner_stage,
         enrolments={ce.id: (ce.stage, ce.desired_tags) for ce in decision.course_enrolments},
         flags=decision.flag_keys(),
+        days_overdue={
+            flag.key: (today - flag.due).days for flag in decision.flags if flag.due is not None
+        },
     )
 
 

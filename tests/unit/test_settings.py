@@ -422,3 +422,61 @@ def test_a_secret_file_that_cannot_serve_is_named_without_its_content(
         load_settings(env_file=None)
     assert message.format(path=path) in str(raised.value)
     assert "whsec" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"DIGEST_SMTP_URL": "http://mail.example"},
+            "CONNECTOR_DIGEST_SMTP_URL: expected smtp://[user:password@]host[:port] or smtps://",
+        ),
+        (
+            {"DIGEST_SMTP_URL": "smtp://u:s3cret@mail.example:99999"},
+            "CONNECTOR_DIGEST_SMTP_URL: the port must be from 1 to 65535",
+        ),
+        (
+            {"DIGEST_SMTP_URL": "smtps://u:s3cret@mail.example", "DIGEST_TO": "a@rto.example"},
+            "CONNECTOR_DIGEST_SMTP_URL is set: CONNECTOR_DIGEST_FROM and CONNECTOR_DIGEST_TO",
+        ),
+        (
+            {"DIGEST_TO": "a@rto.example"},
+            "CONNECTOR_DIGEST_TO is set but CONNECTOR_DIGEST_SMTP_URL is not",
+        ),
+        (
+            {"DIGEST_TO": "a@rto.example, Jo <jo@rto.example>"},
+            "CONNECTOR_DIGEST_TO: expected e-mail addresses separated by commas; "
+            "'Jo <jo@rto.example>' is not one",
+        ),
+        (
+            {"DIGEST_WEBHOOK_URL": "hooks.slack.com/services/T0/B0/s3cret"},
+            "CONNECTOR_DIGEST_WEBHOOK_URL: expected an http(s) URL",
+        ),
+        ({"REPORT_URL": "connector.example/report"}, "CONNECTOR_REPORT_URL: expected an http(s)"),
+    ],
+)
+def test_digest_settings_are_checked_without_echoing_their_secrets(
+    values: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad channel is named in one line; passwords and webhook URLs are not shown."""
+    for name, value in values.items():
+        monkeypatch.setenv(f"CONNECTOR_{name}", value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env_file=None)
+    (line,) = str(caught.value).splitlines()
+    assert message in line
+    assert "s3cret" not in line
+
+
+def test_a_mail_digest_reads_its_recipients_from_a_comma_separated_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Spaces around commas and a trailing comma are forgiven; config shows them joined."""
+    monkeypatch.setenv("CONNECTOR_DIGEST_SMTP_URL", "smtp://relay.rto.example")
+    monkeypatch.setenv("CONNECTOR_DIGEST_FROM", "connector@rto.example")
+    monkeypatch.setenv("CONNECTOR_DIGEST_TO", " a@rto.example ,b@rto.example,")
+    settings = load_settings(env_file=None)
+    assert settings.digest_to == ("a@rto.example", "b@rto.example")
+    shown = effective_settings(settings)
+    assert shown["CONNECTOR_DIGEST_TO"]["value"] == "a@rto.example, b@rto.example"
+    assert shown["CONNECTOR_DIGEST_SMTP_URL"]["value"] == "********"

@@ -13,5 +13,5 @@ from tests.support.bundles import TODAY, as_outcome, bundles, default_mapping
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bundles())
 def test_the_engine_agrees_with_the_reference(bundle: LearnerBundle) -> None:
-    """Stages, learner stage, flags and desired tags are the reference's, bundle for bundle."""
+    """Stages, learner stage, flags (with their days overdue) and desired tags: the reference's."""
     assert as_outcome(evaluate(bundle, default_mapping(), TODAY)) == decide(bundle, TODAY)
