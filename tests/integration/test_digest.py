@@ -254,3 +254,34 @@ async def test_a_refusing_smtp_server_is_retried_and_reported_without_holding_th
     assert sends.labels("mail", "retried")._value.get() == 3
     assert sends.labels("mail", "failed")._value.get() == 1
     assert b'connector_digest_sends_total{channel="mail",outcome="failed"} 1.0' in metrics.render()
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_the_digest_command_prints_and_sends(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`connector digest --json` prints it; `--send` needs a channel and sends to it."""
+    from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main  # noqa: PLC0415 - as a person runs it
+
+    await sync(rig.ctx)
+    capsys.readouterr()  # the sync's own log lines
+    monkeypatch.setenv(
+        "CONNECTOR_DATABASE_URL", rig.store.engine.url.render_as_string(hide_password=False)
+    )
+    clock = rig.store.clock
+    assert await asyncio.to_thread(main, ["digest", "--json"], clock=clock) == EXIT_OK
+    printed = json.loads(capsys.readouterr().out)
+    today = clock.now().astimezone(SYDNEY).date()
+    counted = Counter(item.flag for item in await worklist(rig.store, today))
+    assert {line["flag"]: line["count"] for line in printed["flags"]} == dict(counted)
+    assert printed["day"] == today.isoformat()
+    assert await asyncio.to_thread(main, ["digest", "--send"], clock=clock) == EXIT_CONFIGURATION
+    assert "no digest channel is set up" in capsys.readouterr().err
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        monkeypatch.setenv("CONNECTOR_DIGEST_SMTP_URL", f"smtp://127.0.0.1:{port}")
+        monkeypatch.setenv("CONNECTOR_DIGEST_FROM", "connector@rto.example")
+        monkeypatch.setenv("CONNECTOR_DIGEST_TO", ",".join(RECIPIENTS))
+        assert await asyncio.to_thread(main, ["digest", "--send"], clock=clock) == EXIT_OK
+    assert capsys.readouterr().out == "digest sent (mail)\n"
+    assert len(mailbox.received) == 1
