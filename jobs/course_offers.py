@@ -6,6 +6,7 @@ Costs nothing while every offer named by a stored enrolment is known; otherwise 
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import tzinfo
 from typing import Any
 
@@ -22,8 +23,10 @@ from connector.store.store import Store
 from connector.wisenet.client import WisenetClient
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.wire import CourseOfferData, Item
+from jobs.read_costs import Strategy, counted
 
 log = structlog.get_logger(__name__)
+COURSE_OFFER = "CourseOffer"  # as the read metrics name entities
 
 
 def codes_of(item: Item[CourseOfferData]) -> CourseOfferCodes:
@@ -38,11 +41,13 @@ def codes_of(item: Item[CourseOfferData]) -> CourseOfferCodes:
     )
 
 
-async def refresh_course_offers(store: Store, client: WisenetClient, zone: tzinfo) -> int:
+async def refresh_course_offers(
+    store: Store, client: WisenetClient, zone: tzinfo, reads: Counter[tuple[str, str]]
+) -> int:
     """List the offers the store lacks; how many offers the listing returned.
 
-    A failed listing is logged and left for the next run (the codes are only labels); a spent
-    budget is not swallowed.
+    Its requests are counted in `reads` (as `CourseOffer`). A failed listing is logged and left
+    for the next run (the codes are only labels); a spent budget is not swallowed.
     """
     missing = await unknown_course_offers(store)
     if not missing:
@@ -50,9 +55,11 @@ async def refresh_course_offers(store: Store, client: WisenetClient, zone: tzinf
     newest = await newest_listed(store)
     since = None if newest is None else parse_timestamp(newest, zone)
     listed: list[CourseOfferCodes] = []
+    strategy = Strategy.WHOLE_LISTING if since is None else Strategy.MODIFIED_SINCE
     try:
-        async for page in client.course_offers(modified_since=since):
-            listed.extend(codes_of(item) for item in page)
+        with counted(reads, COURSE_OFFER, strategy):
+            async for page in client.course_offers(modified_since=since):
+                listed.extend(codes_of(item) for item in page)
     except QuotaExhaustedError:
         raise
     except WisenetError as exc:

@@ -1066,7 +1066,7 @@ async def sync(ctx: SyncContext) -> SyncReport:
     backfill = await ctx.store.cursor(AUDIT) is None
     try:
         changed = await poll(ctx, report)
-        await refresh_course_offers(ctx.store, ctx.client, ctx.account_tz)
+        await refresh_course_offers(ctx.store, ctx.client, ctx.account_tz, report.reads)
     except QuotaExhaustedError:
         report.paused = "poll: the day's budget is spent; it continues after the reset"
         return report
