@@ -7,6 +7,7 @@ Costs nothing while every offer named by a stored enrolment is known; otherwise 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from datetime import tzinfo
 from typing import Any
 
@@ -42,14 +43,21 @@ def codes_of(item: Item[CourseOfferData]) -> CourseOfferCodes:
 
 
 async def refresh_course_offers(
-    store: Store, client: WisenetClient, zone: tzinfo, reads: Counter[tuple[str, str]]
+    store: Store,
+    client: WisenetClient,
+    zone: tzinfo,
+    reads: Counter[tuple[str, str]],
+    learner_ids: Collection[int] | None = None,
 ) -> int:
     """List the offers the store lacks; how many offers the listing returned.
+
+    Only the enrolments of `learner_ids` are looked at when given (those a poll or a drain just
+    changed); every stored enrolment otherwise (the weekly reconcile).
 
     Its requests are counted in `reads` (as `CourseOffer`). A failed listing is logged and left
     for the next run (the codes are only labels); a spent budget is not swallowed.
     """
-    missing = await unknown_course_offers(store)
+    missing = await unknown_course_offers(store, learner_ids)
     if not missing:
         return 0
     newest = await newest_listed(store)

@@ -216,6 +216,8 @@ async def _attention(store: Store, today: date) -> list[str]:
         if run["outcome"] == "failed":
             lines.append(f"the last {job} failed: {run['detail'].get('error', 'see the log')}")
     last = await last_digest(store, before=today)
-    if last is not None and last.outcome not in ("sent", "sending"):
+    if last is not None and last.outcome == "sending":
+        lines.append(f"the digest of {last.day.isoformat()} was never finished (stopped mid-send)")
+    elif last is not None and last.outcome != "sent":
         lines.append(f"the digest of {last.day.isoformat()} was {last.outcome}: {last.detail}")
     return lines

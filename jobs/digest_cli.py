@@ -35,7 +35,8 @@ def digest_command(runtime: Runtime, send: bool, as_json: bool) -> int:
 
         async def _send() -> Delivery | None:
             async with opened_store(settings, runtime.clock) as store:
-                sender = DigestSender(channels)
+                # A person waits for it: three attempts over 15 seconds, not the service's hour.
+                sender = DigestSender(channels, attempts=3, first_wait=5.0)
                 return await send_digest(store, runtime.clock, source, sender, again=True)
 
         delivery = asyncio.run(_send())

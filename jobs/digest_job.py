@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.clock import Clock
-from connector.store.digests import SENT, digest_of, finish_digest, start_digest
+from connector.store.digests import FAILED, SENT, digest_of, finish_digest, start_digest
 from connector.store.store import Store
 from jobs.digest import DigestSource, compose_digest
 from jobs.digest_send import Channels, Delivery, DigestSender
@@ -62,7 +62,11 @@ async def send_digest(
         log.info("digest.already_sent", day=digest.day.isoformat())
         return None
     await start_digest(store, digest.day, digest.counts())
-    delivery = await sender.send(digest)
+    try:
+        delivery = await sender.send(digest)
+    except asyncio.CancelledError:  # the service is stopping: say so rather than "sending"
+        await finish_digest(store, digest.day, FAILED, 0, "stopped before it was sent")
+        raise
     await finish_digest(store, digest.day, delivery.outcome, delivery.attempts, delivery.detail)
     return delivery
 
@@ -102,7 +106,9 @@ class DailyDigest:
             return await send_digest(store, self.clock, self.source, self.sender)
         except (SQLAlchemyError, OSError) as exc:
             log.error("digest.unrecorded", error=type(exc).__name__)  # noqa: TRY400
-            return None
+        except Exception as exc:  # noqa: BLE001 - a background task must say why it ended
+            log.error("digest.failed", error=type(exc).__name__)  # noqa: TRY400
+        return None
 
     async def stop(self) -> None:
         """Stop a digest still being retried (the service is stopping)."""

@@ -105,52 +105,80 @@ def message_of(digest: Digest, sender: str, recipients: tuple[str, ...]) -> Emai
 
 
 def mail(channels: Channels, message: EmailMessage) -> None:
-    """Send over SMTP: `smtps://` is TLS from the start, `smtp://` upgrades when offered."""
+    """Send over SMTP: `smtps://` is TLS from the start, `smtp://` upgrades when offered.
+
+    A login is never sent in clear: without TLS on offer it is refused before the password.
+    """
+    try:
+        refused = _conversation(channels, message)
+    except DeliveryError:
+        raise
+    except Exception as exc:  # every failure is classified: none escapes as a traceback
+        raise _classified(exc) from exc
+    if refused:
+        log.warning("digest.recipients_refused", refused=len(refused))
+
+
+def _conversation(channels: Channels, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+    """The SMTP session; the recipients the server refused."""
     assert channels.smtp_url is not None  # noqa: S101 - only called for a set-up channel
     url = urlsplit(channels.smtp_url)
     implicit = url.scheme == "smtps"
-    host = url.hostname or ""
-    port = url.port or (465 if implicit else 25)
+    host, port = url.hostname or "", url.port or (465 if implicit else 25)
     context = ssl.create_default_context()
-    try:
-        smtp = (
-            smtplib.SMTP_SSL(host, port, timeout=channels.timeout, context=context)
-            if implicit
-            else smtplib.SMTP(host, port, timeout=channels.timeout)
-        )
-        with smtp:
+    smtp = (
+        smtplib.SMTP_SSL(host, port, timeout=channels.timeout, context=context)
+        if implicit
+        else smtplib.SMTP(host, port, timeout=channels.timeout)
+    )
+    with smtp:
+        smtp.ehlo()
+        if not implicit and smtp.has_extn("starttls"):
+            smtp.starttls(context=context)
             smtp.ehlo()
-            if not implicit and smtp.has_extn("starttls"):
-                smtp.starttls(context=context)
-                smtp.ehlo()
-            if url.username:
-                smtp.login(unquote(url.username), unquote(url.password or ""))
-            refused = smtp.send_message(
-                message, from_addr=channels.sender, to_addrs=list(channels.recipients)
+        elif not implicit and url.username:
+            raise DeliveryError(
+                "the server offers no STARTTLS: the password is not sent in clear "
+                "(use smtps://, or a relay without a login)",
+                transient=False,
             )
-    except smtplib.SMTPAuthenticationError as exc:
-        raise DeliveryError(
-            f"the server refused the login ({exc.smtp_code})", transient=False
-        ) from exc
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError(
+        if url.username:
+            smtp.login(unquote(url.username), unquote(url.password or ""))
+        return smtp.send_message(
+            message, from_addr=channels.sender, to_addrs=list(channels.recipients)
+        )
+
+
+def _classified(exc: Exception) -> DeliveryError:  # noqa: PLR0911 - one answer per kind
+    """What an SMTP failure means: worth another attempt, or not (no secret in the message)."""
+    if isinstance(exc, UnicodeError):
+        return DeliveryError("the user name or password is not ASCII", transient=False)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return DeliveryError(f"the server refused the login ({exc.smtp_code})", transient=False)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return DeliveryError(
             f"every recipient was refused ({len(exc.recipients)})", transient=False
-        ) from exc
-    except smtplib.SMTPResponseException as exc:
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
         reply = f"the server replied {exc.smtp_code}"
-        if exc.smtp_code >= 500:
-            raise DeliveryError(reply, transient=False) from exc
-        raise TransientDeliveryError(reply) from exc
-    except (smtplib.SMTPException, OSError) as exc:
-        raise TransientDeliveryError(f"{type(exc).__name__}: {exc}"[:200]) from exc
-    if refused:
-        log.warning("digest.recipients_refused", refused=len(refused))
+        if exc.smtp_code < 500:
+            return TransientDeliveryError(reply)
+        return DeliveryError(reply, transient=False)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return DeliveryError(f"the server does not support it: {exc}"[:200], transient=False)
+    if isinstance(exc, ssl.SSLError):
+        return DeliveryError(f"TLS failed: {exc.reason or type(exc).__name__}", transient=False)
+    if isinstance(exc, smtplib.SMTPException | OSError):
+        return TransientDeliveryError(f"{type(exc).__name__}: {exc}"[:200])
+    return DeliveryError(f"{type(exc).__name__}"[:200], transient=False)
 
 
 async def post_chat(client: httpx.AsyncClient, url: str, digest: Digest) -> None:
     """Post the chat message to the incoming webhook."""
     try:
         answer = await client.post(url, json=digest.chat())
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise DeliveryError(f"not a usable URL ({type(exc).__name__})", transient=False) from exc
     except httpx.HTTPError as exc:
         raise TransientDeliveryError(type(exc).__name__) from exc
     if answer.status_code == 429 or answer.status_code >= 500:
@@ -203,6 +231,10 @@ class DigestSender:
             self._count(name, "failed")
             log.warning("digest.failed", channel=name, error=str(exc))
             return str(exc)
+        except Exception as exc:  # noqa: BLE001 - of no known kind: it ends the channel, not the task
+            self._count(name, "failed")
+            log.warning("digest.failed", channel=name, error=type(exc).__name__)
+            return f"failed ({type(exc).__name__})"
         self._count(name, "sent")
         return None
 

@@ -37,6 +37,7 @@ from connector.store.store import CHECKLIST, CREDENTIAL, ENROLMENT, LEARNER, UNI
 from connector.webhooks.payload import DELETED, UPDATED
 from connector.wisenet.timestamps import format_body_timestamp
 from connector.wisenet.wire import Item
+from jobs.course_offers import refresh_course_offers
 from jobs.echoes import ExpectedEchoes
 from jobs.read_costs import Strategy, cheapest, counted, listing_pages
 from jobs.sync import (
@@ -225,7 +226,9 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
     for entity, ids in gone.items():
         await ctx.store.forget(entity, ids)
         report.deleted += len(ids)
-    await decide(ctx, await ctx.store.dirty_learners(), report)
+    dirty = await ctx.store.dirty_learners()
+    await refresh_course_offers(ctx.store, ctx.client, ctx.account_tz, report.reads, dirty)
+    await decide(ctx, dirty, report)
     return batch.outcomes(fetched, gone, echoed)
 
 

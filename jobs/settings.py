@@ -203,12 +203,28 @@ def _smtp_url(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
+def web_url_problem(text: str) -> str | None:
+    """Why `text` is not an http(s) URL a client can call (None when it is)."""
+    expected = "expected an http(s) URL such as https://connector.example/path"
+    if not re.fullmatch(r"https?://[^/\s]+\S*", text):
+        return expected
+    try:
+        url = httpx.URL(text)
+        port = url.port
+    except (httpx.InvalidURL, ValueError):
+        return expected
+    if not url.host:
+        return expected
+    if port is not None and not 0 < port < 65536:
+        return "the port must be from 1 to 65535"
+    return None
+
+
 def _web_url(value: SecretStr | None) -> SecretStr | None:
     """An http(s) URL with a host (the value is never echoed)."""
-    if value is None:
-        return None
-    if not re.match(r"^https?://[^/\s]+\S*$", value.get_secret_value()):
-        raise ValueError("expected an http(s) URL such as https://example.webhook.office.com/…")
+    problem = None if value is None else web_url_problem(value.get_secret_value())
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -305,8 +321,9 @@ class Settings(BaseSettings):
     @field_validator("report_url")
     @classmethod
     def _report_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+\S*$", value):
-            raise ValueError("expected an http(s) URL such as https://connector.example/report")
+        problem = None if value is None else web_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("digest_from")
@@ -363,11 +380,12 @@ class Settings(BaseSettings):
                 f"{ENV_PREFIX}DIGEST_SMTP_URL is set: {ENV_PREFIX}DIGEST_FROM and "
                 f"{ENV_PREFIX}DIGEST_TO must be set too"
             )
-        if self.digest_smtp_url is None and self.digest_to:
-            raise ValueError(
-                f"{ENV_PREFIX}DIGEST_TO is set but {ENV_PREFIX}DIGEST_SMTP_URL is not: "
-                "the digest cannot be mailed"
-            )
+        for name, value in (("DIGEST_TO", self.digest_to), ("DIGEST_FROM", self.digest_from)):
+            if self.digest_smtp_url is None and value:
+                raise ValueError(
+                    f"{ENV_PREFIX}{name} is set but {ENV_PREFIX}DIGEST_SMTP_URL is not: "
+                    "the digest cannot be mailed"
+                )
         return self
 
     @model_validator(mode="after")

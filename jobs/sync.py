@@ -1066,7 +1066,9 @@ async def sync(ctx: SyncContext) -> SyncReport:
     backfill = await ctx.store.cursor(AUDIT) is None
     try:
         changed = await poll(ctx, report)
-        await refresh_course_offers(ctx.store, ctx.client, ctx.account_tz, report.reads)
+        await refresh_course_offers(
+            ctx.store, ctx.client, ctx.account_tz, report.reads, None if backfill else changed
+        )
     except QuotaExhaustedError:
         report.paused = "poll: the day's budget is spent; it continues after the reset"
         return report

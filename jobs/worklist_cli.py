@@ -16,8 +16,22 @@ from connector.store.worklist import KINDS, WorkItem, selected, worklist
 from jobs.bootstrap import opened_store
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
+from mappings.loader import load_mapping
 
 COLUMNS = tuple(WorkItem.__dataclass_fields__)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
+
+
+def csv_cell(value: object) -> object:
+    """A value for CSV; text that a spreadsheet would take for a formula is quoted with `'`.
+
+    Learner numbers, course codes and reasons come from Wisenet, where anyone may type them.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def item_line(item: WorkItem) -> str:
@@ -55,13 +69,27 @@ def worklist_command(
     """Every open flag as a work item, most urgent first (days past due, then kind)."""
     if as_csv and as_json:
         raise click.UsageError("give --csv or --json, not both")
+    if course is not None and not course.strip():
+        raise click.UsageError("--course needs a course code")
     settings = load_settings()
 
-    async def _read() -> list[WorkItem]:
+    async def _read() -> tuple[list[WorkItem], set[str]]:
         async with opened_store(settings, runtime.clock) as store:
-            return await worklist(store, runtime.today(settings.timezone))
+            active = await store.active_mapping()
+            known = (
+                {rule.id for rule in load_mapping(active[2], active[1]).spec.flags}
+                if active
+                else set()
+            )
+            return await worklist(store, runtime.today(settings.timezone)), known
 
-    items = selected(asyncio.run(_read()), kind=kind, flag_names=flag_names, course=course)
+    found, known = asyncio.run(_read())
+    unknown = sorted(set(flag_names) - known - {item.flag for item in found})
+    if unknown:
+        raise click.UsageError(
+            f"no flag called {', '.join(unknown)}; the mapping's flags: {', '.join(sorted(known))}"
+        )
+    items = selected(found, kind=kind, flag_names=flag_names, course=course)
     if as_json:
         click.echo(json.dumps([item.as_json() for item in items], indent=2))
         return
@@ -70,7 +98,7 @@ def worklist_command(
         writer.writerow(COLUMNS)
         for item in items:
             values = item.as_json()
-            writer.writerow(["" if values[c] is None else values[c] for c in COLUMNS])
+            writer.writerow([csv_cell(values[column]) for column in COLUMNS])
         return
     if not items:
         click.echo("no open work items")

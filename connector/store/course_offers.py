@@ -6,13 +6,15 @@ listing only when a stored enrolment names an offer the store does not know.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from connector.store.schema import course_offers, records
 from connector.store.store import ENROLMENT, Store, upsert_many
+
+_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -25,15 +27,41 @@ class CourseOfferCodes:
     modified: str | None = None
 
 
-async def unknown_course_offers(store: Store) -> set[int]:
-    """Offers named by stored enrolments that the store has no row for (listed or not found)."""
+async def unknown_course_offers(
+    store: Store, learner_ids: Collection[int] | None = None
+) -> set[int]:
+    """Offers named by stored enrolments that the store has no row for (listed or not found).
+
+    Only the enrolments of `learner_ids` when given (the (entity, learner) index serves it);
+    every stored enrolment otherwise.
+    """
+    if learner_ids is not None and not learner_ids:
+        return set()
     named = records.c.fields["course_offer_id"].as_integer()
+    used: set[int] = set()
     async with store.engine.connect() as conn:
-        used = await conn.execute(
-            select(named).where(records.c.entity == ENROLMENT, named.is_not(None)).distinct()
-        )
-        known = await conn.execute(select(course_offers.c.course_offer_id))
-        return {int(row[0]) for row in used} - {int(row[0]) for row in known}
+        if learner_ids is None:
+            query = select(named).where(records.c.entity == ENROLMENT, named.is_not(None))
+            used = {int(row[0]) for row in await conn.execute(query.distinct())}
+        else:
+            wanted = sorted(learner_ids)
+            for start in range(0, len(wanted), _CHUNK):
+                query = select(named).where(
+                    records.c.entity == ENROLMENT,
+                    records.c.learner_id.in_(wanted[start : start + _CHUNK]),
+                    named.is_not(None),
+                )
+                used |= {int(row[0]) for row in await conn.execute(query.distinct())}
+        known: set[int] = set()
+        ordered = sorted(used)
+        for start in range(0, len(ordered), _CHUNK):
+            rows = await conn.execute(
+                select(course_offers.c.course_offer_id).where(
+                    course_offers.c.course_offer_id.in_(ordered[start : start + _CHUNK])
+                )
+            )
+            known |= {int(row[0]) for row in rows}
+    return used - known
 
 
 async def newest_listed(store: Store) -> str | None:

@@ -16,6 +16,8 @@ from connector.store.schema import digests
 from connector.store.store import Store, aware, upsert_many
 
 SENDING, SENT, FAILED, PARTLY_SENT = "sending", "sent", "failed", "partly sent"
+# A later result of the same day never hides a better one (a retry ending after a manual send).
+_RANK = {SENDING: 0, FAILED: 1, PARTLY_SENT: 2, SENT: 3}
 
 
 @dataclass(frozen=True)
@@ -53,28 +55,45 @@ async def last_digest(
 
 
 async def start_digest(store: Store, day: date, counts: dict[str, int]) -> None:
-    """Record that `day`'s digest is being sent (a second one for the day replaces it)."""
-    row = {
-        "day": day,
-        "made_at": store.clock.now(),
-        "counts": counts,
-        "outcome": SENDING,
-        "attempts": 0,
-        "detail": None,
-        "finished_at": None,
-    }
+    """Record that `day`'s digest is being sent (the counts of a second one replace the first).
+
+    A send already finished that day keeps its outcome until this one does better.
+    """
     async with store.transaction() as conn:
-        await upsert_many(conn, digests, [row], ("day",))
+        updated = await conn.execute(
+            update(digests)
+            .where(digests.c.day == day)
+            .values(made_at=store.clock.now(), counts=counts)
+        )
+        if updated.rowcount:
+            return
+        await upsert_many(
+            conn,
+            digests,
+            [
+                {
+                    "day": day,
+                    "made_at": store.clock.now(),
+                    "counts": counts,
+                    "outcome": SENDING,
+                    "attempts": 0,
+                    "detail": None,
+                    "finished_at": None,
+                }
+            ],
+            ("day",),
+        )
 
 
 async def finish_digest(
     store: Store, day: date, outcome: str, attempts: int, detail: str | None
 ) -> None:
-    """Record how sending `day`'s digest ended."""
+    """Record how sending `day`'s digest ended, unless a send of that day already did better."""
+    worse = [name for name, rank in _RANK.items() if rank <= _RANK.get(outcome, 0)]
     async with store.transaction() as conn:
         await conn.execute(
             update(digests)
-            .where(digests.c.day == day)
+            .where(digests.c.day == day, digests.c.outcome.in_(worse))
             .values(
                 outcome=outcome,
                 attempts=attempts,

@@ -10,19 +10,20 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import free_port
-from connector.store.digests import digest_of
+from connector.store.digests import digest_of, finish_digest, start_digest
 from connector.store.worklist import worklist
-from jobs.digest import DigestSource
+from jobs.digest import Digest, DigestSource
 from jobs.digest_job import DailyDigest, send_digest
 from jobs.digest_send import Channels, DigestSender
 from jobs.status_cli import digest_line
@@ -33,6 +34,25 @@ pytestmark = pytest.mark.integration
 REPORT = "https://connector.example/report"
 SOURCE = DigestSource(zone=SYDNEY, quota=1000, quota_reset=time(0, 0), report_url=REPORT)
 RECIPIENTS = ("coordinator@rto.example", "manager@rto.example")
+
+
+async def no_wait(_: float) -> None:
+    """Backoff without waiting."""
+
+
+def made() -> Digest:
+    """A small digest, no store needed."""
+    return Digest(
+        day=datetime(2026, 11, 29).date(),
+        made_at=datetime(2026, 11, 28, 19, 0, tzinfo=UTC),
+        zone=ZoneInfo("Australia/Sydney"),
+        account="account 99",
+        flags=[],
+        most_overdue=[],
+        writes=0,
+        budget_used=0,
+        budget_quota=1000,
+    )
 
 
 class Mailbox:
@@ -285,3 +305,70 @@ async def test_the_digest_command_prints_and_sends(
         assert await asyncio.to_thread(main, ["digest", "--send"], clock=clock) == EXIT_OK
     assert capsys.readouterr().out == "digest sent (mail)\n"
     assert len(mailbox.received) == 1
+
+
+async def test_a_password_is_never_sent_to_a_server_without_tls() -> None:
+    """No STARTTLS on offer and a login in the URL: refused at once, before the password."""
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        with_login = Channels(
+            smtp_url=f"smtp://digest:s3cret@127.0.0.1:{port}",
+            sender="connector@rto.example",
+            recipients=RECIPIENTS,
+        )
+        delivery = await DigestSender(with_login, sleep=no_wait).send(made())
+    assert (delivery.outcome, delivery.attempts) == ("failed", 1)
+    assert "offers no STARTTLS" in (delivery.detail or "")
+    assert "s3cret" not in (delivery.detail or "")
+    assert mailbox.received == []
+
+
+async def test_a_channel_that_fails_oddly_ends_as_failed_not_as_a_traceback() -> None:
+    """A webhook URL no client can call fails that channel at once; the other still gets it."""
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        both = Channels(
+            smtp_url=f"smtp://127.0.0.1:{port}",
+            sender="connector@rto.example",
+            recipients=RECIPIENTS,
+            webhook_url="http://127.0.0.1:99999/hook",
+        )
+        delivery = await DigestSender(both, sleep=no_wait).send(made())
+    assert delivery.outcome == "partly sent"
+    assert delivery.errors["mail"] is None
+    assert delivery.errors["chat"]
+    assert len(mailbox.received) == 1
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_a_later_failure_never_hides_a_send_that_worked_nor_a_stop(rig: Rig) -> None:
+    """The day stays `sent` when a retry gives up afterwards; a cancelled send says so."""
+    today = rig.store.clock.now().astimezone(SYDNEY).date()
+    await start_digest(rig.store, today, {"missing-usi": 2})
+    await finish_digest(rig.store, today, "sent", 1, None)
+    await start_digest(rig.store, today, {"missing-usi": 2})
+    await finish_digest(rig.store, today, "failed", 6, "mail: the server replied 451")
+    stored = await digest_of(rig.store, today)
+    assert stored is not None
+    assert stored.outcome == "sent"
+
+    release = asyncio.Event()
+
+    async def forever(_: float) -> None:
+        await release.wait()
+
+    tomorrow = timedelta(days=1).total_seconds()
+    rig.store.clock.advance(tomorrow)  # type: ignore[attr-defined]
+    refused = Channels(smtp_url="smtp://127.0.0.1:9", sender="c@rto.example", recipients=RECIPIENTS)
+    daily = DailyDigest(rig.store.clock, SOURCE, DigestSender(refused, sleep=forever))
+    task = daily.start(rig.store)
+    assert task is not None
+    for _ in range(200):
+        if (found := await digest_of(rig.store, today + timedelta(days=1))) and found.made_at:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # the first attempt is refused; the retry waits
+    await daily.stop()
+    stopped = await digest_of(rig.store, today + timedelta(days=1))
+    assert stopped is not None
+    assert (stopped.outcome, stopped.detail) == ("failed", "stopped before it was sent")

@@ -6,15 +6,20 @@ import asyncio
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector.bundles import Labels
+from connector.store import migrate
 from connector.store.worklist import WorkItem, selected, worklist
 from jobs.sync import sync
-from jobs.worklist_cli import COLUMNS
+from jobs.worklist_cli import COLUMNS, csv_cell
 from tests.reference import decide
+from tests.support.databases import database
 from tests.support.rig import Rig
 from tests.support.sandbox import TODAY, control
 from tests.support.sandbox_bundles import bundle_for, combos
@@ -113,7 +118,7 @@ async def test_csv_and_json_agree_through_the_command(
     rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`connector worklist --csv` and `--json` print the same items in the same order."""
-    from jobs.cli import EXIT_OK, main  # noqa: PLC0415 - the command line, as a person runs it
+    from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main  # noqa: PLC0415 - as a person runs it
 
     await sync(rig.ctx)
     capsys.readouterr()  # the sync's own log lines
@@ -136,3 +141,60 @@ async def test_csv_and_json_agree_through_the_command(
         == EXIT_OK
     )
     assert {i["kind"] for i in json.loads(capsys.readouterr().out)} == {"overdue"}
+    misspelt = ["worklist", "--flag", "certificate-overdeu"]
+    assert await asyncio.to_thread(main, misspelt, clock=rig.store.clock) == EXIT_CONFIGURATION
+    assert "no flag called certificate-overdeu; the mapping's flags: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+61 2", "'+61 2"),
+        ("-3", "'-3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("L010028", "L010028"),
+        (-3, -3),
+        (None, ""),
+    ],
+)
+def test_text_a_spreadsheet_would_run_is_quoted_in_csv(value: object, cell: object) -> None:
+    """Learner numbers, course codes and reasons come from Wisenet: never a formula in Excel."""
+    assert csv_cell(value) == cell
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_the_upgrade_marks_learners_with_old_flags_for_the_next_decision(
+    kind: str, tmp_path: Path
+) -> None:
+    """0010 flags have no kind or due: the upgrade marks their learners for a decision."""
+    async with database(kind, tmp_path) as url:
+        engine = create_async_engine(url)
+        try:
+            await migrate.upgrade(engine, "0010")
+            async with engine.begin() as conn:
+                for learner_id in (7, 8):
+                    await conn.execute(
+                        text(
+                            "INSERT INTO learner_state (learner_id, stage, mapping_version, "
+                            "decided_on, decision) VALUES (:id, 'Completion', 1, :day, '{}')"
+                        ),
+                        {"id": learner_id, "day": date(2026, 11, 1)},
+                    )
+                await conn.execute(
+                    text(
+                        "INSERT INTO flags (flag, subject, subject_id, learner_id, rule, reason, "
+                        "raised_at) VALUES ('certificate-overdue', 'course_enrolment', 70, 7, "
+                        "'certificate-overdue', 'late', :at)"
+                    ),
+                    {"at": datetime(2026, 11, 1, tzinfo=UTC)},
+                )
+                await conn.execute(text("INSERT INTO dirty_learners (learner_id) VALUES (8)"))
+            await migrate.upgrade(engine)
+            async with engine.connect() as conn:
+                dirty = (await conn.execute(text("SELECT learner_id FROM dirty_learners"))).all()
+                old = (await conn.execute(text("SELECT kind, due FROM flags"))).all()
+        finally:
+            await engine.dispose()
+    assert sorted(row[0] for row in dirty) == [7, 8]
+    assert [tuple(row) for row in old] == [(None, None)]

@@ -453,6 +453,18 @@ def test_a_secret_file_that_cannot_serve_is_named_without_its_content(
             "CONNECTOR_DIGEST_WEBHOOK_URL: expected an http(s) URL",
         ),
         ({"REPORT_URL": "connector.example/report"}, "CONNECTOR_REPORT_URL: expected an http(s)"),
+        (
+            {"DIGEST_WEBHOOK_URL": "https://hooks.example:99999/s3cret"},
+            "CONNECTOR_DIGEST_WEBHOOK_URL: the port must be from 1 to 65535",
+        ),
+        (
+            {"DIGEST_WEBHOOK_URL": "https://hooks.example/s3cret\n"},
+            "CONNECTOR_DIGEST_WEBHOOK_URL: expected an http(s) URL",
+        ),
+        (
+            {"DIGEST_FROM": "connector@rto.example"},
+            "CONNECTOR_DIGEST_FROM is set but CONNECTOR_DIGEST_SMTP_URL is not",
+        ),
     ],
 )
 def test_digest_settings_are_checked_without_echoing_their_secrets(

@@ -2,8 +2,8 @@
 
 The digest also counts the tag writes of each day (`daily_writes`).
 
-Flags stored before this revision have no kind or due date until the next decision of their
-learner (the daily sweep re-decides everyone); the worklist lists them as `other`, undated.
+Flags stored before this revision have no kind or due date: every decided learner is marked for
+a decision, so the next sync (or inbox drain) stores them again with both, without a read.
 
 Revision ID: 0011
 Revises: 0010
@@ -45,6 +45,10 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("detail", sa.String(length=300), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.execute(
+        "INSERT INTO dirty_learners (learner_id) SELECT learner_id FROM learner_state "
+        "WHERE learner_id NOT IN (SELECT learner_id FROM dirty_learners)"
     )
 
 
