@@ -455,7 +455,7 @@ class Leader:
             return
         # Another leader may have drained the echoes of this replica's earlier PATCHes.
         self.runner.ctx.echoes = ExpectedEchoes()
-        scheduler = _scheduler(self.settings, self.runner, self.digest)
+        scheduler = build_scheduler(self.settings, self.runner, self.digest)
         inbox = asyncio.get_running_loop().create_task(
             inbox_loop(self.runner, self.wake, self.settings.webhook_coalesce)
         )
@@ -490,9 +490,10 @@ def _store_of(ctx: SyncContext) -> Store:
     return ctx.store
 
 
-def _scheduler(
+def build_scheduler(
     settings: Settings, runner: JobRunner, digest: DailyDigest | None = None
 ) -> AsyncIOScheduler:
+    """The leader's jobs: sync, the daily sweep (then the digest), reconcile, purge, writer."""
     tz = settings.timezone
     interval = settings.effective_poll_interval.total_seconds()
     scheduler = AsyncIOScheduler(timezone=tz)

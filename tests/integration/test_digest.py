@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -23,9 +24,12 @@ from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import free_port
 from connector.store.digests import digest_of, finish_digest, start_digest
 from connector.store.worklist import worklist
+from jobs.admin import ServiceState
 from jobs.digest import Digest, DigestSource
-from jobs.digest_job import DailyDigest, send_digest
+from jobs.digest_job import DailyDigest, channels_from, send_digest, source_from
 from jobs.digest_send import Channels, DigestSender
+from jobs.service import JobRunner, build_scheduler
+from jobs.settings import Settings
 from jobs.status_cli import digest_line
 from jobs.sync import sweep, sync
 from tests.support.rig import SYDNEY, Rig
@@ -372,3 +376,31 @@ async def test_a_later_failure_never_hides_a_send_that_worked_nor_a_stop(rig: Ri
     stopped = await digest_of(rig.store, today + timedelta(days=1))
     assert stopped is not None
     assert (stopped.outcome, stopped.detail) == ("failed", "stopped before it was sent")
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_the_services_scheduled_sweep_sends_the_digest(rig: Rig) -> None:
+    """The scheduler's `sweep` job, as `connector run` registers it, ends by mailing the digest."""
+    await sync(rig.ctx)
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        settings = Settings(
+            _env_file=None,
+            digest_smtp_url=f"smtp://127.0.0.1:{port}",
+            digest_from="connector@rto.example",
+            digest_to=RECIPIENTS,
+        )
+        state = ServiceState(mapping_file=Path("absent.yaml"), webhook_silence=timedelta(hours=2))
+        runner = JobRunner(rig.ctx, "tests:1:digest", ConnectorMetrics(), state)
+        daily = DailyDigest(
+            rig.store.clock, source_from(settings), DigestSender(channels_from(settings))
+        )
+        job = build_scheduler(settings, runner, daily).get_job("sweep")
+        report = await job.func(*job.args)
+        assert report is not None
+        assert report.learners_evaluated > 0
+        (task,) = daily.tasks
+        delivery = await asyncio.wait_for(task, timeout=60)
+    assert delivery is not None
+    assert delivery.outcome == "sent"
+    assert [recipients for _, recipients, _ in mailbox.received] == [list(RECIPIENTS)]
