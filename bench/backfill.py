@@ -54,6 +54,7 @@ LISTS = {  # the list endpoints a backfill reads whole, and the sandbox table be
     "GET /unit-enrolments": "UnitEnrolment",
     "GET /checklists": "Checklist",
     "GET /credentials": "Credential",
+    "GET /course-offers": "CourseOffer",  # the course codes the worklist names
 }
 
 
