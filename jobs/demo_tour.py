@@ -42,6 +42,7 @@ def tour_lines(
     commands = ["status", "report", f"report --html {shlex.quote(str(page))}"]
     if learner_id is not None:
         commands.append(f"explain {learner_id}")
+    commands += ["worklist --kind overdue", "digest"]
     commands.append(f"mapping preview {shlex.quote(mapping_file)}")
     return [
         "look further at the demo's store (no call to Wisenet):",

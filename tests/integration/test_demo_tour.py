@@ -60,7 +60,7 @@ def clean_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_every_command_the_demo_prints_works_on_its_store_as_printed(
     clean_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Status, report, the HTML report, explain and mapping preview: exit 0 with content.
+    """Status, report, the HTML report, explain, worklist, digest, mapping preview: exit 0.
 
     The demo ran in a folder without config/; the commands need no key and create no other
     store, while sync (which calls Wisenet) still refuses the store bound to the demo's sandbox.
@@ -71,7 +71,7 @@ def test_every_command_the_demo_prints_works_on_its_store_as_printed(
     out = capsys.readouterr().out
     commands = printed_commands(out)
     shown = {printed.argv[0] for printed in commands}
-    assert shown == {"status", "report", "explain", "mapping"}, out
+    assert shown == {"status", "report", "explain", "worklist", "digest", "mapping"}, out
     assert any("--html" in printed.argv for printed in commands)
 
     for printed in commands:
@@ -84,6 +84,11 @@ def test_every_command_the_demo_prints_works_on_its_store_as_printed(
         assert done.out.strip(), printed.argv
         if printed.argv[0] == "explain":
             assert f"learner {printed.argv[1]}: stage " in done.out
+        if printed.argv[0] == "worklist":
+            overdue = re.findall(r"flags: missing data \d+, overdue (\d+)", out)[0]
+            assert done.out.strip().endswith(f"\n{overdue} work item(s)")
+        if printed.argv[0] == "digest":
+            assert "Open work by flag:" in done.out
         if printed.argv[0] == "status":
             assert "learners stored: 300" in done.out
             # The demo's budget line and status's agree: one quota, the settings'.
