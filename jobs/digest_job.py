@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,10 +21,9 @@ from connector.store.store import Store
 from jobs.digest import DigestSource, compose_digest
 from jobs.digest_send import Channels, Delivery, DigestSender
 from jobs.settings import Settings
+from jobs.sync import SyncContext, SyncReport
 
 log = structlog.get_logger(__name__)
-C = TypeVar("C")
-R = TypeVar("R")
 
 
 def channels_from(settings: Settings) -> Channels:
@@ -81,14 +79,14 @@ class DailyDigest:
     tasks: set[asyncio.Task[Delivery | None]] = field(default_factory=set)
 
     def after(
-        self, job: Callable[[C], Awaitable[R]], store_of: Callable[[C], Store]
-    ) -> Callable[[C], Awaitable[R]]:
+        self, job: Callable[[SyncContext], Awaitable[SyncReport]]
+    ) -> Callable[[SyncContext], Awaitable[SyncReport]]:
         """`job`, then the digest started (not awaited) when it returns."""
 
-        async def then_digest(ctx: C) -> R:
-            result = await job(ctx)
-            self.start(store_of(ctx))
-            return result
+        async def then_digest(ctx: SyncContext) -> SyncReport:
+            report = await job(ctx)
+            self.start(ctx.store)
+            return report
 
         return then_digest
 

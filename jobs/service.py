@@ -41,7 +41,6 @@ from connector.store.leadership import Leadership, leadership_for
 from connector.store.leases import take_over
 from connector.store.store import (
     JobBusyError,
-    Store,
     acquire_lock,
     finish_run,
     purge_older_than,
@@ -486,10 +485,6 @@ class Leader:
             await self.leadership.release()
 
 
-def _store_of(ctx: SyncContext) -> Store:
-    return ctx.store
-
-
 def build_scheduler(
     settings: Settings, runner: JobRunner, digest: DailyDigest | None = None
 ) -> AsyncIOScheduler:
@@ -510,7 +505,7 @@ def build_scheduler(
     scheduler.add_job(
         runner.guarded,
         CronTrigger(hour=settings.sweep_at.hour, minute=settings.sweep_at.minute, timezone=tz),
-        args=["sweep", sweep if digest is None else digest.after(sweep, _store_of)],
+        args=["sweep", sweep if digest is None else digest.after(sweep)],
         id="sweep",
         misfire_grace_time=3600,
         **common,

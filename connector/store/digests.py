@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, select, update
 
 from connector.store.schema import digests
-from connector.store.store import Store, aware, upsert_many
+from connector.store.store import Store, aware
 
 SENDING, SENT, FAILED, PARTLY_SENT = "sending", "sent", "failed", "partly sent"
 # A later result of the same day never hides a better one (a retry ending after a manual send).
@@ -67,21 +67,10 @@ async def start_digest(store: Store, day: date, counts: dict[str, int]) -> None:
         )
         if updated.rowcount:
             return
-        await upsert_many(
-            conn,
-            digests,
-            [
-                {
-                    "day": day,
-                    "made_at": store.clock.now(),
-                    "counts": counts,
-                    "outcome": SENDING,
-                    "attempts": 0,
-                    "detail": None,
-                    "finished_at": None,
-                }
-            ],
-            ("day",),
+        await conn.execute(
+            digests.insert().values(
+                day=day, made_at=store.clock.now(), counts=counts, outcome=SENDING, attempts=0
+            )
         )
 
 

@@ -243,7 +243,7 @@ async def test_a_refusing_smtp_server_is_retried_and_reported_without_holding_th
     with smtp_server(mailbox) as port:
         sender = DigestSender(channels(port), metrics, attempts=4, first_wait=60, sleep=backoff)
         daily = DailyDigest(rig.store.clock, SOURCE, sender)
-        job = daily.after(sweep, lambda ctx: ctx.store)
+        job = daily.after(sweep)
         report = await asyncio.wait_for(job(rig.ctx), timeout=120)
         assert report.learners_evaluated > 0
         (task,) = daily.tasks
