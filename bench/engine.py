@@ -13,6 +13,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from connector.public_holidays import business_calendar
 from connector.sandbox.generator import STATUS_WEIGHTS
 from connector.wisenet.usi import usi_facts
 from mappings.bundle import (
@@ -115,7 +116,7 @@ def main() -> None:
     parser.add_argument("--bundles", type=int, default=100_000)
     args = parser.parse_args()
     mapping_file = Path(__file__).parents[1] / "config" / "mapping.yaml"
-    mapping = load_mapping(mapping_file.read_text(), str(mapping_file))
+    mapping = load_mapping(mapping_file.read_text(), str(mapping_file), business_calendar("AU"))
     bundles = make_bundles(args.bundles)
     units = sum(len(b.unit_enrolments) for b in bundles)
     started = time.perf_counter()

@@ -138,6 +138,20 @@ def learner_of(item: Item[LearnerData], labels: Labels) -> Learner:
     )
 
 
+def _related(relationships: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """An embedded record, or an empty one where it is missing, null or not an object."""
+    found = relationships.get(name)
+    return found if isinstance(found, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _ident(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _set(demographics: Any, name: str) -> bool:
     return demographics is not None and getattr(demographics, name) is not None
 
@@ -147,6 +161,9 @@ def course_enrolment_of(item: Item[CourseEnrolmentData], labels: Labels) -> Cour
     data = item.data
     related = item.relationships or {}
     where = f"course enrolment {data.course_enrolment_id}"
+    offer = _related(related, "CourseOffer")
+    if offer.get("CourseOfferId") not in (None, data.course_offer_id):
+        offer = {}  # an expansion of another offer than the enrolment names is not evidence
     return CourseEnrolment(
         id=data.course_enrolment_id,
         learner_id=data.learner_id,
@@ -163,6 +180,12 @@ def course_enrolment_of(item: Item[CourseEnrolmentData], labels: Labels) -> Cour
             "ApplicationStatusId",
         ),
         course_offer_id=data.course_offer_id,
+        course_offer_code=_text(offer.get("Code")),
+        course_offer_start_date=_date(_text(offer.get("CourseOfferStartDate")), where),
+        course_offer_end_date=_date(_text(offer.get("CourseOfferEndDate")), where),
+        study_mode=_text(_related(related, "StudyMode").get("Description")),
+        trainer_id=_ident(_related(related, "Trainer").get("TrainerId")),
+        coordinator_id=_ident(_related(related, "Coordinator").get("CoordinatorId")),
         enquiry_date=_date(data.enquiry_date, where),
         start_date=_date(data.start_date, where),
         end_date=_date(data.end_date, where),

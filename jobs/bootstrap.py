@@ -18,6 +18,7 @@ from connector.wisenet.client import ClientConfig, RequestObserver, WisenetClien
 from jobs.mapping_file import MappingFileWatch, cannot_read, read_mapping_text
 from jobs.settings import Settings
 from jobs.sync import SyncContext
+from mappings.calendar import BusinessCalendar
 from mappings.compiler import CompiledMapping
 from mappings.loader import load_mapping
 from mappings.problems import MappingError
@@ -67,7 +68,9 @@ async def sync_context(
         dry_run=settings.dry_run,
     )
     try:
-        version, mapping = await active_mapping(store, Path(settings.mapping_file))
+        version, mapping = await active_mapping(
+            store, Path(settings.mapping_file), settings.business_calendar()
+        )
         budget = StoreBudget(
             store,
             settings.wisenet_daily_quota,
@@ -90,7 +93,9 @@ async def sync_context(
         await store.close()
 
 
-async def active_mapping(store: Store, path: Path) -> tuple[int, CompiledMapping]:
+async def active_mapping(
+    store: Store, path: Path, calendar: BusinessCalendar
+) -> tuple[int, CompiledMapping]:
     """The store's active mapping; the file seeds it on first start and is never applied later.
 
     Once a mapping is active, a file on disk that differs or turned bad is only reported.
@@ -98,7 +103,7 @@ async def active_mapping(store: Store, path: Path) -> tuple[int, CompiledMapping
     active = await store.active_mapping()
     if active is None:
         on_disk = await asyncio.to_thread(_seed_text, path)
-        compiled = _compile(on_disk, str(path))
+        compiled = _compile(on_disk, str(path), calendar)
         version = await store.activate_mapping(on_disk, str(path))
         log.info("mapping.activated", version=version, source=str(path))
         return version, compiled
@@ -111,7 +116,7 @@ async def active_mapping(store: Store, path: Path) -> tuple[int, CompiledMapping
             file=str(path),
             hint="run `connector mapping apply` to switch",
         )
-    return version, _compile(text, source)
+    return version, _compile(text, source, calendar)
 
 
 def _seed_text(path: Path) -> str:
@@ -128,9 +133,9 @@ def _seed_text(path: Path) -> str:
         raise ConfigurationError(str(exc)) from exc
 
 
-def _compile(text: str, source: str) -> CompiledMapping:
+def _compile(text: str, source: str, calendar: BusinessCalendar) -> CompiledMapping:
     try:
-        return load_mapping(text, source)
+        return load_mapping(text, source, calendar)
     except MappingError as exc:
         raise ConfigurationError(str(exc)) from exc
 

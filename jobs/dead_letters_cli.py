@@ -95,7 +95,9 @@ def replay_command(runtime: Runtime, ids: tuple[int, ...], every: bool) -> None:
     async def _replay() -> tuple[int, SyncReport]:
         async with opened_store(settings, runtime.clock) as store:
             letters = await _existing(store, chosen)
-            version, mapping = await active_mapping(store, Path(settings.mapping_file))
+            version, mapping = await active_mapping(
+                store, Path(settings.mapping_file), settings.business_calendar()
+            )
             ctx = DecisionContext(
                 store=store, mapping=mapping, mapping_version=version, account_tz=settings.timezone
             )

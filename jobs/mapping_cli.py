@@ -23,6 +23,7 @@ from jobs.runtime import Runtime
 from jobs.settings import Settings, load_settings
 from jobs.sync import BACKLOG, DecisionContext, SyncReport, decide
 from mappings.bundle import LearnerBundle
+from mappings.calendar import BusinessCalendar
 from mappings.compiler import CompiledMapping, compile_mapping
 from mappings.explain import explain, explanation_json, explanation_lines
 from mappings.loader import ParsedMapping, parse_located, parse_mapping
@@ -33,9 +34,9 @@ from mappings.vocabulary import WISENET_VOCABULARY, never_matching
 EXIT_PROBLEMS = 1
 
 
-def read_mapping(path: Path) -> CompiledMapping:
+def read_mapping(path: Path, calendar: BusinessCalendar) -> CompiledMapping:
     """Load a mapping file; every problem is printed and the command exits 1."""
-    return compile_mapping(read_mapping_spec(path))
+    return compile_mapping(read_mapping_spec(path), calendar)
 
 
 def read_mapping_spec(path: Path) -> MappingSpec:
@@ -76,10 +77,12 @@ async def _stored(
     if bundle is None:
         raise ConfigurationError(f"learner {learner_id} is not in the store")
     if mapping_path is not None:
-        return bundle, read_mapping(mapping_path)
+        return bundle, read_mapping(mapping_path, settings.business_calendar())
     if active is None:
-        return bundle, read_mapping(Path(settings.mapping_file))
-    return bundle, compile_mapping(parse_mapping(active[2], active[1]))
+        return bundle, read_mapping(Path(settings.mapping_file), settings.business_calendar())
+    return bundle, compile_mapping(
+        parse_mapping(active[2], active[1]), settings.business_calendar()
+    )
 
 
 def mapping_schema() -> dict[str, object]:
@@ -99,10 +102,10 @@ def mapping() -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def check_mapping(file: Path) -> None:
     """Check a mapping file; print every problem with its line and column."""
-    compiled = read_mapping(file)
+    spec = read_mapping_spec(file)
     click.echo(
-        f"{file}: ok ({len(compiled.stage_rules)} stage rules, {len(compiled.flags)} "
-        f"flags, {len(compiled.tag_rules)} tag rules)"
+        f"{file}: ok ({len(spec.course_enrolment_stages)} stage rules, {len(spec.flags)} "
+        f"flags, {len(spec.tags.rules)} tag rules)"
     )
 
 
@@ -123,7 +126,7 @@ def schema() -> None:
 )
 def test_mapping(file: Path, cases_dir: Path) -> None:
     """Run admin-written cases against a mapping; print a pass/fail table."""
-    compiled = read_mapping(file)
+    compiled = read_mapping(file, load_settings().business_calendar())
     paths = sorted([*cases_dir.glob("*.yaml"), *cases_dir.glob("*.yml")])
     if not paths:
         raise click.ClickException(f"{cases_dir}: no case files (*.yaml)")
@@ -155,7 +158,7 @@ async def _impact_on_store(
         active = await store.active_mapping()
         if active is None:
             return None
-        current = compile_mapping(parse_mapping(active[2], active[1]))
+        current = compile_mapping(parse_mapping(active[2], active[1]), settings.business_calendar())
         return await impact(store, current, proposed, today)
 
 
@@ -174,8 +177,8 @@ def preview_mapping(
     runtime: Runtime, file: Path, as_of: date | None, as_json: bool, html_file: Path | None
 ) -> None:
     """What switching to FILE would change for every stored learner; no call to Wisenet."""
-    proposed = compile_mapping(read_mapping_spec(file))
     settings = load_settings()
+    proposed = compile_mapping(read_mapping_spec(file), settings.business_calendar())
     today = as_of or runtime.today(settings.timezone)
     found = asyncio.run(_impact_on_store(settings, runtime, proposed, today))
     if found is None:
@@ -198,8 +201,8 @@ def preview_mapping(
 def apply_mapping(runtime: Runtime, file: Path, yes: bool) -> None:
     """Show what a mapping would change, switch to it, and re-decide every stored learner."""
     parsed, text = read_mapping_source(file)
-    proposed = compile_mapping(parsed.spec)
     settings = load_settings()
+    proposed = compile_mapping(parsed.spec, settings.business_calendar())
     today = runtime.today(settings.timezone)
 
     found = asyncio.run(_impact_on_store(settings, runtime, proposed, today))
@@ -270,7 +273,9 @@ def explain_command(
     settings = load_settings()
     today = as_of or runtime.today(settings.timezone)
     if bundle_path is not None:
-        compiled = read_mapping(mapping_path or Path(settings.mapping_file))
+        compiled = read_mapping(
+            mapping_path or Path(settings.mapping_file), settings.business_calendar()
+        )
         try:
             text = read_bundle_text(bundle_path)
             loaded = bundle_from_data(parse_bundle_text(text, str(bundle_path)), str(bundle_path))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import structlog
 
-from mappings.loader import load_mapping
+from mappings.loader import parse_mapping
 from mappings.problems import MappingError
 from mappings.reading import LIMITS, decode_mapping
 
@@ -117,7 +117,7 @@ class MappingFileWatch:
         digest = hashlib.sha256(text.encode()).hexdigest()
         if self._checked is None or self._checked[0] != digest:
             try:
-                load_mapping(text, str(self.path))
+                parse_mapping(text, str(self.path))
                 self._checked = (digest, None)
             except MappingError as exc:
                 self._checked = (digest, first_problem(exc))

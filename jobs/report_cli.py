@@ -23,7 +23,7 @@ from jobs.report_page import report_html
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
 from jobs.summary import stage_order
-from mappings.loader import load_mapping
+from mappings.loader import parse_mapping
 
 NOTICE = "this output holds personal data (learner ids and their lifecycle); handle it as such"
 EXPORT_COLUMNS = (
@@ -40,7 +40,7 @@ EXPORT_COLUMNS = (
 async def mapping_stages(store: Store) -> list[str]:
     """The active mapping's stages in lifecycle order (none without a mapping)."""
     active = await store.active_mapping()
-    return list(load_mapping(active[2], active[1]).spec.stages) if active else []
+    return list(parse_mapping(active[2], active[1]).stages) if active else []
 
 
 @click.command("report")

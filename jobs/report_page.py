@@ -18,7 +18,7 @@ from connector.store.report_data import OVERDUE_BUCKETS, ReportData, overdue_buc
 from connector.store.store import Store
 from connector.store.worklist import WorkItem, worklist
 from jobs.mapping_apply import Impact
-from mappings.loader import load_mapping
+from mappings.loader import parse_mapping
 from mappings.schema import MappingSpec
 
 FUNNEL_ORDER = ("Sales", "Progression", "Completion", "Reconnect")
@@ -373,7 +373,7 @@ def render_preview(found: Impact, daily_quota: int, proposed: str) -> str:
 async def report_html(store: Store, quota: int, zone: tzinfo) -> str:
     """The report page for the store's state, its active mapping and its worklist."""
     active = await store.active_mapping()
-    kinds = flag_kinds(load_mapping(active[2], active[1]).spec) if active else {}
+    kinds = flag_kinds(parse_mapping(active[2], active[1])) if active else {}
     binding = await store.binding()
     today = store.clock.now().astimezone(zone).date()
     facts = PageFacts(

@@ -46,9 +46,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector.errors import ConfigurationError
+from connector.public_holidays import UnknownRegionError, business_calendar
 from connector.webhooks.verify import SignatureMode, VerifierConfig, secret_weakness
 from jobs.logging import LogFormat, LogLevel
 from jobs.setting_sources import FILE_SUFFIX, SecretFileError, secret_files, unknown_settings
+from mappings.calendar import BusinessCalendar
 
 ENV_PREFIX = "CONNECTOR_"
 ENV_FILE = ".env"
@@ -274,6 +276,7 @@ class Settings(BaseSettings):
     wisenet_quota_reset: TimeOfDay = time(0, 0)
     wisenet_timeout: float = Field(default=30.0, ge=1, le=300, allow_inf_nan=False)
     timezone: Timezone = ZoneInfo("Australia/Sydney")
+    holidays: str = "AU"  # whose public holidays business days skip: AU, AU-NSW, …
     database_url: str = "sqlite+aiosqlite:///var/connector.db"
     mapping_file: str = DEFAULT_MAPPING_FILE
     dry_run: bool = False
@@ -317,6 +320,18 @@ class Settings(BaseSettings):
         if port is not None and not 0 < port < 65536:
             raise ValueError("the port must be from 1 to 65535")
         return value.rstrip("/")
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str) -> str:
+        try:
+            return business_calendar(value).region
+        except UnknownRegionError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def business_calendar(self) -> BusinessCalendar:
+        """The business days rules count: weekends and the region's public holidays off."""
+        return business_calendar(self.holidays)
 
     @field_validator("report_url")
     @classmethod

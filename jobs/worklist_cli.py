@@ -16,7 +16,7 @@ from connector.store.worklist import KINDS, WorkItem, selected, worklist
 from jobs.bootstrap import opened_store
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
-from mappings.loader import load_mapping
+from mappings.loader import parse_mapping
 
 COLUMNS = tuple(WorkItem.__dataclass_fields__)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
@@ -77,9 +77,7 @@ def worklist_command(
         async with opened_store(settings, runtime.clock) as store:
             active = await store.active_mapping()
             known = (
-                {rule.id for rule in load_mapping(active[2], active[1]).spec.flags}
-                if active
-                else set()
+                {rule.id for rule in parse_mapping(active[2], active[1]).flags} if active else set()
             )
             return await worklist(store, runtime.today(settings.timezone)), known
 

@@ -64,13 +64,25 @@ class Learner:
 
 @dataclass(frozen=True, slots=True)
 class CourseEnrolment:
-    """A course enrolment's rule inputs."""
+    """A course enrolment's rule inputs.
+
+    The offer's code and dates, the study mode and the trainer's and coordinator's ids come from
+    the enrolment's own relationships; the course code from the account's course-offer listing.
+    Of staff, only ids are kept.
+    """
 
     id: int
     learner_id: int
     status: str | None = None
     application_status: str | None = None
     course_offer_id: int | None = None
+    course_offer_code: str | None = None
+    course_offer_start_date: date | None = None
+    course_offer_end_date: date | None = None
+    course_code: str | None = None
+    study_mode: str | None = None
+    trainer_id: int | None = None
+    coordinator_id: int | None = None
     enquiry_date: date | None = None
     start_date: date | None = None
     end_date: date | None = None

@@ -210,6 +210,33 @@ COURSE_ENROLMENT_FIELDS = _fields(
         "QualificationIssuedDate",
     ),
     FieldSpec("for_avetmiss", B, lambda r: r.for_avetmiss, "ForAvetmissFlag"),
+    FieldSpec("course_offer_id", N, lambda r: r.course_offer_id, "CourseOfferId"),
+    FieldSpec(
+        "course_offer_code", T, lambda r: r.course_offer_code, "Relationships.CourseOffer.Code"
+    ),
+    FieldSpec(
+        "course_offer_start_date",
+        D,
+        lambda r: r.course_offer_start_date,
+        "Relationships.CourseOffer.CourseOfferStartDate",
+    ),
+    FieldSpec(
+        "course_offer_end_date",
+        D,
+        lambda r: r.course_offer_end_date,
+        "Relationships.CourseOffer.CourseOfferEndDate",
+    ),
+    FieldSpec(
+        "course_code",
+        T,
+        lambda r: r.course_code,
+        "the offer's course code (Relationships.Course.CourseCode of /course-offers)",
+    ),
+    FieldSpec("study_mode", T, lambda r: r.study_mode, "Relationships.StudyMode.Description"),
+    FieldSpec("trainer_id", N, lambda r: r.trainer_id, "Relationships.Trainer.TrainerId"),
+    FieldSpec(
+        "coordinator_id", N, lambda r: r.coordinator_id, "Relationships.Coordinator.CoordinatorId"
+    ),
 )
 
 UNIT_ENROLMENT_FIELDS = _fields(

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from string import Formatter
 from typing import Any
 
+from mappings.audiences import code_matcher
 from mappings.bundle import (
     Checklist,
     CourseEnrolment,
@@ -23,6 +24,7 @@ from mappings.bundle import (
     LearnerBundle,
     UnitEnrolment,
 )
+from mappings.calendar import BusinessCalendar, Duration
 from mappings.catalogue import CATALOGUE, CHILDREN, FieldKind, FieldSpec, Subject
 from mappings.references import enrolment_flag_driven_tags
 from mappings.schema import (
@@ -51,6 +53,7 @@ from mappings.schema import (
     Some,
     StageIs,
     TagSelect,
+    is_threshold_name,
 )
 
 Record = Any
@@ -159,31 +162,36 @@ def _show(value: Any) -> str:
 class Compiler:
     """Compiles one checked mapping; facts and dates are compiled on first use."""
 
-    def __init__(self, spec: MappingSpec) -> None:
+    def __init__(self, spec: MappingSpec, calendar: BusinessCalendar) -> None:
         self.spec = spec
+        self.calendar = calendar
         self.sets = {
             name: frozenset(normalise(v) for v in values) for name, values in spec.sets.items()
         }
         self._facts: dict[tuple[Subject, str], Node] = {}
         self._dates: dict[tuple[Subject, str], DateOf] = {}
+        self._audiences: dict[str, Node] = {}
 
     # --- numbers and dates ----------------------------------------------------------------
 
-    def days(self, count: int | str) -> int:
-        """A day count: a number or a threshold's name."""
-        return count if isinstance(count, int) else self.spec.thresholds[count]
+    def duration(self, count: int | str) -> Duration:
+        """A duration: a number of days, duration text, or a threshold's name."""
+        if is_threshold_name(count):
+            return Duration.parse(self.spec.thresholds[str(count)])
+        return Duration.parse(count)
 
     def date_point(self, point: DatePoint, subject: Subject) -> DateOf:
         """What a date is compared with."""
+        shift = self.calendar.shift
         if point == "today":
             return lambda ctx, _: ctx.today
         if not isinstance(point, DateOffset):
             if point.today_minus_days is not None:
-                back = timedelta(days=self.days(point.today_minus_days))
-                return lambda ctx, _: ctx.today - back
-            ahead = timedelta(days=self.days(point.today_plus_days or 0))
-            return lambda ctx, _: ctx.today + ahead
-        shift = timedelta(days=self.days(point.plus_days) - self.days(point.minus_days))
+                back = self.duration(point.today_minus_days)
+                return lambda ctx, _: shift(ctx.today, back, -1)
+            ahead = self.duration(point.today_plus_days or 0)
+            return lambda ctx, _: shift(ctx.today, ahead, 1)
+        plus, minus = self.duration(point.plus_days), self.duration(point.minus_days)
         base = (
             self.named_date(subject, point.date)
             if point.date is not None
@@ -192,7 +200,7 @@ class Compiler:
 
         def offset(ctx: Context, record: Record) -> date | None:
             found = base(ctx, record)
-            return None if found is None else found + shift
+            return None if found is None else shift(shift(found, plus, 1), minus, -1)
 
         return offset
 
@@ -536,6 +544,56 @@ class Compiler:
 
         return Node(test, why_not)
 
+    # --- audiences --------------------------------------------------------------------------
+
+    def audience(self, name: str) -> Node:
+        """Whether a course enrolment is in the named audience."""
+        if name not in self._audiences:
+            spec = self.spec.audiences[name]
+            of_course, of_offer = code_matcher(spec.courses), code_matcher(spec.course_offers)
+            when = (
+                None if spec.when is None else self.condition(spec.when, Subject.COURSE_ENROLMENT)
+            )
+
+            def test(ctx: Context, ce: Record) -> bool:
+                return (
+                    of_course(ce.course_code)
+                    or of_offer(ce.course_offer_code)
+                    or (when is not None and when.test(ctx, ce))
+                )
+
+            def why_not(_ctx: Context, ce: Record) -> str:
+                return (
+                    f"not in audience {name} (course {ce.course_code or 'unknown'}, "
+                    f"offer {ce.course_offer_code or 'unknown'})"
+                )
+
+            self._audiences[name] = Node(test, why_not)
+        return self._audiences[name]
+
+    def within(self, name: str | None, subject: Subject, inner: Node) -> Node:
+        """`inner`, limited to subjects of enrolments in the audience (all without one).
+
+        A unit, credential or enrolment checklist is in its enrolment's audience; a learner, or a
+        learner's checklist, is in it when one of the learner's enrolments is.
+        """
+        if name is None:
+            return inner
+        audience = self.audience(name)
+        if subject is Subject.COURSE_ENROLMENT:
+            gate = audience
+        else:
+
+            def any_enrolment(ctx: Context, record: Record) -> bool:
+                if subject is not Subject.LEARNER:
+                    enrolment = ctx.enrolment_of(record)
+                    if enrolment is not None:
+                        return audience.test(ctx, enrolment)
+                return any(audience.test(ctx, ce) for ce in ctx.bundle.course_enrolments)
+
+            gate = Node(any_enrolment, lambda _ctx, _record: f"not in audience {name}")
+        return self._all([gate, inner])
+
     @staticmethod
     def _stage(stages: frozenset[str], subject: Subject) -> Node:
         listed = ", ".join(sorted(stages))
@@ -644,12 +702,15 @@ class CompiledMapping:
     flag_driven_tags: frozenset[str]  # tags an enrolment flag (raised by time) can bring
 
 
-def compile_mapping(spec: MappingSpec) -> CompiledMapping:
-    """Compile a mapping that the loader has checked."""
-    compiler = Compiler(spec)
+def compile_mapping(spec: MappingSpec, calendar: BusinessCalendar) -> CompiledMapping:
+    """Compile a mapping that the loader has checked; business days count on `calendar`."""
+    compiler = Compiler(spec, calendar)
+    enrolment = Subject.COURSE_ENROLMENT
     stage_rules = tuple(
         CompiledStageRule(
-            rule.id, rule.stage, compiler.condition(rule.when, Subject.COURSE_ENROLMENT)
+            rule.id,
+            rule.stage,
+            compiler.within(rule.audience, enrolment, compiler.condition(rule.when, enrolment)),
         )
         for rule in spec.course_enrolment_stages
     )
@@ -658,7 +719,9 @@ def compile_mapping(spec: MappingSpec) -> CompiledMapping:
             id=rule.id,
             subject=rule.subject,
             scope=None if rule.scope is None else compiler.condition(rule.scope, rule.subject),
-            when=compiler.condition(rule.when, rule.subject),
+            when=compiler.within(
+                rule.audience, rule.subject, compiler.condition(rule.when, rule.subject)
+            ),
             reason=Template.parse(rule.reason),
             kind=rule.kind,
             due=None if rule.due is None else compiler.date_point(rule.due, rule.subject),
@@ -677,7 +740,9 @@ def compile_mapping(spec: MappingSpec) -> CompiledMapping:
                     learner=None
                     if select.learner is None
                     else compiler.condition(select.learner, Subject.LEARNER),
-                    among=compiler.condition(select.among, Subject.COURSE_ENROLMENT),
+                    among=compiler.within(
+                        rule.audience, enrolment, compiler.condition(select.among, enrolment)
+                    ),
                     latest=compiler.named_date(Subject.COURSE_ENROLMENT, select.latest),
                     highest_id_wins=select.ties == "highest_id",
                 )
@@ -687,7 +752,9 @@ def compile_mapping(spec: MappingSpec) -> CompiledMapping:
                 CompiledTagRule(
                     id=rule.id,
                     tag=rule.tag,
-                    when=compiler.condition(rule.when, Subject.COURSE_ENROLMENT),
+                    when=compiler.within(
+                        rule.audience, enrolment, compiler.condition(rule.when, enrolment)
+                    ),
                 )
             )
     named_dates = {

@@ -19,7 +19,8 @@ class Flag:
 
     `kind` is the rule's (`missing_data`, `overdue`, `other`); `due` the day the flagged work
     became due, where the rule says; `course_enrolment_id` the enrolment the subject is or belongs
-    to (None for a learner or a learner's checklist).
+    to (None for a learner or a learner's checklist); `owner_id` who owes the work: that
+    enrolment's coordinator, else its trainer (a staff id; None when it has neither).
     """
 
     flag: str
@@ -30,6 +31,7 @@ class Flag:
     kind: str = "other"
     due: date | None = None
     course_enrolment_id: int | None = None
+    owner_id: int | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:

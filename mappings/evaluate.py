@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from mappings.bundle import LearnerBundle
+from mappings.bundle import CourseEnrolment, LearnerBundle
 from mappings.catalogue import CATALOGUE, FieldKind, Subject
 from mappings.compiler import CompiledFlag, CompiledMapping, CompiledTagRule, Context
 from mappings.decision import Decision, EnrolmentDecision, Flag
@@ -89,6 +89,7 @@ def _raise(rule: CompiledFlag, ctx: Context, mapping: CompiledMapping) -> list[F
         if not rule.when.test(ctx, record):
             continue
         values = reason_values(rule.subject, record, ctx, mapping)
+        enrolment = _enrolment(rule.subject, record, ctx)
         raised.append(
             Flag(
                 rule.id,
@@ -98,20 +99,28 @@ def _raise(rule: CompiledFlag, ctx: Context, mapping: CompiledMapping) -> list[F
                 rule.reason.render(values),
                 kind=rule.kind,
                 due=None if rule.due is None else rule.due(ctx, record),
-                course_enrolment_id=_enrolment_id(rule.subject, record, ctx),
+                course_enrolment_id=None if enrolment is None else enrolment.id,
+                owner_id=None if enrolment is None else _owner(enrolment),
             )
         )
     return raised
 
 
-def _enrolment_id(subject: Subject, record: Any, ctx: Context) -> int | None:
+def _enrolment(subject: Subject, record: Any, ctx: Context) -> CourseEnrolment | None:
     """The course enrolment a flagged subject is or belongs to, if any."""
     if subject is Subject.COURSE_ENROLMENT:
-        return int(record.id)
+        found: CourseEnrolment = record
+        return found
     if subject is Subject.LEARNER:
         return None
-    enrolment = ctx.enrolment_of(record)
-    return None if enrolment is None else enrolment.id
+    return ctx.enrolment_of(record)
+
+
+def _owner(enrolment: CourseEnrolment) -> int | None:
+    """Who owes an enrolment's work: its coordinator, else its trainer."""
+    return (
+        enrolment.coordinator_id if enrolment.coordinator_id is not None else enrolment.trainer_id
+    )
 
 
 def _tagged(rule: CompiledTagRule, ctx: Context) -> list[int]:

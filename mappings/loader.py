@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from mappings.calendar import BusinessCalendar
 from mappings.catalogue import CATALOGUE, CHILDREN, HAS_ENROLMENT, FieldKind, Subject
 from mappings.compiler import CompiledMapping, compile_mapping
 from mappings.problems import MappingError, Problem, dotted, shown
@@ -36,6 +37,7 @@ from mappings.schema import (
     UNMAPPED,
     AllOf,
     AnyOf,
+    Audience,
     Count,
     DateExpression,
     DateOfField,
@@ -68,6 +70,7 @@ from mappings.schema import (
     TodayOffset,
     condition_kind,
     date_kind,
+    is_threshold_name,
     point_kind,
     tag_rule_kind,
 )
@@ -83,9 +86,9 @@ _APPLICABLE: dict[FieldKind, frozenset[str]] = {
 }
 
 
-def load_mapping(text: str, source: str) -> CompiledMapping:
+def load_mapping(text: str, source: str, calendar: BusinessCalendar) -> CompiledMapping:
     """Parse, check and compile a mapping; raise `MappingError` listing every problem."""
-    return compile_mapping(parse_mapping(text, source))
+    return compile_mapping(parse_mapping(text, source), calendar)
 
 
 def parse_mapping(text: str, source: str) -> MappingSpec:
@@ -298,6 +301,8 @@ def _keys_by_position(path: Sequence[str | int], parent: Any) -> tuple[str, ...]
         ("dates",): PerSubject,
     }
     model = models.get(shape)
+    if len(path) == 2 and path[0] == "audiences":
+        model = Audience
     if path and path[-1] in _DATE_POINT_KEYS:
         today = "today_minus_days" in parent or "today_plus_days" in parent
         model = TodayOffset if today else DateOffset
@@ -314,11 +319,15 @@ def _allowed_keys(parent: dict[str, Any]) -> tuple[str, ...]:
 # --- semantic checks --------------------------------------------------------------------------
 
 
+# Conditions decided before any stage is known, and what to call them in a problem.
+_NO_DECISIONS = {"stage": "stage rules", "audience": "audiences (stage rules use them)"}
+
+
 @dataclass
 class Scope:
     """Where a condition stands: the rule kind it belongs to and how to report it."""
 
-    rule_kind: str  # "stage", "flag", "tag" or "definition"
+    rule_kind: str  # "stage", "audience", "flag", "tag" or "definition"
     loc: Loc
 
 
@@ -346,10 +355,12 @@ class Checker:
         """Every problem of the mapping."""
         self._stages()
         self._definitions()
+        self._audiences()
         seen: dict[str, Loc] = {}
         for index, stage_rule in enumerate(self.spec.course_enrolment_stages):
             loc: Loc = ("course_enrolment_stages", index)
             self._unique(stage_rule.id, loc, seen)
+            self._audience_ref(stage_rule.audience, loc)
             if stage_rule.stage not in self.stage_names | {CLOSED, UNMAPPED}:
                 self.problem(
                     (*loc, "stage"),
@@ -362,6 +373,7 @@ class Checker:
         for index, flag in enumerate(self.spec.flags):
             loc = ("flags", index)
             self._unique(flag.id, loc, seen)
+            self._audience_ref(flag.audience, loc)
             if flag.scope is not None:
                 self.condition(flag.scope, flag.subject, Scope("flag", (*loc, "scope")))
             self.condition(flag.when, flag.subject, Scope("flag", (*loc, "when")))
@@ -370,6 +382,28 @@ class Checker:
                 self._date_point(flag.due, flag.subject, (*loc, "due"))
         self._tags(seen)
         return self.problems
+
+    def _audiences(self) -> None:
+        """Check each audience's codes and condition.
+
+        The condition is on a course enrolment and, like a stage rule's, may not refer to stages
+        or flags (stage rules may be limited to an audience).
+        """
+        for name, audience in self.spec.audiences.items():
+            loc: Loc = ("audiences", name)
+            for key in ("courses", "course_offers"):
+                for index, code in enumerate(getattr(audience, key) or ()):
+                    if not code.strip():
+                        self.problem((*loc, key, index), "a code or pattern may not be blank")
+            if audience.when is not None:
+                self.condition(
+                    audience.when, Subject.COURSE_ENROLMENT, Scope("audience", (*loc, "when"))
+                )
+
+    def _audience_ref(self, name: str | None, loc: Loc) -> None:
+        if name is not None and name not in self.spec.audiences:
+            known = ", ".join(self.spec.audiences) or "none defined"
+            self.problem((*loc, "audience"), f"unknown audience '{name}'; known: {known}")
 
     def _unique(self, rule_id: str, loc: Loc, seen: dict[str, Loc]) -> None:
         if rule_id in seen:
@@ -516,10 +550,11 @@ class Checker:
                 )
                 return False
             uses = self.fact_uses_decisions(subject, spec.fact)
-            if uses and at.rule_kind == "stage":
+            if uses and at.rule_kind in _NO_DECISIONS:
                 self.problem(
                     (*loc, "fact"),
-                    f"stage rules cannot refer to stages or flags; fact '{spec.fact}' does",
+                    f"{_NO_DECISIONS[at.rule_kind]} cannot refer to stages or flags; "
+                    f"fact '{spec.fact}' does",
                 )
             return uses
         if isinstance(spec, FieldTest):
@@ -528,10 +563,11 @@ class Checker:
             uses = self._named_date(spec.date, subject, (*loc, "date"))
             if spec.operator != "exists":
                 self._date_point(spec.operand, subject, (*loc, spec.operator))
-            if uses and at.rule_kind == "stage":
+            if uses and at.rule_kind in _NO_DECISIONS:
                 self.problem(
                     (*loc, "date"),
-                    f"stage rules cannot refer to stages or flags; date '{spec.date}' does",
+                    f"{_NO_DECISIONS[at.rule_kind]} cannot refer to stages or flags; "
+                    f"date '{spec.date}' does",
                 )
             return uses
         if isinstance(spec, MissingAny):
@@ -575,8 +611,8 @@ class Checker:
 
     def _stage_test(self, spec: StageIs, subject: Subject, at: Scope) -> bool:
         loc = (*at.loc, "stage")
-        if at.rule_kind == "stage":
-            self.problem(loc, "stage rules cannot refer to stages")
+        if at.rule_kind in _NO_DECISIONS:
+            self.problem(loc, f"{_NO_DECISIONS[at.rule_kind]} cannot refer to stages")
         if subject not in (Subject.LEARNER, Subject.COURSE_ENROLMENT):
             self.problem(loc, f"a {subject.value} has no stage; use `learner:` or `enrolment:`")
         for name in spec.stage:
@@ -654,7 +690,7 @@ class Checker:
                 if value is not None
             ]
         for key, count in counts:
-            if isinstance(count, str) and count not in self.spec.thresholds:
+            if is_threshold_name(count) and count not in self.spec.thresholds:
                 known = ", ".join(self.spec.thresholds) or "none defined"
                 self.problem((*loc, key), f"unknown threshold '{count}'; known: {known}")
         if isinstance(point, DateOffset):
@@ -700,6 +736,7 @@ class Checker:
         for index, tag_rule in enumerate(self.spec.tags.rules):
             loc: Loc = ("tags", "rules", index)
             self._unique(tag_rule.id, loc, seen)
+            self._audience_ref(tag_rule.audience, loc)
             if tag_rule.tag not in owned_names:
                 self.problem(
                     (*loc, "tag"),

@@ -2,7 +2,9 @@
 
 A closed set of declarative constructs, no expressions:
 
-- `thresholds`: named day counts; `sets`: named lists of names or codes;
+- `thresholds`: named durations (days, business days, weeks, months); `sets`: named lists;
+- `audiences`: named groups of course enrolments (by course, offer or condition) a rule may be
+  limited to with `audience: NAME`;
 - `facts`: named conditions per subject (`certified`, `usi_present`, …);
 - `dates`: named dates per subject, e.g. the completion date as a fallback chain;
 - `course_enrolment_stages`: ordered rules, first match wins; `learner_stage`: the roll-up;
@@ -24,11 +26,12 @@ learner: C             enrolment: C
 
 A date point (what a date is compared with) is `today`, `{today_minus_days: N}`,
 `{today_plus_days: N}`, or `{date: NAME | field: NAME, plus_days: N, minus_days: N}`; N is a
-number or a threshold's name.
+number of days, a duration (`10 business days`, `2 weeks`, `1 month`) or a threshold's name.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import (
@@ -38,10 +41,14 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     model_validator,
 )
 
+from mappings.calendar import DURATION_HINT, DURATION_PATTERN, MAX_DAYS, Duration, DurationError
 from mappings.catalogue import Subject
+from mappings.problems import shown
 
 RULE_ID = r"^[a-z][a-z0-9-]*$"
 NAME = r"^[a-z][a-z0-9_]*$"
@@ -54,10 +61,45 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-MAX_DAYS = 36_600  # about a hundred years: any date plus or minus it stays a date
-DayCount = Annotated[int, Field(ge=0, le=MAX_DAYS)] | Annotated[str, Field(pattern=NAME)]
+def _counted(*, names: bool) -> WrapValidator:
+    """One clear error for a day count, whichever form it was meant to take."""
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError(f"Input should be greater than or equal to 0; found {value}")
+            if value > MAX_DAYS:
+                raise ValueError(f"Input should be less than or equal to {MAX_DAYS}; found {value}")
+        elif isinstance(value, str) and names and re.fullmatch(NAME, value):
+            pass
+        elif isinstance(value, str):
+            try:
+                Duration.parse(value)
+            except DurationError as exc:
+                name = " or a threshold's name" if names else ""
+                raise ValueError(f"expected {DURATION_HINT}{name}; found {shown(value)}") from exc
+        else:
+            raise ValueError(f"expected {DURATION_HINT}; found {shown(value)}")
+        return handler(value)
+
+    return WrapValidator(check)
+
+
+DurationText = Annotated[str, Field(pattern=DURATION_PATTERN)]
+DayCount = Annotated[
+    Annotated[int, Field(ge=0, le=MAX_DAYS)] | Annotated[str, Field(pattern=NAME)] | DurationText,
+    _counted(names=True),
+]
+ThresholdValue = Annotated[
+    Annotated[int, Field(ge=0, le=MAX_DAYS)] | DurationText, _counted(names=False)
+]
 Scalar = str | int | bool
 V = TypeVar("V")
+
+
+def is_threshold_name(count: object) -> bool:
+    """Whether a day count names a threshold (rather than giving a number or duration text)."""
+    return isinstance(count, str) and " " not in count
 
 
 def _as_list(value: Any) -> Any:
@@ -448,11 +490,36 @@ class PerSubject(Strict, Generic[V]):
         return found
 
 
+CodePattern = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Audience(Strict):
+    """Course enrolments of these courses or offers, or matching `when` (any of them).
+
+    Codes compare trimmed and case-insensitively; `*` and `?` are wildcards (`HLTAID*`).
+    """
+
+    courses: list[CodePattern] | None = Field(default=None, min_length=1)
+    course_offers: list[CodePattern] | None = Field(default=None, min_length=1)
+    when: Condition | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Audience:
+        if self.courses is None and self.course_offers is None and self.when is None:
+            raise ValueError("an audience needs courses, course_offers or when")
+        return self
+
+
+AudienceName = Annotated[str, Field(pattern=NAME)]
+
+
 class StageRule(Strict):
     """Course enrolments matching `when` are in `stage` (the first matching rule wins)."""
 
     id: str = Field(pattern=RULE_ID)
     stage: str
+    audience: AudienceName | None = None  # only enrolments in this audience
     when: Condition
     description: str | None = None
 
@@ -469,6 +536,7 @@ class FlagRule(Strict):
     id: str = Field(pattern=RULE_ID)
     subject: Subject
     kind: Literal["missing_data", "overdue", "other"] = "other"  # how reports group it
+    audience: AudienceName | None = None  # only subjects of enrolments in this audience
     scope: Condition | None = None
     when: Condition
     reason: str = Field(min_length=1, max_length=300)
@@ -490,6 +558,7 @@ class TagWhen(Strict):
 
     id: str = Field(pattern=RULE_ID)
     tag: str = Field(min_length=1, max_length=100)
+    audience: AudienceName | None = None  # only enrolments in this audience
     when: Condition
     description: str | None = None
 
@@ -499,6 +568,7 @@ class TagSelect(Strict):
 
     id: str = Field(pattern=RULE_ID)
     tag: str = Field(min_length=1, max_length=100)
+    audience: AudienceName | None = None  # only enrolments in this audience
     select: Selection
     description: str | None = None
 
@@ -548,10 +618,11 @@ class MappingSpec(Strict):
     version: Literal[1]
     name: str | None = None
     stages: list[str] = Field(min_length=1)
-    thresholds: dict[
-        Annotated[str, Field(pattern=NAME)], Annotated[int, Field(ge=0, le=MAX_DAYS)]
-    ] = Field(default_factory=dict)
+    thresholds: dict[Annotated[str, Field(pattern=NAME)], ThresholdValue] = Field(
+        default_factory=dict
+    )
     sets: dict[Annotated[str, Field(pattern=NAME)], list[str]] = Field(default_factory=dict)
+    audiences: dict[AudienceName, Audience] = Field(default_factory=dict)
     facts: PerSubject[Condition] = Field(default_factory=PerSubject[Condition])
     dates: PerSubject[DateExpression] = Field(default_factory=PerSubject[DateExpression])
     course_enrolment_stages: list[StageRule] = Field(min_length=1)
@@ -569,6 +640,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     *_CONDITION_MODELS.values(),
     *_DATE_MODELS.values(),
     Selection,
+    Audience,
     StageRule,
     FlagRule,
     TagWhen,

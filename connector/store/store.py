@@ -6,6 +6,7 @@ its cursor, a decision commits with its flags, stage history and outbox rows.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import socket
@@ -31,6 +32,7 @@ from connector.store.opening import missing_store, store_opening, where
 from connector.store.schema import (
     budget,
     combos,
+    course_offers,
     cursors,
     daily_writes,
     dead_letters,
@@ -530,6 +532,7 @@ class Store:
                     .order_by(records.c.learner_id, records.c.entity, records.c.id)
                 )
             ).all()
+            offer_codes = await _offer_codes(conn, rows)
         grouped: dict[int, dict[str, list[Any]]] = {}
         tag_ids: dict[int, dict[int, tuple[int, ...]]] = {}
         own: dict[int, Learner] = {}
@@ -538,9 +541,10 @@ class Store:
                 own[learner_id] = decode(Learner, fields)
                 continue
             if entity in _KINDS:
-                grouped.setdefault(learner_id, {}).setdefault(entity, []).append(
-                    decode(_KINDS[entity], fields)
-                )
+                value: Any = decode(_KINDS[entity], fields)
+                if entity == ENROLMENT:
+                    value = _with_offer_codes(value, offer_codes)
+                grouped.setdefault(learner_id, {}).setdefault(entity, []).append(value)
             if entity == ENROLMENT:
                 tag_ids.setdefault(learner_id, {})[ident] = tuple(stored_tags or ())
         found = {}
@@ -1495,3 +1499,39 @@ async def purge_older_than(store: Store, before: datetime) -> dict[str, int]:
         )
         removed["webhook_inbox"] = int(handled.rowcount or 0)
     return removed
+
+
+async def _offer_codes(
+    conn: AsyncConnection, rows: Sequence[Any]
+) -> dict[int, tuple[str | None, str | None]]:
+    """The listed offer code and course code of each offer these enrolment rows name."""
+    wanted = sorted(
+        {
+            int(row.fields["course_offer_id"])
+            for row in rows
+            if row.entity == ENROLMENT and isinstance(row.fields.get("course_offer_id"), int)
+        }
+    )
+    found: dict[int, tuple[str | None, str | None]] = {}
+    for start in range(0, len(wanted), 500):
+        listed = await conn.execute(
+            select(
+                course_offers.c.course_offer_id, course_offers.c.code, course_offers.c.course_code
+            ).where(course_offers.c.course_offer_id.in_(wanted[start : start + 500]))
+        )
+        found.update({row[0]: (row[1], row[2]) for row in listed})
+    return found
+
+
+def _with_offer_codes(
+    enrolment: CourseEnrolment, codes: dict[int, tuple[str | None, str | None]]
+) -> CourseEnrolment:
+    """An enrolment with its course code (and, where its item had none, its offer code)."""
+    if enrolment.course_offer_id not in codes:
+        return enrolment
+    code, course_code = codes[enrolment.course_offer_id]
+    return dataclasses.replace(
+        enrolment,
+        course_offer_code=enrolment.course_offer_code or code,
+        course_code=course_code,
+    )

@@ -18,7 +18,7 @@ from jobs.bootstrap import active_mapping
 from jobs.inbox import drain_inbox
 from jobs.service import JobRunner
 from jobs.sync import sync
-from tests.support.bundles import DEFAULT_MAPPING
+from tests.support.bundles import CALENDAR, DEFAULT_MAPPING
 from tests.support.rig import Rig
 from tests.support.sandbox import control
 
@@ -197,7 +197,7 @@ async def test_a_bad_mapping_file_on_disk_is_reported_and_the_active_mapping_sta
     assert "connector_mapping_file_bad 1.0" in scraped.text
     assert "connector_mapping_file_differs 0.0" in scraped.text
     # A restart keeps the active mapping too.
-    assert (await active_mapping(rig.store, mapping))[0] == version
+    assert (await active_mapping(rig.store, mapping, CALENDAR))[0] == version
 
     mapping.unlink()
     mapping.mkdir()  # unreadable as a file, whoever the tests run as

@@ -35,7 +35,7 @@ from jobs.mapping_apply import impact
 from jobs.sync import SyncReport, reconcile, sync, write_back
 from mappings.loader import load_mapping
 from tests.reference import Outcome, decide
-from tests.support.bundles import DEFAULT_MAPPING, default_mapping
+from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, default_mapping
 from tests.support.databases import database
 from tests.support.receiving import receiving
 from tests.support.rig import Rig, expected_tags, owned_tags_in_wisenet
@@ -129,6 +129,7 @@ async def assert_preview_counts_what_wisenet_holds(
     proposed = load_mapping(
         DEFAULT_MAPPING.read_text().replace("reconnect_after_days: 60", "reconnect_after_days: 30"),
         "proposed.yaml",
+        CALENDAR,
     )
     preview = await impact(rig.store, default_mapping(), proposed, TODAY)
     now = reference(rig)

@@ -12,7 +12,7 @@ from jobs.mapping_apply import impact
 from jobs.sync import PlannedWrite, SyncReport, backfill, reconcile, sweep, sync, write_back
 from mappings.loader import load_mapping
 from tests.reference import decide
-from tests.support.bundles import DEFAULT_MAPPING, default_mapping
+from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, default_mapping
 from tests.support.clock import FakeClock
 from tests.support.rig import (
     OWNED,
@@ -122,7 +122,7 @@ async def test_a_certificate_issued_without_other_change_is_never_reported_late(
     """On day 31 a credential read before certificate-overdue finds the certificate instead."""
     text = DEFAULT_MAPPING.read_text()
     assert OVERDUE_RULE in text
-    rig.ctx.mapping = load_mapping(text.replace(OVERDUE_RULE, rule), "variant.yaml")
+    rig.ctx.mapping = load_mapping(text.replace(OVERDUE_RULE, rule), "variant.yaml", CALENDAR)
     case = next(c for c in control(rig.server, "GET", "/cases") if c["name"] == "stage-current")
     ce = case["course_enrolment_ids"][0]
     control(rig.server, "POST", f"/course-enrolments/{ce}/status", json={"status": "Completed"})
@@ -178,6 +178,7 @@ async def test_the_impact_of_a_new_mapping_counts_exactly_the_crossings(
     proposed = load_mapping(
         DEFAULT_MAPPING.read_text().replace("reconnect_after_days: 60", "reconnect_after_days: 30"),
         "proposed.yaml",
+        CALENDAR,
     )
     found = await impact(rig.store, default_mapping(), proposed, TODAY)
     labels = Labels.from_combos(combos(rig.server.sandbox))

@@ -18,7 +18,7 @@ from connector.store.codec import content_hash, encode
 from connector.store.store import Store
 from mappings.evaluate import evaluate
 from mappings.loader import load_mapping
-from tests.support.bundles import TODAY, bundle, default_mapping, enrolment, learner
+from tests.support.bundles import CALENDAR, TODAY, bundle, default_mapping, enrolment, learner
 from tests.support.clock import FakeClock
 from tests.support.databases import database
 
@@ -189,7 +189,7 @@ async def test_an_0006_store_keeps_usi_facts_and_no_usi_after_upgrading(
         on_disk_after = await postgres_file_bytes(url) if kind == "postgresql" else b""
     assert not [usi for usi in USIS if usi in after]
     assert active is not None
-    rewritten = load_mapping(active[2], active[1])
+    rewritten = load_mapping(active[2], active[1], CALENDAR)
     for raw in (*KEPT.values(), "SHORT", "12345", " 2222222222 "):
         for status in ("Verified", None):
             who = bundle(enrolment(10, "Current"), who=learner(usi=raw, usi_status=status))

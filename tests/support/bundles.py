@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from connector.public_holidays import business_calendar
 from connector.wisenet.usi import usi_facts
 from mappings.bundle import (
     Address,
@@ -26,6 +27,7 @@ from mappings.loader import load_mapping
 from tests.reference import Outcome
 
 TODAY = date(2026, 11, 29)
+CALENDAR = business_calendar("AU")  # the default CONNECTOR_HOLIDAYS
 DEFAULT_MAPPING = Path(__file__).resolve().parents[2] / "config" / "mapping.yaml"
 COMPLETE_AVETMISS = Avetmiss(*([True] * 7))
 COMPLETE_ADDRESS = Address(has_suburb=True, has_postcode=True, has_state=True, country="Australia")
@@ -34,7 +36,7 @@ COMPLETE_ADDRESS = Address(has_suburb=True, has_postcode=True, has_state=True, c
 @cache
 def default_mapping() -> CompiledMapping:
     """The shipped default mapping, compiled once."""
-    return load_mapping(DEFAULT_MAPPING.read_text(), "config/mapping.yaml")
+    return load_mapping(DEFAULT_MAPPING.read_text(), "config/mapping.yaml", CALENDAR)
 
 
 def ago(days: int) -> date:

@@ -25,6 +25,7 @@ from jobs.settings import (
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / "config" / ".env.example"
 DESIGN = ROOT.parent / "shared" / "design.md"
+BEYOND_THE_TABLE = {"CONNECTOR_HOLIDAYS"}  # issue 18: business days skip the region's holidays
 
 
 def test_defaults_match_the_settings_table() -> None:
@@ -172,13 +173,14 @@ def test_env_example_copied_to_env_gives_the_defaults() -> None:
 def test_the_design_table_names_every_setting() -> None:
     """Every setting of the model is in design.md §6, in the table's order.
 
-    The table may be ahead of the model: it also names the settings of work not yet built.
+    The table may be ahead of the model: it also names the settings of work not yet built. The
+    model may be ahead of it by the settings later issues asked for (`BEYOND_THE_TABLE`).
     """
     text = DESIGN.read_text()
     table = text[text.index("## 6. Settings") : text.index("## 7.")]
     rows = re.findall(r"^\| (`\w+`(?:, `\w+`)*) \|", table, re.M)  # a row may name several
     documented = ["CONNECTOR_" + name for row in rows for name in re.findall(r"`(\w+)`", row)]
-    names = setting_names()
+    names = [name for name in setting_names() if name not in BEYOND_THE_TABLE]
     assert [name for name in documented if name in names] == names
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from mappings.loader import load_mapping
 from mappings.problems import MappingError
+from tests.support.bundles import CALENDAR
 
 CORPUS = sorted((Path(__file__).parents[2] / "fixtures" / "broken_mappings").glob("*.yaml"))
 
@@ -30,5 +31,5 @@ def test_the_corpus_is_large_enough() -> None:
 def test_each_broken_file_reports_exactly_its_problems(path: Path) -> None:
     """Every problem, with file, line, column, rule and path, and nothing more."""
     with pytest.raises(MappingError) as caught:
-        load_mapping(path.read_text(), path.name)
+        load_mapping(path.read_text(), path.name, CALENDAR)
     assert [str(problem) for problem in caught.value.problems] == expected(path)

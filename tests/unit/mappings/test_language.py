@@ -13,7 +13,7 @@ from mappings.compiler import CompiledMapping, Context
 from mappings.evaluate import evaluate
 from mappings.explain import explain, explanation_json, explanation_lines
 from mappings.loader import load_mapping
-from tests.support.bundles import TODAY, ago, learner
+from tests.support.bundles import CALENDAR, TODAY, ago, learner
 
 SINK = Path(__file__).parents[2] / "fixtures" / "mappings" / "kitchen_sink.yaml"
 CE = Subject.COURSE_ENROLMENT
@@ -22,7 +22,7 @@ CE = Subject.COURSE_ENROLMENT
 @pytest.fixture(scope="module")
 def sink() -> CompiledMapping:
     """The kitchen-sink mapping."""
-    return load_mapping(SINK.read_text(), SINK.name)
+    return load_mapping(SINK.read_text(), SINK.name, CALENDAR)
 
 
 def ahead(days: int) -> date:

@@ -25,7 +25,7 @@ from mappings.schema import (
     point_kind,
     tag_rule_kind,
 )
-from tests.support.bundles import DEFAULT_MAPPING, TODAY, ago, bundle, enrolment
+from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, TODAY, ago, bundle, enrolment
 
 
 def test_constructs_built_in_python_validate_like_parsed_ones() -> None:
@@ -50,7 +50,7 @@ def test_constructs_built_in_python_validate_like_parsed_ones() -> None:
 
 def test_a_date_test_explains_a_failed_comparison() -> None:
     """The why of a failed date comparison names the date and the limit."""
-    mapping = load_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
+    mapping = load_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml", CALENDAR)
     subject = bundle(enrolment(10, "Withdrawn", end_date=ago(30)))
     ctx = Context.of(subject, TODAY)
     reconnect = mapping.stage_rules[3]
@@ -64,7 +64,7 @@ def test_a_date_test_explains_a_failed_comparison() -> None:
 def test_empty_text_and_a_scalar_are_refused(text: str, found: str) -> None:
     """A file with nothing in it, or one value, is not a mapping."""
     with pytest.raises(MappingError) as caught:
-        load_mapping(text, "m.yaml")
+        load_mapping(text, "m.yaml", CALENDAR)
     assert str(caught.value) == (
         f"m.yaml:1:1: a mapping file is a YAML mapping (version, stages, …); found {found}"
     )

@@ -7,7 +7,7 @@ import pytest
 from mappings.loader import load_mapping
 from mappings.references import flags_referenced
 from mappings.schema import Not
-from tests.support.bundles import DEFAULT_MAPPING, default_mapping
+from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, default_mapping
 
 DIRECT = "when: {flag: certificate-overdue}"
 
@@ -30,14 +30,14 @@ def test_a_flag_tested_through_any_construct_drives_its_tag(rule: str) -> None:
     """The tag is flag-driven however the rule reaches the flag."""
     text = DEFAULT_MAPPING.read_text()
     assert DIRECT in text
-    mapping = load_mapping(text.replace(DIRECT, rule), "variant.yaml")
+    mapping = load_mapping(text.replace(DIRECT, rule), "variant.yaml", CALENDAR)
     assert mapping.flag_driven_tags == {"certificate-overdue"}
 
 
 def test_a_tag_rule_without_the_flag_is_not_flag_driven() -> None:
     """A rule on the enrolment's own fields only: no credential check is owed for it."""
     text = DEFAULT_MAPPING.read_text().replace(DIRECT, "when: {stage: [Completion]}")
-    assert load_mapping(text, "variant.yaml").flag_driven_tags == frozenset()
+    assert load_mapping(text, "variant.yaml", CALENDAR).flag_driven_tags == frozenset()
 
 
 def test_flags_referenced_walks_lists_and_ignores_scalars() -> None:

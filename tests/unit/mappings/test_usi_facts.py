@@ -9,7 +9,7 @@ from mappings.compiler import Context
 from mappings.evaluate import evaluate
 from mappings.loader import load_mapping
 from mappings.problems import MappingError
-from tests.support.bundles import DEFAULT_MAPPING, TODAY, bundle, enrolment, learner
+from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, TODAY, bundle, enrolment, learner
 
 VERIFIED_BY_SET = "{field: usi_status, in_set: verified_usi_statuses}"
 
@@ -24,7 +24,7 @@ def default_with(old: str, new: str) -> str:
 def usi_flags(text: str, usi: str | None, status: str | None) -> set[str]:
     """The USI flags a mapping raises for an active learner with a current enrolment."""
     who = bundle(enrolment(10, "Current"), who=learner(usi=usi, usi_status=status))
-    decided = evaluate(who, load_mapping(text, "mapping.yaml"), TODAY)
+    decided = evaluate(who, load_mapping(text, "mapping.yaml", CALENDAR), TODAY)
     return {flag.flag for flag in decided.flags if "usi" in flag.flag}
 
 
@@ -32,7 +32,7 @@ def test_a_pattern_on_the_usi_is_refused_with_its_location() -> None:
     """The USI is kept as facts only: `matches` on it is an error at its line and column."""
     text = default_with("{field: usi_well_formed, is: true}", '{field: usi, matches: "[A-Z]+"}')
     with pytest.raises(MappingError, match=r"mapping\.yaml:\d+:\d+: .*'matches' does not apply "):
-        load_mapping(text, "mapping.yaml")
+        load_mapping(text, "mapping.yaml", CALENDAR)
 
 
 def test_a_pattern_on_a_status_word_still_applies() -> None:
@@ -63,7 +63,7 @@ def test_the_usi_facts_are_fields(condition: str, usi: str, holds: bool) -> None
 
 def test_explanations_show_the_facts_and_never_a_usi() -> None:
     """A failed USI test explains itself with the fact found."""
-    compiled = load_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
+    compiled = load_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml", CALENDAR)
     who = learner(usi=" 3aw88yh9o5 ", usi_status="Verified")
     ctx = Context.of(bundle(who=who), TODAY)
     why = compiled.compiler.fact(Subject.LEARNER, "usi_present").why_not(ctx, who)
