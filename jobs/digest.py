@@ -19,7 +19,7 @@ from connector.clock import Clock
 from connector.store.budget import StoreBudget
 from connector.store.digests import last_digest
 from connector.store.store import Store, status_facts, writes_on
-from connector.store.worklist import WorkItem, worklist
+from connector.store.worklist import WorkItem, by_owner, worklist
 
 MOST_OVERDUE = 10
 
@@ -32,6 +32,20 @@ class FlagLine:
     kind: str
     count: int
     change: int | None
+
+
+@dataclass(frozen=True)
+class OwnerLine:
+    """One owner's open work (owner None: items nobody is set to own)."""
+
+    owner_id: int | None
+    count: int
+    overdue: int
+
+    def line(self) -> str:
+        """The owner's line in the text digest."""
+        who = "no owner" if self.owner_id is None else f"owner {self.owner_id}"
+        return f"{who}: {self.count} open, {self.overdue} overdue"
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Digest:
     budget_quota: int
     attention: list[str] = field(default_factory=list)
     report_url: str | None = None
+    owners: list[OwnerLine] | None = None  # open work by owner, when asked for
 
     @property
     def subject(self) -> str:
@@ -67,6 +82,9 @@ class Digest:
         out += [f"  {line.flag}: {line.count}{_change(line.change)}" for line in self.flags]
         if not self.flags:
             out.append("  none: no flag is raised on any stored learner")
+        if self.owners is not None:
+            out += ["", "Open work by owner:"]
+            out += [f"  {owner.line()}" for owner in self.owners] or ["  none"]
         out += ["", "Most overdue:"]
         out += [f"  {_item(item)}" for item in self.most_overdue]
         if not self.most_overdue:
@@ -95,6 +113,13 @@ class Digest:
             for item in self.most_overdue
         )
         attention = "".join(f"<li>{escape(line)}</li>" for line in self.attention)
+        owners = (
+            ""
+            if self.owners is None
+            else "<h2>Open work by owner</h2><ul>"
+            + "".join(f"<li>{escape(owner.line())}</li>" for owner in self.owners)
+            + "</ul>"
+        )
         link = (
             f'<p><a href="{escape(self.report_url, quote=True)}">Open the report</a></p>'
             if self.report_url
@@ -104,7 +129,7 @@ class Digest:
             f"<html><body><h1>{escape(self.subject)}</h1>"
             f"<p>{escape(self.lines()[1])}</p>"
             "<h2>Open work by flag</h2><table><tr><th>flag</th><th>open</th>"
-            f"<th>change</th></tr>{flags}</table>"
+            f"<th>change</th></tr>{flags}</table>{owners}"
             "<h2>Most overdue</h2><table><tr><th>learner number</th><th>course</th>"
             f"<th>flag</th><th>days overdue</th></tr>{items}</table>"
             f"<h2>Today</h2><p>{escape(_today(self))}</p>"
@@ -128,6 +153,7 @@ class Digest:
             "budget": {"used": self.budget_used, "quota": self.budget_quota},
             "attention": self.attention,
             "report_url": self.report_url,
+            "owners": None if self.owners is None else [vars(owner) for owner in self.owners],
         }
 
 
@@ -159,6 +185,7 @@ class DigestSource:
     quota: int
     quota_reset: time
     report_url: str | None = None
+    by_owner: bool = False
 
 
 async def compose_digest(store: Store, clock: Clock, source: DigestSource) -> Digest:
@@ -201,6 +228,12 @@ async def compose_digest(store: Store, clock: Clock, source: DigestSource) -> Di
         budget_quota=budget.quota,
         attention=await _attention(store, today),
         report_url=source.report_url,
+        owners=[
+            OwnerLine(owner, len(items), sum(1 for item in items if item.kind == "overdue"))
+            for owner, items in by_owner(work)
+        ]
+        if source.by_owner
+        else None,
     )
 
 

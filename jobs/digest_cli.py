@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import click
 
@@ -19,11 +20,16 @@ from jobs.settings import ENV_PREFIX, load_settings
 @click.command("digest")
 @click.option("--send", is_flag=True, help="Send it now to the channels set up (with retries).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--by-owner", is_flag=True, help="Add open work by owner (coordinator, else trainer)."
+)
 @click.pass_obj
-def digest_command(runtime: Runtime, send: bool, as_json: bool) -> int:
+def digest_command(runtime: Runtime, send: bool, as_json: bool, by_owner: bool) -> int:
     """Today's digest: open work by flag, the most overdue, writes and budget, admin tasks."""
     settings = load_settings()
     source = source_from(settings)
+    if by_owner:
+        source = replace(source, by_owner=True)
     if send:
         channels = channels_from(settings)
         if not channels.names:

@@ -47,6 +47,7 @@ def source_from(settings: Settings) -> DigestSource:
         quota=settings.wisenet_daily_quota,
         quota_reset=settings.wisenet_quota_reset,
         report_url=settings.report_url,
+        by_owner=settings.digest_by_owner,
     )
 
 

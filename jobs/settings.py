@@ -305,6 +305,7 @@ class Settings(BaseSettings):
     digest_from: str | None = None
     digest_to: Addresses = ()
     digest_webhook_url: WebhookUrl = None
+    digest_by_owner: bool = False  # add open work by owner (coordinator, else trainer)
     retention: Retention = timedelta(days=400)
 
     @field_validator("wisenet_base_url")

@@ -13,6 +13,7 @@ import sys
 import click
 
 from connector.store.worklist import KINDS, WorkItem, selected, worklist
+from connector.store.worklist import by_owner as _grouped
 from jobs.bootstrap import opened_store
 from jobs.runtime import Runtime
 from jobs.settings import load_settings
@@ -48,13 +49,20 @@ def item_line(item: WorkItem) -> str:
     place = f" enrolment {item.course_enrolment_id}" if item.course_enrolment_id else ""
     course = f" {item.course_code}" if item.course_code else ""
     where = "" if item.subject in ("learner", "course_enrolment") else f" {item.subject} {item.id}"
-    return f"{late:>12}  {item.flag:<24} {learner}{place}{course}{where}: {item.reason}"
+    owner = "" if item.owner_id is None else f" [owner {item.owner_id}]"
+    return f"{late:>12}  {item.flag:<24} {learner}{place}{course}{where}{owner}: {item.reason}"
 
 
 @click.command("worklist")
 @click.option("--kind", type=click.Choice(KINDS), help="Only flags of this kind.")
 @click.option("--flag", "flag_names", multiple=True, help="Only this flag (repeatable).")
 @click.option("--course", help="Only enrolments in this course code.")
+@click.option(
+    "--owner", type=int, help="Only items this staff id owns (coordinator, else trainer)."
+)
+@click.option(
+    "--by-owner", "group_by_owner", is_flag=True, help="Group the items by owner, busiest first."
+)
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one row per item.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
 @click.pass_obj
@@ -63,6 +71,8 @@ def worklist_command(
     kind: str | None,
     flag_names: tuple[str, ...],
     course: str | None,
+    owner: int | None,
+    group_by_owner: bool,
     as_csv: bool,
     as_json: bool,
 ) -> None:
@@ -87,20 +97,36 @@ def worklist_command(
         raise click.UsageError(
             f"no flag called {', '.join(unknown)}; the mapping's flags: {', '.join(sorted(known))}"
         )
-    items = selected(found, kind=kind, flag_names=flag_names, course=course)
+    items = selected(found, kind=kind, flag_names=flag_names, course=course, owner=owner)
+    groups: list[tuple[int | None, list[WorkItem]]] = (
+        _grouped(items) if group_by_owner else [(None, items)]
+    )
     if as_json:
-        click.echo(json.dumps([item.as_json() for item in items], indent=2))
-        return
-    if as_csv:
+        click.echo(json.dumps(_json_of(groups, grouped=group_by_owner), indent=2))
+    elif as_csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(COLUMNS)
-        for item in items:
-            values = item.as_json()
-            writer.writerow([csv_cell(values[column]) for column in COLUMNS])
-        return
-    if not items:
+        for _, group in groups:
+            for item in group:
+                values = item.as_json()
+                writer.writerow([csv_cell(values[column]) for column in COLUMNS])
+    elif not items:
         click.echo("no open work items")
-        return
-    for item in items:
-        click.echo(item_line(item))
-    click.echo(f"{len(items)} work item(s)")
+    else:
+        for who, group in groups:
+            if group_by_owner:
+                overdue = sum(1 for item in group if item.kind == "overdue")
+                heading = "no owner" if who is None else f"owner {who}"
+                click.echo(f"{heading}: {len(group)} item(s), {overdue} overdue")
+            for item in group:
+                click.echo(item_line(item))
+        click.echo(f"{len(items)} work item(s)")
+
+
+def _json_of(groups: list[tuple[int | None, list[WorkItem]]], *, grouped: bool) -> object:
+    """One array of items, or of `{owner_id, items}` groups."""
+    if grouped:
+        return [
+            {"owner_id": who, "items": [item.as_json() for item in group]} for who, group in groups
+        ]
+    return [item.as_json() for _, group in groups for item in group]

@@ -124,6 +124,7 @@ flags = Table(
     Column("kind", String(20), nullable=True),  # missing_data | overdue | other
     Column("due", Date, nullable=True),  # the day the flagged work became due
     Column("course_enrolment_id", Integer, nullable=True),  # the enrolment it is or belongs to
+    Column("owner_id", Integer, nullable=True),  # its coordinator's, else its trainer's, staff id
 )
 
 daily_writes = Table(  # tag writes Wisenet answered, per account day (for the digest)

@@ -795,6 +795,7 @@ class Store:
                         "kind": flag.kind,
                         "due": flag.due,
                         "course_enrolment_id": flag.course_enrolment_id,
+                        "owner_id": flag.owner_id,
                     }
                 )
             cancelled.extend(cancels)

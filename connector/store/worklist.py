@@ -1,7 +1,8 @@
 """Every open flag as a work item, most urgent first, read from the store (no call to Wisenet).
 
 Items carry ids and numbers only: the learner's id and `LearnerNumber`, the enrolment's id and
-its course code, never a name. `days_overdue` counts whole days from `due` to `today` (negative:
+its course code, the owner's staff id (the enrolment's coordinator, else its trainer), never a
+name. `days_overdue` counts whole days from `due` to `today` (negative:
 due in that many days); it is None where the flag's rule gives no due date.
 """
 
@@ -34,6 +35,7 @@ class WorkItem:
     learner_number: str | None
     course_enrolment_id: int | None
     course_code: str | None
+    owner_id: int | None
     due: date | None
     days_overdue: int | None
     reason: str
@@ -76,6 +78,7 @@ async def worklist(store: Store, today: date) -> list[WorkItem]:
                 learner_number=_text(numbers.get(row.learner_id)),
                 course_enrolment_id=row.course_enrolment_id,
                 course_code=None if known is None else known.course_code,
+                owner_id=row.owner_id,
                 due=row.due,
                 days_overdue=None if row.due is None else (today - row.due).days,
                 reason=row.reason,
@@ -90,8 +93,9 @@ def selected(
     kind: str | None = None,
     flag_names: Iterable[str] = (),
     course: str | None = None,
+    owner: int | None = None,
 ) -> list[WorkItem]:
-    """The items of one kind, of these flags and of one course code (case-insensitive)."""
+    """The items of one kind, of these flags, of one course code (case-insensitive), one owner."""
     names = set(flag_names)
     wanted = None if course is None else course.strip().casefold()
     return [
@@ -100,7 +104,25 @@ def selected(
         if (kind is None or item.kind == kind)
         and (not names or item.flag in names)
         and (wanted is None or (item.course_code or "").casefold() == wanted)
+        and (owner is None or item.owner_id == owner)
     ]
+
+
+def by_owner(items: Sequence[WorkItem]) -> list[tuple[int | None, list[WorkItem]]]:
+    """The items grouped by owner, in their order; owners with the most overdue first.
+
+    Items without an owner (a learner's flags, enrolments with no coordinator or trainer) come
+    last, as one group under None.
+    """
+    groups: dict[int | None, list[WorkItem]] = {}
+    for item in items:
+        groups.setdefault(item.owner_id, []).append(item)
+
+    def weight(owner: int | None) -> tuple[int, int, int]:
+        overdue = sum(1 for item in groups[owner] if item.kind == "overdue")
+        return (owner is None, -overdue, owner or 0)
+
+    return [(owner, groups[owner]) for owner in sorted(groups, key=weight)]
 
 
 async def _fields(store: Store, entity: str, ids: Iterable[int], name: str) -> dict[int, Any]:

@@ -39,6 +39,7 @@ def digest(**changes: object) -> Digest:
                 "L010028",
                 88036,
                 "BSB40120",
+                7,
                 date(2025, 12, 29),
                 335,
                 "late",

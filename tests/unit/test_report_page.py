@@ -79,6 +79,7 @@ def item(flag: str, days: int | None, learner_id: int, kind: str = "overdue") ->
         learner_number=f"L{learner_id:06d}",
         course_enrolment_id=learner_id + 1000,
         course_code="BSB40120",
+        owner_id=None,
         due=None,
         days_overdue=days,
         reason="late",

@@ -25,7 +25,8 @@ from jobs.settings import (
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / "config" / ".env.example"
 DESIGN = ROOT.parent / "shared" / "design.md"
-BEYOND_THE_TABLE = {"CONNECTOR_HOLIDAYS"}  # issue 18: business days skip the region's holidays
+# Issue 18: business days skip the region's holidays; the digest groups open work by owner.
+BEYOND_THE_TABLE = {"CONNECTOR_HOLIDAYS", "CONNECTOR_DIGEST_BY_OWNER"}
 
 
 def test_defaults_match_the_settings_table() -> None:
