@@ -32,16 +32,20 @@ class PlantedCase:
     learner_id: int
     course_enrolment_ids: list[int]
     expect: dict[str, Any] = field(default_factory=dict)
+    owners: dict[str, int | None] = field(default_factory=dict)  # enrolment id -> flag owner
 
     def as_json(self) -> dict[str, Any]:
         """The case as the control API lists it."""
-        return {
+        shown = {
             "name": self.name,
             "description": self.description,
             "learner_id": self.learner_id,
             "course_enrolment_ids": self.course_enrolment_ids,
             "expect": self.expect,
         }
+        if self.owners:
+            shown["owners"] = self.owners
+        return shown
 
 
 class CaseBuilder:
@@ -54,6 +58,15 @@ class CaseBuilder:
     def ago(self, days: int) -> date:
         """The date `days` calendar days before today (negative: after)."""
         return self.today - timedelta(days=days)
+
+    def business_days_ago(self, count: int) -> date:
+        """The business day `count` business days before today (weekends and holidays skipped)."""
+        day = self.today
+        while count:
+            day -= timedelta(days=1)
+            if self.g.calendar.is_business_day(day):
+                count -= 1
+        return day
 
     def learner(
         self,
@@ -143,6 +156,8 @@ class CaseBuilder:
         ce_end_days_ago: int | None = None,
         ce_actual_end_days_ago: int | None = None,
         tags: Sequence[str] = (),
+        short_course: str | None = None,
+        staff: dict[str, int | None] | None = None,
     ) -> int:
         """A finalised (or Completion Pending) enrolment whose completion date is planted.
 
@@ -150,9 +165,13 @@ class CaseBuilder:
         latest final unit ends on that day. `credential` is (status, days ago).
         """
         end = self.ago(completed_days_ago if completed_days_ago is not None else 400)
-        offer = self.g.offer_ending(end)
+        offer = (
+            self.g.offer_ending(end)
+            if short_course is None
+            else self.g.short_course_offer(short_course, end)
+        )
         ce = self.g.enrolment_row(learner_id, offer, status)
-        ce.update(TagIds=[{"TagId": self.g.tag_ids[name]} for name in tags])
+        ce.update(TagIds=[{"TagId": self.g.tag_ids[name]} for name in tags], **(staff or {}))
         if ce_end_days_ago is not None:
             ce["EndDate"] = self.ago(ce_end_days_ago)
         if ce_actual_end_days_ago is not None:
@@ -200,10 +219,13 @@ def expect(
 
 CaseFn = Callable[[CaseBuilder], PlantedCase]
 CASES: list[CaseFn] = []
+# Built after the random population, so that adding one leaves a seed's population as it was
+# (only its last learners make room).
+LATE_CASES: list[CaseFn] = []
 
 
 def case(
-    description: str,
+    description: str, *, late: bool = False
 ) -> Callable[[Callable[[CaseBuilder], tuple[int, list[int], dict[str, Any]]]], CaseFn]:
     """Register a case function; `_stage_declined` becomes the case `stage-declined`."""
 
@@ -212,10 +234,11 @@ def case(
 
         def build(builder: CaseBuilder) -> PlantedCase:
             learner_id, ces, expected = fn(builder)
-            return PlantedCase(name, description, learner_id, ces, expected)
+            owners = expected.pop("owners", {})
+            return PlantedCase(name, description, learner_id, ces, expected, owners)
 
         build.__name__ = fn.__name__
-        CASES.append(build)
+        (LATE_CASES if late else CASES).append(build)
         return build
 
     return register
@@ -318,7 +341,13 @@ def _reconnect_day_61(b: CaseBuilder) -> tuple[int, list[int], dict[str, Any]]:
 
 def _certificate_day(b: CaseBuilder, days: int) -> tuple[int, list[int], dict[str, Any]]:
     learner = b.learner()
-    ce = b.finished(learner, "Completed", days)
+    return _certificate_expectation(learner, b.finished(learner, "Completed", days), days)
+
+
+def _certificate_expectation(
+    learner: int, ce: int, days: int
+) -> tuple[int, list[int], dict[str, Any]]:
+    """What the default rules decide for an uncertified completion `days` days ago."""
     flags: list[tuple[str, str, int]] = []
     tags: list[str] = []
     if 21 <= days <= 30:
@@ -787,3 +816,79 @@ def _human_tags_kept(b: CaseBuilder) -> tuple[int, list[int], dict[str, Any]]:
         learner, "Completed", 120, credential=("Issued", 110), tags=("VIP", "Follow up")
     )
     return learner, [ce], expect(RECONNECT, {ce: (RECONNECT, [CERTIFIED, RECONNECT_ELIGIBLE])})
+
+
+# --- the language of an RTO: business days, audiences, owners (late cases) -------------------
+
+
+def _certificate_on(b: CaseBuilder, completed: date) -> tuple[int, list[int], dict[str, Any]]:
+    """An uncertified completion on `completed`, decided by the default 30-calendar-day rules."""
+    learner = b.learner()
+    days = (b.today - completed).days
+    return _certificate_expectation(learner, b.finished(learner, "Completed", days), days)
+
+
+@case(
+    "Uncertified completion 20 business days ago (weekends and the sandbox's public holidays "
+    "skipped): the last day of a 20-business-day deadline",
+    late=True,
+)
+def _certificate_20_business_days(b: CaseBuilder) -> tuple[int, list[int], dict[str, Any]]:
+    return _certificate_on(b, b.business_days_ago(20))
+
+
+@case(
+    "Uncertified completion 21 business days ago: one day past a 20-business-day deadline",
+    late=True,
+)
+def _certificate_21_business_days(b: CaseBuilder) -> tuple[int, list[int], dict[str, Any]]:
+    return _certificate_on(b, b.business_days_ago(21))
+
+
+@case(
+    "A first-aid short course (HLTAID011) completed and certified 90 days ago: Reconnect by "
+    "default; a `short_courses` audience can keep it out",
+    late=True,
+)
+def _short_course_finished(b: CaseBuilder) -> tuple[int, list[int], dict[str, Any]]:
+    learner = b.learner()
+    ce = b.finished(
+        learner,
+        "Completed",
+        90,
+        outcomes=("20",),
+        credential=("Issued", 85),
+        short_course="HLTAID011",
+    )
+    return learner, [ce], expect(RECONNECT, {ce: (RECONNECT, [CERTIFIED, RECONNECT_ELIGIBLE])})
+
+
+@case("An international student's current enrolment (study mode International)", late=True)
+def _international_current(b: CaseBuilder) -> tuple[int, list[int], dict[str, Any]]:
+    learner = b.learner()
+    ce, _ = b.current(learner)
+    row = b.g.db.course_enrolments.rows[ce]
+    row["StudyModeId"] = b.g.vocab.id_of("study-modes", "International")
+    b.g.put_enrolment(row)
+    return learner, [ce], expect(PROGRESSION, {ce: (PROGRESSION, [])})
+
+
+def _owned(
+    b: CaseBuilder, trainer: int, coordinator: int | None
+) -> tuple[int, list[int], dict[str, Any]]:
+    learner = b.learner()
+    staff = {"TrainerId": trainer, "CoordinatorId": coordinator}
+    ce = b.finished(learner, "Completed", 40, staff=staff)
+    found = _certificate_expectation(learner, ce, 40)
+    found[2]["owners"] = {str(ce): coordinator if coordinator is not None else trainer}
+    return found
+
+
+@case("Overdue certificate of an enrolment with a coordinator: the coordinator owns it", late=True)
+def _owner_coordinator(b: CaseBuilder) -> tuple[int, list[int], dict[str, Any]]:
+    return _owned(b, trainer=23, coordinator=42)
+
+
+@case("Overdue certificate of an enrolment with no coordinator: its trainer owns it", late=True)
+def _owner_trainer_only(b: CaseBuilder) -> tuple[int, list[int], dict[str, Any]]:
+    return _owned(b, trainer=24, coordinator=None)

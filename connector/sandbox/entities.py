@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from connector.sandbox.staff import enrolment_staff, offer_staff, person
 from connector.sandbox.store import Database, Row, Table
 from connector.sandbox.timefmt import format_date, format_local
 from connector.sandbox.vocabulary import Vocabulary
@@ -318,8 +319,11 @@ def learner_relationships(db: Database, vocab: Vocabulary, row: Row) -> dict[str
 
 
 def course_enrolment_relationships(db: Database, vocab: Vocabulary, row: Row) -> dict[str, Any]:
-    """Status lookups, the learner, the offer and the tags of a course enrolment."""
+    """Status lookups, the learner, the offer, its staff and the tags of a course enrolment."""
     tags = [db.tags.get(ref["TagId"]) for ref in row.get("TagIds", [])]
+    offer_id = row.get("CourseOfferId")
+    offer = db.course_offers.get(offer_id) if offer_id is not None else None
+    trainer, coordinator = enrolment_staff(row, offer)
     return {
         "EnrolmentStatus": _status(
             vocab, "enrolment-statuses", "EnrolmentStatusId", row.get("EnrolmentStatusId")
@@ -338,10 +342,10 @@ def course_enrolment_relationships(db: Database, vocab: Vocabulary, row: Row) ->
         "CourseOffer": course_offer_basic(db, row.get("CourseOfferId")),
         "Tags": [merge(TAG, tag) for tag in tags if tag is not None],
         "CommencingCourse": vocab.lookup("commencing-courses", row.get("CommencingCourseId")),
+        "Trainer": person("Trainer", trainer),
+        "Coordinator": person("Coordinator", coordinator),
         **_nulls(
-            "Trainer",
             "Assessor",
-            "Coordinator",
             "AvStudyReason",
             "Opportunity",
             "SalesContact",
@@ -418,8 +422,9 @@ def credential_relationships(db: Database, vocab: Vocabulary, row: Row) -> dict[
 
 
 def course_offer_relationships(db: Database, vocab: Vocabulary, row: Row) -> dict[str, Any]:  # noqa: ARG001
-    """The offer's course."""
+    """The offer's course, trainer and coordinator."""
     course = db.courses.get(row.get("CourseId", -1))
+    trainer, coordinator = offer_staff(row)
     return {
         "Course": None
         if course is None
@@ -428,15 +433,9 @@ def course_offer_relationships(db: Database, vocab: Vocabulary, row: Row) -> dic
             "CourseCode": course.get("CourseCode"),
             "CourseDesc": course.get("CourseDesc"),
         },
-        **_nulls(
-            "CourseOfferStatus",
-            "CourseOfferType",
-            "Location",
-            "DeliveryMode",
-            "Trainer",
-            "Assessor",
-            "Coordinator",
-        ),
+        "Trainer": person("Trainer", trainer),
+        "Coordinator": person("Coordinator", coordinator),
+        **_nulls("CourseOfferStatus", "CourseOfferType", "Location", "DeliveryMode", "Assessor"),
     }
 
 

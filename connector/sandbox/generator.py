@@ -13,7 +13,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from connector.sandbox.cases import CASES, CaseBuilder, PlantedCase
+from connector.public_holidays import business_calendar
+from connector.sandbox.cases import CASES, LATE_CASES, CaseBuilder, PlantedCase
 from connector.sandbox.store import Database, Row
 from connector.sandbox.vocabulary import Vocabulary
 
@@ -129,6 +130,10 @@ OVERSEAS_PLACES = (  # (suburb, country description, postcode)
     ("Andheri", "India", "400053"),
     ("Makati", "Philippines", "1226"),
     ("Kathmandu", "Nepal", "44600"),
+)
+SHORT_COURSES = (  # one-unit courses, offered only to planted cases (so a seed's data stays)
+    ("HLTAID011", "Provide First Aid"),
+    ("HLTAID009", "Provide cardiopulmonary resuscitation"),
 )
 COURSES = (  # (code, description, unit codes)
     (
@@ -341,6 +346,7 @@ class GeneratorConfig:
     learners: int
     seed: int
     today: date
+    holidays: str = "AU"  # whose public holidays the business-day cases skip
 
 
 class Stamper:
@@ -369,6 +375,7 @@ class Generator:
         self.vocab = vocab
         self.config = config
         self.today = config.today
+        self.calendar = business_calendar(config.holidays)
         self.rng = random.Random(f"sandbox:{config.seed}")
         # History spreads over the 80 days before the last 10; about 25 records per learner.
         expected_records = config.learners * 25 + 10_000
@@ -738,7 +745,8 @@ class Generator:
                 if status in ("Enquiry", "Pending")
                 else "Accepted",
             ),
-            "StudyModeId": self.rng.choice(self.vocab.ids("study-modes")),
+            # The random population studies full- or part-time; planted cases use the others.
+            "StudyModeId": self.rng.choice(self.vocab.ids("study-modes")[:2]),
             "EnquiryDate": self.at(start - timedelta(days=self.rng.randint(20, 90))),
             "EnrolmentDate": None
             if status in ("Enquiry", "Pending", "Declined")
@@ -840,6 +848,59 @@ class Generator:
         self.db.checklists.put(row, self.stamp())
         return row
 
+    def short_course_offer(self, code: str, end: date) -> Row:
+        """A one-day offer of a one-unit short course ending on `end` (the course made once)."""
+        index = [short for short, _ in SHORT_COURSES].index(code)
+        course_id = 200 + index * 3
+        description = SHORT_COURSES[index][1]
+        if self.db.courses.get(course_id) is None:
+            self.db.courses.put(
+                {
+                    "CourseId": course_id,
+                    "CourseCode": code,
+                    "CourseDesc": description,
+                    "NominalHours": 8,
+                    "VetFlag": True,
+                },
+                self.stamp(),
+            )
+            self.db.units.put(
+                {
+                    "UnitId": 2000 + index,
+                    "CourseId": course_id,
+                    "UnitCode": code,
+                    "UnitDesc": description,
+                    "VetFlag": True,
+                },
+                self.stamp(),
+            )
+        offer_id = 90000 + len(self.db.course_offers)
+        offer = {
+            "CourseOfferId": offer_id,
+            "CourseId": course_id,
+            "Code": f"{code}-P{offer_id}",
+            "Description": f"{description} (planted)",
+            "CourseOfferStartDate": end,
+            "CourseOfferEndDate": end,
+            "ExpectedAwardDate": end,
+            "PublishFlag": True,
+            "AcceptEnrolmentsFlag": False,
+            "ForGovtReportingFlag": True,
+        }
+        self.db.course_offers.put(offer, self.stamp())
+        unit_offer = {
+            "UnitOfferId": offer_id * 100,
+            "UnitId": 2000 + index,
+            "CourseOfferId": offer_id,
+            "UnitOfferCode": f"{code}-P",
+            "StartDate": end,
+            "EndDate": end,
+            "UnitCode": code,
+        }
+        self.db.unit_offers.put(unit_offer, self.stamp())
+        self.unit_offers_by_offer[offer_id] = [unit_offer]
+        return offer
+
     def offer_ending(self, end: date, *, course_index: int = 0) -> Row:
         """An offer of one course that ends on `end` exactly (made for planted cases)."""
         code, description, _ = COURSES[course_index % len(COURSES)]
@@ -880,6 +941,7 @@ def generate(
     generator = Generator(db, vocab, config)
     generator.reference_data()
     cases = [build(CaseBuilder(generator)) for build in CASES]
-    while len(db.learners) < config.learners:
+    while len(db.learners) < config.learners - len(LATE_CASES):
         generator.random_learner()
+    cases += [build(CaseBuilder(generator)) for build in LATE_CASES]
     return cases, generator.stamp.last

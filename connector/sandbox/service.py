@@ -86,6 +86,7 @@ class SandboxConfig:
     shuffle_combos: bool = False
     frozen_clock: bool = False
     account_number: str = "SANDBOX01"
+    holidays: str = "AU"  # the public holidays planted business-day cases count around
     rate_body: dict[str, str] = field(default_factory=lambda: {"message": "Too Many Requests"})
     quota_body: dict[str, str] = field(default_factory=lambda: {"message": "Limit Exceeded"})
 
@@ -104,7 +105,9 @@ class Sandbox:
         self.db = Database()
         self.cases: list[PlantedCase]
         self.cases, last_stamp = generate(
-            self.db, self.vocab, GeneratorConfig(config.learners, config.seed, today)
+            self.db,
+            self.vocab,
+            GeneratorConfig(config.learners, config.seed, today, config.holidays),
         )
         self.clock.observe(last_stamp)
         self.limits = Limits(config.rate_limit, config.daily_quota, config.retry_after)

@@ -193,7 +193,10 @@ _COMBOS: dict[str, tuple[str, list[tuple[str | None, str]]]] = {
             ("@", "Not stated"),
         ],
     ),
-    "study-modes": ("StudyModeId", [("FT", "Full-time"), ("PT", "Part-time")]),
+    "study-modes": (
+        "StudyModeId",
+        [("FT", "Full-time"), ("PT", "Part-time"), ("INT", "International")],
+    ),
     "survey-statuses": (
         "SurveyStatusId",
         [
