@@ -2,12 +2,18 @@
 
 It serves the differential tests (the engine with the default mapping must agree with it) and
 the engine benchmark's baseline. It reads the same bundle types and returns the same shape:
-(learner stage, {enrolment id: (stage, desired tags)}, {(flag, subject kind, subject id)}).
+(learner stage, {enrolment id: (stage, desired tags)}, {(flag, subject kind, subject id)}), with
+each flag's lateness and owner.
+
+`Variant` holds the changes of the default mapping that the mapping-language tests make, each
+written here by hand: a certificate deadline in business days, and courses that never move to
+Reconnect (the `short_courses` audience of the default mapping's comment).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -61,10 +67,39 @@ class Outcome:
     enrolments: dict[int, tuple[str, frozenset[str]]]
     flags: frozenset[tuple[str, str, int]]
     days_overdue: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    owners: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
 
-def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR0915
-    """Apply lifecycle.md to one learner."""
+@dataclass(frozen=True)
+class Variant:
+    """Departures from lifecycle.md's defaults (none by default)."""
+
+    deadline_business_days: int | None = None  # the certificate deadline; None: 30 calendar days
+    holidays: Container[date] = frozenset()  # skipped by business days, as are weekends
+    never_reconnect: frozenset[str] = frozenset()  # course codes (upper case) kept out of Reconnect
+
+
+DEFAULTS = Variant()
+
+
+def plus_business_days(day: date, count: int, holidays: Container[date]) -> date:
+    """The `count`-th weekday after `day` that is not a holiday."""
+    while count:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            count -= 1
+    return day
+
+
+def owner_of(ce: CourseEnrolment) -> int | None:
+    """Who owes an enrolment's work: its coordinator, else its trainer."""
+    return ce.coordinator_id if ce.coordinator_id is not None else ce.trainer_id
+
+
+def decide(  # noqa: PLR0912, PLR0915
+    bundle: LearnerBundle, today: date, variant: Variant = DEFAULTS
+) -> Outcome:
+    """Apply lifecycle.md (as `variant` changes it) to one learner."""
     learner = bundle.learner
     units = {
         ce.id: [u for u in bundle.unit_enrolments if u.course_enrolment_id == ce.id]
@@ -111,9 +146,11 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
             return "Sales"
         if status == "current":
             return "Progression"
+        kept_out = (ce.course_code or "").strip().upper() in variant.never_reconnect
         done = completion_date(ce)
         if (
-            status in FINALISED
+            not kept_out
+            and status in FINALISED
             and (not owed(ce) or certified(ce))
             and done is not None
             and done <= today - timedelta(days=RECONNECT_AFTER)
@@ -170,12 +207,21 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
             done = completion_date(ce)
             if owed(ce) and not certified(ce) and done is not None and recent(done):
                 late = (today - done).days
-                if late > DEADLINE:
+                deadline = (
+                    done + timedelta(days=DEADLINE)
+                    if variant.deadline_business_days is None
+                    else plus_business_days(done, variant.deadline_business_days, variant.holidays)
+                )
+                if deadline < today:
                     flags.add(("certificate-overdue", "course_enrolment", ce.id))
-                    late_by[("certificate-overdue", "course_enrolment", ce.id)] = late - DEADLINE
-                elif DUE_SOON <= late <= DEADLINE:
+                    late_by[("certificate-overdue", "course_enrolment", ce.id)] = (
+                        today - deadline
+                    ).days
+                elif late >= DUE_SOON:
                     flags.add(("certificate-due-soon", "course_enrolment", ce.id))
-                    late_by[("certificate-due-soon", "course_enrolment", ce.id)] = late - DEADLINE
+                    late_by[("certificate-due-soon", "course_enrolment", ce.id)] = (
+                        today - deadline
+                    ).days
             if (
                 norm(ce.status) == "current"
                 and ce.end_date is not None
@@ -232,6 +278,24 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
         reconnecting = [ce for ce in bundle.course_enrolments if stages[ce.id] == "Reconnect"]
         chosen = max(reconnecting, key=lambda ce: (completion_date(ce) or date.min, ce.id))
         tags[chosen.id].add("reconnect-eligible")
+    enrolment_by_id = {ce.id: ce for ce in bundle.course_enrolments}
+    owners: dict[tuple[str, str, int], int] = {}
+    for key in flags:
+        if key[1] == "course_enrolment":
+            ce_of = enrolment_by_id[key[2]]
+        elif key[1] == "unit_enrolment":
+            unit_of = next(u for u in bundle.unit_enrolments if u.id == key[2])
+            ce_of = enrolment_by_id[unit_of.course_enrolment_id]
+        elif key[1] == "checklist":
+            listed = next(c for c in bundle.checklists if c.id == key[2])
+            if listed.entity != "CourseEnrolment" or listed.record_id not in enrolment_by_id:
+                continue
+            ce_of = enrolment_by_id[listed.record_id]
+        else:
+            continue
+        owner = owner_of(ce_of)
+        if owner is not None:
+            owners[key] = owner
     return Outcome(
         learner_stage=learner_stage,
         enrolments={
@@ -239,4 +303,5 @@ def decide(bundle: LearnerBundle, today: date) -> Outcome:  # noqa: PLR0912, PLR
         },
         flags=frozenset(flags),
         days_overdue=late_by,
+        owners=owners,
     )

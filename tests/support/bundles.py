@@ -136,11 +136,13 @@ def as_outcome(decision: Decision, today: date = TODAY) -> Outcome:
         days_overdue={
             flag.key: (today - flag.due).days for flag in decision.flags if flag.due is not None
         },
+        owners={flag.key: flag.owner_id for flag in decision.flags if flag.owner_id is not None},
     )
 
 
 # --- hypothesis --------------------------------------------------------------------------------
 
+COURSE_CODES = (None, "BSB40120", "HLTAID011", " hltaid011 ", "CHC33021")
 BOUNDARY_DAYS = (
     -30,
     -1,
@@ -267,6 +269,9 @@ def bundles(draw: st.DrawFn) -> LearnerBundle:
                 application_expiry_date=draw(dates()),
                 qualification_issued=draw(st.booleans()),
                 for_avetmiss=draw(st.booleans()),
+                course_code=draw(st.sampled_from(COURSE_CODES)),
+                trainer_id=draw(st.one_of(st.none(), st.integers(min_value=21, max_value=25))),
+                coordinator_id=draw(st.one_of(st.none(), st.integers(min_value=41, max_value=43))),
             )
         )
         for _ in range(draw(st.integers(min_value=0, max_value=4))):
