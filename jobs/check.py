@@ -9,6 +9,7 @@ from connector.wisenet.budget import BudgetState
 from connector.wisenet.client import WisenetClient
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, normalise
 from connector.wisenet.wire import ComboEntry, Item, LearnerData
+from mappings.audiences import code_matcher, is_pattern
 from mappings.loader import ParsedMapping
 from mappings.vocabulary import never_matching
 
@@ -60,12 +61,32 @@ async def run_check(client: WisenetClient, mapping: ParsedMapping | None = None)
     if mapping is not None:
         found = never_matching(mapping, known_names(combos), "the account's")
         report.warnings = [str(replace(warning, warning=False)) for warning in found]
+        if any(audience.courses for audience in mapping.spec.audiences.values()):
+            codes = [item.data.course_code async for page in client.courses() for item in page]
+            report.warnings += course_code_warnings(mapping, codes)
         verified = mapping.spec.sets.get(VERIFIED_USI_SET)
         if verified is not None:
             learners = await client.learner_sample()
             report.warnings += usi_status_warnings(verified, learners)
     report.budget = await client.budget.state()
     return report
+
+
+def course_code_warnings(mapping: ParsedMapping, account_codes: list[str | None]) -> list[str]:
+    """Located warnings for audience course codes (or patterns) no course of the account has."""
+    warnings = []
+    for name, audience in mapping.spec.audiences.items():
+        for index, code in enumerate(audience.courses or ()):
+            if any(code_matcher([code])(found) for found in account_codes):
+                continue
+            what = "matches no course" if is_pattern(code) else "is not a course"
+            warning = mapping.warning(
+                ("audiences", name, "courses", index),
+                f"audience {name}: {code.strip()!r} {what} of the account "
+                f"({len(account_codes)} courses)",
+            )
+            warnings.append(str(replace(warning, warning=False)))
+    return warnings
 
 
 def usi_status_warnings(verified: list[str], learners: list[Item[LearnerData]]) -> list[str]:

@@ -14,7 +14,9 @@ from datetime import date
 
 from connector.store.store import Store
 from jobs.sync import blocking_tag, tag_refusal
+from mappings.bundle import LearnerBundle
 from mappings.compiler import CompiledMapping
+from mappings.decision import Decision
 from mappings.evaluate import evaluate
 
 BATCH = 200
@@ -31,6 +33,7 @@ class Impact:
     tags_removed: Counter[str] = field(default_factory=Counter)
     flags_raised: Counter[str] = field(default_factory=Counter)
     flags_cleared: Counter[str] = field(default_factory=Counter)
+    courses: Counter[str] = field(default_factory=Counter)  # changed enrolments by course code
     writes: int = 0  # the writes of changed tags and the blocked writes released
     released: int = 0  # of those, blocked writes the new mapping lets through
     samples: dict[str, list[int]] = field(default_factory=dict)
@@ -66,6 +69,7 @@ class Impact:
             "flags": {
                 f: {"raised": self.flags_raised[f], "cleared": self.flags_cleared[f]} for f in flags
             },
+            "courses": dict(sorted(self.courses.items())),
             "writes": self.writes,
             "released_writes": self.released,
             "budget_days": self.days(daily_quota),
@@ -87,6 +91,10 @@ class Impact:
         out += [f"  tag {tag} removed from {n}" for tag, n in sorted(self.tags_removed.items())]
         out += [f"  flag {flag} raised on {n}" for flag, n in sorted(self.flags_raised.items())]
         out += [f"  flag {flag} cleared on {n}" for flag, n in sorted(self.flags_cleared.items())]
+        out += [
+            f"  course {course}: {n} enrolment(s) change"
+            for course, n in sorted(self.courses.items())
+        ]
         out += [
             f"  e.g. {change}: learner(s) {', '.join(map(str, ids))}"
             for change, ids in sorted(self.samples.items())
@@ -133,9 +141,28 @@ async def impact(
             for key in old_flags - new_flags:
                 found.flags_cleared[key[0]] += 1
                 found.sample(f"flag - {key[0]}", learner)
+            _count_courses(found, bundle, before, after)
     found.released = await released_writes(store, proposed, written)
     found.writes += found.released
     return found
+
+
+def _count_courses(found: Impact, bundle: LearnerBundle, before: Decision, after: Decision) -> None:
+    """Count each enrolment whose stage, tags or flags change under its course code."""
+    changed = {
+        new.id
+        for old, new in zip(before.course_enrolments, after.course_enrolments, strict=True)
+        if old.stage != new.stage or old.desired_tags != new.desired_tags
+    }
+    old = {flag.key: flag for flag in before.flags}
+    new = {flag.key: flag for flag in after.flags}
+    moved = [old[key] for key in old.keys() - new.keys()] + [
+        new[key] for key in new.keys() - old.keys()
+    ]
+    changed |= {flag.course_enrolment_id for flag in moved if flag.course_enrolment_id is not None}
+    for ce in bundle.course_enrolments:
+        if ce.id in changed:
+            found.courses[ce.course_code or "unknown"] += 1
 
 
 async def released_writes(store: Store, proposed: CompiledMapping, written: set[int]) -> int:

@@ -162,6 +162,7 @@ def _most_overdue(facts: PageFacts) -> str:
                     item.learner_number or "-",
                     item.course_enrolment_id or "-",
                     item.course_code or "-",
+                    "-" if item.owner_id is None else item.owner_id,
                     f"{item.subject} {item.id}",
                 ]
             )
@@ -177,6 +178,7 @@ def _most_overdue(facts: PageFacts) -> str:
                 "learner number",
                 "enrolment",
                 "course",
+                "owner",
                 "subject",
             ],
             rows,
@@ -354,6 +356,14 @@ def render_preview(found: Impact, daily_quota: int, proposed: str) -> str:
         )
         if flags
         else "<p>No flag changes.</p>",
+        "<h2>By course</h2>",
+        _table(
+            "courses",
+            ["course", "enrolments changing"],
+            ([course, n] for course, n in sorted(found.courses.items())),
+        )
+        if found.courses
+        else "<p>No enrolment changes.</p>",
         "<h2>Write cost</h2>",
         f'<p id="cost">{found.writes} request(s), about {found.days(daily_quota)} day(s) of a '
         f"{daily_quota}-request daily budget.</p>",

@@ -11,8 +11,9 @@ condition that failed (with the value found).
                 "reason": "…"}]}
 
 Stages are spelled as the mapping declares them, plus `closed` and `unmapped`; `learner_stage` is
-null when the learner has none; `desired_tags` lists owned tags only. `explanation_json` adds, per
-enrolment, `rule` and `not_matched` (rule id and the reason it failed).
+null when the learner has none; `desired_tags` lists owned tags only; a flag's `owner_id` is the
+staff id that owes its work. `explanation_json` adds, per enrolment, `rule`, `not_matched` (rule
+id and the reason it failed) and `course` (course and offer codes, study mode, staff ids).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class EnrolmentExplanation:
     rule: str | None
     not_matched: tuple[RuleMiss, ...]
     tag_rules: tuple[str, ...]
+    course: dict[str, Any]  # what audiences read: course and offer codes, study mode, staff ids
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,12 @@ def explain(bundle: LearnerBundle, mapping: CompiledMapping, today: date) -> Exp
             misses.append(RuleMiss(rule.id, rule.node.why_not(ctx, ce)))
         traced.append(
             EnrolmentExplanation(
-                ce.id, chosen.stage, chosen.stage_rule, tuple(misses), chosen.tag_rules
+                ce.id,
+                chosen.stage,
+                chosen.stage_rule,
+                tuple(misses),
+                chosen.tag_rules,
+                {name: getattr(ce, name) for name in COURSE_FACTS},
             )
         )
     return Explanation(decision, tuple(traced))
@@ -92,6 +99,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
                 "reason": flag.reason,
                 "kind": flag.kind,
                 "due": None if flag.due is None else flag.due.isoformat(),
+                "owner_id": flag.owner_id,
             }
             for flag in decision.flags
         ],
@@ -105,6 +113,7 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         entry["rule"] = traced.rule
         entry["not_matched"] = [{"rule": m.rule, "why_not": m.why_not} for m in traced.not_matched]
         entry["tag_rules"] = list(traced.tag_rules)
+        entry["course"] = traced.course
     return shaped
 
 
@@ -122,6 +131,9 @@ def explanation_lines(explanation: Explanation) -> list[str]:
     for traced in explanation.enrolments:
         rule = f"rule {traced.rule}" if traced.rule else "no rule matched"
         lines.append(f"  enrolment {traced.id}: {traced.stage} ({rule})")
+        about = course_line(traced.course)
+        if about:
+            lines.append(f"    {about}")
         lines += [f"    not {miss.rule}: {miss.why_not}" for miss in traced.not_matched]
         ce = decision.enrolment(traced.id)
         if ce.desired_tags:
@@ -130,5 +142,31 @@ def explanation_lines(explanation: Explanation) -> list[str]:
                 f"(rules {', '.join(traced.tag_rules)})"
             )
     for flag in decision.flags:
-        lines.append(f"  flag {flag.flag} on {flag.subject.value} {flag.subject_id}: {flag.reason}")
+        owner = "" if flag.owner_id is None else f" [owner {flag.owner_id}]"
+        lines.append(
+            f"  flag {flag.flag} on {flag.subject.value} {flag.subject_id}{owner}: {flag.reason}"
+        )
     return lines
+
+
+COURSE_FACTS = (
+    "course_code",
+    "course_offer_code",
+    "study_mode",
+    "coordinator_id",
+    "trainer_id",
+)
+
+
+def course_line(course: dict[str, Any]) -> str:
+    """An enrolment's course facts in one line (the known ones only)."""
+    labels = {
+        "course_code": "course",
+        "course_offer_code": "offer",
+        "study_mode": "study mode",
+        "coordinator_id": "coordinator",
+        "trainer_id": "trainer",
+    }
+    return ", ".join(
+        f"{labels[name]} {course[name]}" for name in COURSE_FACTS if course.get(name) is not None
+    )

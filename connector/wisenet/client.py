@@ -47,6 +47,7 @@ from connector.wisenet.wire import (
     ChecklistData,
     ComboEntry,
     ComboItem,
+    CourseData,
     CourseEnrolmentData,
     CourseOfferData,
     CredentialData,
@@ -183,6 +184,10 @@ class WisenetClient:
             courseEnrolmentIdFilter=course_enrolment_id, learnerIdFilter=learner_id
         )
         return self._pages(ep.CREDENTIALS, CredentialData, params, None)
+
+    def courses(self) -> AsyncGenerator[list[Item[CourseData]], None]:
+        """Pages of the account's courses (their codes, for `connector check`)."""
+        return self._pages(ep.COURSES, CourseData, {}, None)
 
     def course_offers(
         self, *, modified_since: datetime | None = None

@@ -33,6 +33,7 @@ UNIT_ENROLMENTS = Endpoint("/unit-enrolments", MODIFIED_FILTER_UNIT_ENROLMENTS)
 UNIT_ENROLMENT = Endpoint("/unit-enrolments/{id}", paged=False)
 COURSE_OFFERS = Endpoint("/course-offers", MODIFIED_FILTER)
 COURSE_OFFER = Endpoint("/course-offers/{id}", paged=False)
+COURSES = Endpoint("/courses")
 CHECKLISTS = Endpoint("/checklists", MODIFIED_FILTER)
 CREDENTIALS = Endpoint("/credentials")  # no modified filter: changes come from the audit log
 CREDENTIAL = Endpoint("/credentials/{id}", paged=False)

@@ -202,6 +202,15 @@ class CredentialData(WireModel):
     status_change_date: str | None = None
 
 
+class CourseData(WireModel):
+    """`Data` of a `/courses` record."""
+
+    id_field: ClassVar[str | None] = "course_id"
+
+    course_id: int
+    course_code: str | None = None
+
+
 class CourseOfferData(WireModel):
     """`Data` of a `/course-offers` record."""
 

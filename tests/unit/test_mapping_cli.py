@@ -99,10 +99,11 @@ def test_explain_prints_the_rules_behind_the_decision(
     argv = ["explain", "--bundle", str(SAMPLE), "--mapping", str(MAPPING), "--as-of", "2025-12-20"]
     assert main(argv) == EXIT_OK
     out = capsys.readouterr().out.splitlines()
-    assert out[:5] == [
+    assert out[:6] == [
         "as of 2025-12-20",
         "learner 10452: stage Progression (from enrolment 88213)",
         "  enrolment 88213: Progression (rule progression)",
+        "    offer BSB40120-2025-T1",
         "    not declined: status is 'Current'; expected Declined",
         "    not sales: status is 'Current'; expected one of Enquiry, Pending",
     ]
@@ -128,8 +129,16 @@ def test_explain_json_has_the_stable_shape(
             "reason": "Still Current 22 days after its end date (2025-11-28)",
             "kind": "overdue",
             "due": "2025-12-12",
+            "owner_id": None,
         }
     ]
+    assert shaped["course_enrolments"][0]["course"] == {
+        "course_code": None,  # a bundle file carries no course-offer listing
+        "course_offer_code": "BSB40120-2025-T1",
+        "study_mode": None,
+        "coordinator_id": None,
+        "trainer_id": None,
+    }
 
 
 def test_explain_warns_about_records_it_cannot_name(

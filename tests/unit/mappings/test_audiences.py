@@ -257,3 +257,25 @@ def test_a_bad_audience_is_reported_with_its_line_and_column(case: str) -> None:
     problems = [str(problem) for problem in caught.value.problems]
     assert any(message in problem for problem in problems), problems
     assert all(problem.startswith("mapping.yaml:") for problem in problems)
+
+
+def uncommented() -> str:
+    """The default mapping with its commented short-course example switched on."""
+    text = DEFAULT_MAPPING.read_text()
+    block = "# audiences:\n#   short_courses:\n#     courses: [HLTAID011, HLTAID009]"
+    rule = (
+        "  # - id: short-course-finished\n  #   audience: short_courses\n"
+        "  #   stage: Completion\n  #   when: {field: status, in_set: finalised_statuses}"
+    )
+    assert block in text
+    assert rule in text
+    text = text.replace(block, block.replace("# ", "").replace("#", ""))
+    return text.replace(rule, rule.replace("  # ", "  ").replace("  #", "  "))
+
+
+def test_the_default_mappings_commented_example_keeps_short_courses_out_of_reconnect() -> None:
+    """Uncommented as its comment says, the example is valid and does what it says."""
+    mapping = load_mapping(uncommented(), "mapping.yaml", CALENDAR)
+    short = enrolment(1, "Completed", course_code="HLTAID011")
+    who = bundle(short, unit(11, 1, "20", 90), issued(21, 1))
+    assert [ce.stage for ce in evaluate(who, mapping, TODAY).course_enrolments] == ["Completion"]
