@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections import Counter
@@ -235,3 +236,47 @@ def test_a_business_day_deadline_is_previewed_with_the_references_crossings(
     assert "29 days ago" in due_today["reason"]  # 20 business days: 4 weekends and a holiday
     overdue = by_enrolment[("certificate-overdue", late[0])]
     assert (overdue["due"], overdue["days_overdue"]) == ("2027-02-04", 1)
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # output shape: store-neutral
+async def test_worklist_and_digest_group_open_work_by_owner(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`worklist --by-owner` and `digest --by-owner`: the same groups, busiest owner first."""
+    await sync(rig.ctx)
+    capsys.readouterr()  # the sync's own log lines
+    monkeypatch.setenv(
+        "CONNECTOR_DATABASE_URL", rig.store.engine.url.render_as_string(hide_password=False)
+    )
+    clock = rig.store.clock
+
+    async def printed(*argv: str) -> Any:
+        assert await asyncio.to_thread(main, list(argv), clock=clock) == EXIT_OK
+        return capsys.readouterr().out
+
+    groups = json.loads(await printed("worklist", "--by-owner", "--json"))
+    items = await worklist(rig.store, TODAY)
+    assert sum(len(group["items"]) for group in groups) == len(items)
+    owners = [group["owner_id"] for group in groups]
+    assert owners[-1] is None  # learners' flags: nobody to route them to
+    assert len(set(owners)) == len(owners)
+    overdue = [sum(i["kind"] == "overdue" for i in group["items"]) for group in groups[:-1]]
+    assert overdue == sorted(overdue, reverse=True)
+    for group in groups:
+        assert {item["owner_id"] for item in group["items"]} == {group["owner_id"]}
+    first = owners[0]
+    mine = json.loads(await printed("worklist", "--owner", str(first), "--json"))
+    assert mine == groups[0]["items"]
+    text = await printed("worklist", "--by-owner")
+    assert f"owner {first}: {len(mine)} item(s), {overdue[0]} overdue" in text
+    digest = json.loads(await printed("digest", "--by-owner", "--json"))
+    assert [(line["owner_id"], line["count"], line["overdue"]) for line in digest["owners"]] == [
+        (
+            group["owner_id"],
+            len(group["items"]),
+            sum(i["kind"] == "overdue" for i in group["items"]),
+        )
+        for group in groups
+    ]
+    assert json.loads(await printed("digest", "--json"))["owners"] is None
+    assert f"owner {first}: {len(mine)} open" in await printed("digest", "--by-owner")

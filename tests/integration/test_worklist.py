@@ -198,3 +198,38 @@ async def test_the_upgrade_marks_learners_with_old_flags_for_the_next_decision(
             await engine.dispose()
     assert sorted(row[0] for row in dirty) == [7, 8]
     assert [tuple(row) for row in old] == [(None, None)]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_the_owner_upgrade_marks_decided_learners_for_the_next_decision(
+    kind: str, tmp_path: Path
+) -> None:
+    """0011 flags have no owner: the upgrade adds the column and marks learners for a decision."""
+    async with database(kind, tmp_path) as url:
+        engine = create_async_engine(url)
+        try:
+            await migrate.upgrade(engine, "0011")
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO learner_state (learner_id, stage, mapping_version, "
+                        "decided_on, decision) VALUES (7, 'Completion', 1, :day, '{}')"
+                    ),
+                    {"day": date(2026, 11, 1)},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO flags (flag, subject, subject_id, learner_id, rule, reason, "
+                        "raised_at, kind) VALUES ('certificate-overdue', 'course_enrolment', 70, "
+                        "7, 'certificate-overdue', 'late', :at, 'overdue')"
+                    ),
+                    {"at": datetime(2026, 11, 1, tzinfo=UTC)},
+                )
+            await migrate.upgrade(engine)
+            async with engine.connect() as conn:
+                dirty = (await conn.execute(text("SELECT learner_id FROM dirty_learners"))).all()
+                old = (await conn.execute(text("SELECT kind, owner_id FROM flags"))).all()
+        finally:
+            await engine.dispose()
+    assert [row[0] for row in dirty] == [7]
+    assert [tuple(row) for row in old] == [("overdue", None)]
