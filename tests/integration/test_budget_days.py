@@ -23,6 +23,8 @@ async def test_a_backfill_spreads_over_days_without_a_single_429(tmp_path: Path)
     """Sandbox at 10/s and 60 requests a day; client at 8/s: every day writes, nothing refused."""
     clock = ShiftedClock(datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
     with served(rate_limit=10, daily_quota=QUOTA) as server:
+        before = owned_tags_in_wisenet(server)
+        due = sum(1 for ce, tags in expected_tags(server).items() if tags != before[ce])
         url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
         writes_per_day = []
         async with wired(
@@ -39,5 +41,6 @@ async def test_a_backfill_spreads_over_days_without_a_single_429(tmp_path: Path)
     assert counts["rate_limited"] == 0
     assert counts["quota_limited"] == 0
     assert sum(1 for n in writes_per_day if n > 0) >= 3
-    assert sum(writes_per_day) == 126
+    assert due > 100  # a few days of this budget
+    assert sum(writes_per_day) == due  # one write per enrolment whose owned tags change
     assert owned_tags_in_wisenet(server) == expected_tags(server)

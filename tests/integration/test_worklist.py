@@ -102,7 +102,7 @@ async def test_most_urgent_first_and_filters_select(rig: Rig) -> None:
 def as_items(rows: list[dict[str, str]]) -> list[dict[str, object]]:
     """CSV rows typed as the JSON has them."""
     typed: list[dict[str, object]] = []
-    numbers = ("id", "learner_id", "course_enrolment_id", "days_overdue")
+    numbers = ("id", "learner_id", "course_enrolment_id", "owner_id", "days_overdue")
     for row in rows:
         typed.append(
             {
