@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from connector.clock import Clock, SystemClock
 from connector.errors import ConfigurationError, ConnectorError
+from connector.public_holidays import UnknownRegionError, business_calendar
 from connector.sandbox.app import create_app, serve
 from connector.sandbox.service import Sandbox, SandboxConfig
 from jobs.arguments import ACCOUNT_DATE, SecondsType
@@ -132,6 +133,14 @@ def check(runtime: Runtime, embedded: bool) -> None:
     click.echo("check passed")
 
 
+def _region(value: str) -> str:
+    """A holiday region the `holidays` package knows, else a usage error naming the option."""
+    try:
+        return business_calendar(value).region
+    except UnknownRegionError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=click.IntRange(1, 65535))
@@ -144,6 +153,13 @@ def check(runtime: Runtime, embedded: bool) -> None:
 @click.option("--timezone", default="Australia/Sydney", show_default=True)
 @click.option("--shuffle-combos", is_flag=True, help="Draw combo ids from the seed.")
 @click.option("--frozen-clock", is_flag=True, help="Time moves only through the control API.")
+@click.option(
+    "--holidays",
+    default="AU",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _region(value),
+    help="Public holidays the business-day cases count around (AU, AU-NSW, …).",
+)
 def sandbox(  # noqa: PLR0913, PLR0917 - one option per knob of the fake
     host: str,
     port: int,
@@ -156,6 +172,7 @@ def sandbox(  # noqa: PLR0913, PLR0917 - one option per knob of the fake
     timezone: str,
     shuffle_combos: bool,
     frozen_clock: bool,
+    holidays: str,
 ) -> None:
     """Serve a fake Wisenet v1 (/v1) with its control API (/_sandbox) for demos and tests."""
     config = SandboxConfig(
@@ -168,6 +185,7 @@ def sandbox(  # noqa: PLR0913, PLR0917 - one option per knob of the fake
         daily_quota=daily_quota,
         shuffle_combos=shuffle_combos,
         frozen_clock=frozen_clock,
+        holidays=holidays,
     )
     fake = Sandbox(config)
     click.echo(

@@ -495,3 +495,22 @@ def test_a_mail_digest_reads_its_recipients_from_a_comma_separated_list(
     shown = effective_settings(settings)
     assert shown["CONNECTOR_DIGEST_TO"]["value"] == "a@rto.example, b@rto.example"
     assert shown["CONNECTOR_DIGEST_SMTP_URL"]["value"] == "********"
+
+
+def test_holidays_name_a_region_the_holidays_package_knows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`AU` by default; a state's code in any case; an unknown one is refused on one line."""
+    assert load_settings(env_file=None).business_calendar().region == "AU"
+    monkeypatch.setenv("CONNECTOR_HOLIDAYS", "au-nsw")
+    assert load_settings(env_file=None).holidays == "AU-NSW"
+    monkeypatch.setenv("CONNECTOR_HOLIDAYS", "AU-NWS")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env_file=None)
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith(
+        "CONNECTOR_HOLIDAYS: AU has no subdivision 'NWS'; expected one of ACT, NSW"
+    )
+    monkeypatch.setenv("CONNECTOR_HOLIDAYS", "Narnia")
+    with pytest.raises(
+        ConfigurationError, match="no public holidays are known for country 'NARNIA'"
+    ):
+        load_settings(env_file=None)
