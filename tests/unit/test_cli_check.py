@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -8,6 +9,7 @@ import respx
 
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS
 from jobs.cli import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
+from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.client import API_KEY, BASE_URL
 from tests.support.clock import FakeClock
 
@@ -163,9 +165,55 @@ def test_check_warns_about_mapping_names_the_account_lacks(
         wisenet.get(f"/combos/{name}").respond(json=[{"Data": {"XId": 1, "Description": "Issued"}}])
     assert main(["check"], clock=FakeClock()) == EXIT_OK
     out = capsys.readouterr().out
+    line = next(
+        n
+        for n, text in enumerate(DEFAULT_MAPPING.read_text().splitlines(), 1)
+        if "Partial Attendance]" in text
+    )
     assert (
-        "warning: config/mapping.yaml:32:24: sets.finalised_statuses[4]: 'Partial Attendance' "
+        f"warning: config/mapping.yaml:{line}:24: sets.finalised_statuses[4]: 'Partial Attendance' "
         "is not among the account's enrolment-statuses, so it can never match"
     ) in out
     assert "outcomes" not in out.split("warning:", 1)[1]
     assert out.rstrip().endswith("check passed")
+
+
+def test_check_warns_about_audience_courses_the_account_lacks(
+    wisenet: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One `GET /courses` page; each code or pattern no course has is a located warning."""
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        DEFAULT_MAPPING.read_text().replace(
+            "\nfacts:\n",
+            "\naudiences:\n  short:\n    courses: [HLTAID011, hltaid0*, HLTAID099, CPR*]\n"
+            "\nfacts:\n",
+            1,
+        )
+    )
+    monkeypatch.setenv("CONNECTOR_MAPPING_FILE", str(mapping))
+    for name in LIFECYCLE_COMBOS:
+        wisenet.get(f"/combos/{name}").respond(json=combo(name))
+    courses = wisenet.get("/courses").respond(
+        json=[
+            {"Data": {"CourseId": 200, "CourseCode": "HLTAID011"}},
+            {"Data": {"CourseId": 77, "CourseCode": "BSB40120"}},
+        ]
+    )
+    assert main(["check"], clock=FakeClock()) == EXIT_OK
+    out = capsys.readouterr().out
+    warned = [line for line in out.splitlines() if "audience short" in line]
+    assert courses.call_count == 1
+    assert len(warned) == 2
+    assert warned[0].endswith(
+        "audiences.short.courses[2]: audience short: 'HLTAID099' is not a course of the account "
+        "(2 courses)"
+    )
+    assert warned[1].endswith(
+        "audiences.short.courses[3]: audience short: 'CPR*' matches no course of the account "
+        "(2 courses)"
+    )
+    assert warned[0].startswith(f"warning: {mapping}:")
