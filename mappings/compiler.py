@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from string import Formatter
 from typing import Any
@@ -24,7 +24,7 @@ from mappings.bundle import (
     LearnerBundle,
     UnitEnrolment,
 )
-from mappings.calendar import BusinessCalendar, Duration
+from mappings.calendar import BusinessCalendar, Duration, Unit
 from mappings.catalogue import CATALOGUE, CHILDREN, FieldKind, FieldSpec, Subject
 from mappings.references import enrolment_flag_driven_tags
 from mappings.schema import (
@@ -182,16 +182,16 @@ class Compiler:
 
     def date_point(self, point: DatePoint, subject: Subject) -> DateOf:
         """What a date is compared with."""
-        shift = self.calendar.shift
         if point == "today":
             return lambda ctx, _: ctx.today
         if not isinstance(point, DateOffset):
             if point.today_minus_days is not None:
-                back = self.duration(point.today_minus_days)
-                return lambda ctx, _: shift(ctx.today, back, -1)
-            ahead = self.duration(point.today_plus_days or 0)
-            return lambda ctx, _: shift(ctx.today, ahead, 1)
-        plus, minus = self.duration(point.plus_days), self.duration(point.minus_days)
+                back = self.mover(self.duration(point.today_minus_days), -1)
+                return lambda ctx, _: back(ctx.today)
+            ahead = self.mover(self.duration(point.today_plus_days or 0), 1)
+            return lambda ctx, _: ahead(ctx.today)
+        plus = self.mover(self.duration(point.plus_days), 1)
+        minus = self.mover(self.duration(point.minus_days), -1)
         base = (
             self.named_date(subject, point.date)
             if point.date is not None
@@ -200,9 +200,18 @@ class Compiler:
 
         def offset(ctx: Context, record: Record) -> date | None:
             found = base(ctx, record)
-            return None if found is None else shift(shift(found, plus, 1), minus, -1)
+            return None if found is None else minus(plus(found))
 
         return offset
+
+    def mover(self, duration: Duration, sign: int) -> Callable[[date], date]:
+        """A function moving a date by `duration` (calendar arithmetic where it is enough)."""
+        if duration.unit in (Unit.DAYS, Unit.WEEKS):
+            days = duration.count * (7 if duration.unit is Unit.WEEKS else 1) * sign
+            step = timedelta(days=days)
+            return lambda day: day + step
+        shift = self.calendar.shift
+        return lambda day: shift(day, duration, sign)
 
     def date_of_field(self, subject: Subject, name: str) -> DateOf:
         """A date field's getter."""
@@ -652,6 +661,11 @@ class Template:
     def parse(cls, text: str) -> Template:
         """Split `text` into literals and placeholder names (checked by the loader)."""
         return cls(tuple((literal, name) for literal, name, _, _ in Formatter().parse(text)))
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The placeholders it uses."""
+        return frozenset(name for _, name in self.parts if name is not None)
 
     def render(self, values: dict[str, Any]) -> str:
         """Fill the placeholders."""

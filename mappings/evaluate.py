@@ -88,7 +88,7 @@ def _raise(rule: CompiledFlag, ctx: Context, mapping: CompiledMapping) -> list[F
             continue
         if not rule.when.test(ctx, record):
             continue
-        values = reason_values(rule.subject, record, ctx, mapping)
+        values = reason_values(rule.subject, record, ctx, mapping, rule.reason.names)
         enrolment = _enrolment(rule.subject, record, ctx)
         raised.append(
             Flag(
@@ -145,17 +145,25 @@ def _tagged(rule: CompiledTagRule, ctx: Context) -> list[int]:
 
 
 def reason_values(
-    subject: Subject, record: Any, ctx: Context, mapping: CompiledMapping
+    subject: Subject,
+    record: Any,
+    ctx: Context,
+    mapping: CompiledMapping,
+    wanted: frozenset[str],
 ) -> dict[str, Any]:
-    """The variables a reason template may use for one subject (never personal fields)."""
+    """The `wanted` variables of a reason on one subject (never personal fields)."""
     values: dict[str, Any] = {
         "id": record.id,
         "learner_id": ctx.bundle.learner.id,
         "today": ctx.today.isoformat(),
         "missing": ", ".join(ctx.missing),
     }
+
+    def needed(name: str) -> bool:
+        return name in wanted or f"days_since_{name}" in wanted
+
     for name, spec in CATALOGUE[subject].items():
-        if spec.personal or spec.kind is FieldKind.PRESENCE or "." in name:
+        if spec.personal or spec.kind is FieldKind.PRESENCE or "." in name or not needed(name):
             continue
         value = spec.get(record)
         if spec.kind is FieldKind.DATE:
@@ -164,6 +172,8 @@ def reason_values(
         else:
             values[name] = "unknown" if value is None else value
     for name, getter in mapping.named_dates[subject].items():
+        if not needed(name):
+            continue
         found = getter(ctx, record)
         values[name] = found.isoformat() if found else "unknown"
         values[f"days_since_{name}"] = (ctx.today - found).days if found else "unknown"
