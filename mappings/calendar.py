@@ -15,6 +15,7 @@ month where it can and takes the month's last day where it cannot (31 January pl
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from calendar import monthrange
 from collections.abc import Container
 from dataclasses import dataclass
@@ -82,12 +83,19 @@ class Duration:
 
 
 class BusinessCalendar:
-    """Which days are business days, and offsets counted in any unit."""
+    """Which days are business days, and offsets counted in any unit.
+
+    Business days are counted on a sorted list of them, built once for the span of dates asked
+    about and widened when a date falls outside it, so an offset costs a binary search however
+    many business days it spans.
+    """
 
     def __init__(self, region: str = "", public_holidays: Container[date] = frozenset()) -> None:
         """`region` names the holidays (`AU-NSW`) for people; `public_holidays` holds them."""
         self.region = region
         self._holidays = public_holidays
+        self._low = self._high = date(2000, 1, 1)
+        self._days: list[date] = []
         self._shift = lru_cache(maxsize=65_536)(self._shift_uncached)
 
     def __repr__(self) -> str:
@@ -112,13 +120,38 @@ class BusinessCalendar:
             return day + timedelta(weeks=count)
         if duration.unit is Unit.MONTHS:
             return add_months(day, count)
-        step = timedelta(days=sign)
-        left = duration.count
-        while left:
-            day += step
-            if self.is_business_day(day):
-                left -= 1
-        return day
+        margin = duration.count * 2 + 31  # N business days lie within 7N/5 days and the holidays
+        while True:
+            self._cover(_moved(day, -margin), _moved(day, margin))
+            if sign > 0:
+                index = bisect_right(self._days, day) + duration.count - 1
+            else:
+                index = bisect_left(self._days, day) - duration.count
+            if 0 <= index < len(self._days):
+                return self._days[index]
+            margin *= 2  # more holidays than any real calendar has
+
+    def _cover(self, low: date, high: date) -> None:
+        """Make the list of business days span `low` to `high` (at least)."""
+        if self._days and self._low <= low and high <= self._high:
+            return
+        if self._days:
+            low, high = min(low, self._low), max(high, self._high)
+        span = (high - low).days
+        self._days = [
+            day
+            for day in (low + timedelta(days=offset) for offset in range(span + 1))
+            if self.is_business_day(day)
+        ]
+        self._low, self._high = low, high
+
+
+def _moved(day: date, days: int) -> date:
+    """`day` plus `days`, held within the dates Python has."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 WEEKENDS_ONLY = BusinessCalendar("weekends only")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mappings.calendar import WEEKENDS_ONLY, BusinessCalendar, Duration, DurationError, Unit
@@ -116,6 +116,7 @@ def test_days_and_weeks_are_calendar_days() -> None:
     assert repr(NSW_2027) == "BusinessCalendar('AU-NSW')"
 
 
+@settings(deadline=None)
 @given(
     st.dates(date(2020, 1, 1), date(2035, 12, 31)),
     st.integers(0, 400),
@@ -129,3 +130,43 @@ def test_before_today_minus_n_business_days_is_plus_n_before_today(
     n = Duration(count, Unit.BUSINESS_DAYS)
     assert (day < NSW_2027.shift(today, n, -1)) == (NSW_2027.shift(day, n, 1) < today)
     assert (day > NSW_2027.shift(today, n, 1)) == (NSW_2027.shift(day, n, -1) > today)
+
+
+def naive(calendar: BusinessCalendar, day: date, count: int, sign: int) -> date:
+    """Business days counted one day at a time."""
+    while count:
+        day += timedelta(days=sign)
+        if calendar.is_business_day(day):
+            count -= 1
+    return day
+
+
+@settings(deadline=None)  # the naive count of a cold year is slow on a busy machine
+@given(
+    st.dates(date(2000, 1, 1), date(2040, 12, 31)),
+    st.integers(0, 3000),
+    st.sampled_from([1, -1]),
+)
+def test_the_indexed_count_is_the_naive_count(day: date, count: int, sign: int) -> None:
+    """However far and in which direction: the same day as counting one by one."""
+    calendar = CALENDAR
+    assert calendar.shift(day, Duration(count, Unit.BUSINESS_DAYS), sign) == naive(
+        calendar, day, count, sign
+    )
+
+
+def test_a_calendar_of_nearly_only_holidays_still_finds_its_day() -> None:
+    """Every weekday of 2027 but the last a holiday: the next business day is 31 December."""
+    year = [date(2027, 1, 1) + timedelta(days=n) for n in range(364)]
+    closed = BusinessCalendar("closed", frozenset(d for d in year if d != date(2027, 12, 31)))
+    one = Duration(1, Unit.BUSINESS_DAYS)
+    assert closed.shift(date(2027, 1, 1), one, 1) == date(2027, 12, 31)
+    two_back = closed.shift(date(2028, 1, 3), Duration(2, Unit.BUSINESS_DAYS), -1)
+    assert two_back == date(2026, 12, 31)  # 31 December 2027, then the year before the holidays
+
+
+def test_the_ends_of_the_calendar_are_held() -> None:
+    """Offsets near the first and last dates Python has do not overflow on the way."""
+    one = Duration(1, Unit.BUSINESS_DAYS)
+    assert BusinessCalendar().shift(date(9999, 12, 29), one, 1) == date(9999, 12, 30)
+    assert BusinessCalendar().shift(date(1, 1, 3), one, -1) == date(1, 1, 2)

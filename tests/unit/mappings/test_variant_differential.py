@@ -61,7 +61,7 @@ def short_courses_kept_out() -> CompiledMapping:
     return load_mapping(text, "short-courses.yaml", CALENDAR)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bundles(), st.sampled_from(TODAYS))
 def test_a_business_day_deadline_agrees_with_the_reference(
     bundle: LearnerBundle, today: date
@@ -72,7 +72,7 @@ def test_a_business_day_deadline_agrees_with_the_reference(
     assert as_outcome(decided, today) == decide(bundle, today, variant)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bundles(), st.sampled_from(TODAYS))
 def test_an_audience_kept_out_of_reconnect_agrees_with_the_reference(
     bundle: LearnerBundle, today: date
@@ -83,7 +83,7 @@ def test_an_audience_kept_out_of_reconnect_agrees_with_the_reference(
     assert as_outcome(decided, today) == decide(bundle, today, variant)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bundles(), st.sampled_from(TODAYS))
 def test_the_default_mapping_agrees_on_days_around_holidays(
     bundle: LearnerBundle, today: date
