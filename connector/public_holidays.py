@@ -6,6 +6,8 @@ knows) adds that state's. Holidays are computed for each year as it is first ask
 
 from __future__ import annotations
 
+from functools import cache
+
 import holidays
 
 from mappings.calendar import BusinessCalendar
@@ -15,18 +17,21 @@ class UnknownRegionError(ValueError):
     """The region names no holiday calendar the package has."""
 
 
+@cache
 def business_calendar(region: str) -> BusinessCalendar:
-    """Weekends and the public holidays of `region` (`AU`, `AU-NSW`, …)."""
+    """Weekends and the public holidays of `region` (`AU`, `AU-NSW`, …), made once a process."""
     name = region.strip().upper()
     country, _, subdivision = name.partition("-")
-    supported = holidays.list_supported_countries()
-    if country not in supported:
+    try:
+        national = holidays.country_holidays(country)
+    except NotImplementedError as exc:
         raise UnknownRegionError(
             f"no public holidays are known for country {country!r}; expected a code such as AU"
-        )
-    if subdivision and subdivision not in supported[country]:
+        ) from exc
+    if subdivision and subdivision not in national.subdivisions:
         raise UnknownRegionError(
             f"{country} has no subdivision {subdivision!r}; expected one of "
-            f"{', '.join(supported[country])}"
+            f"{', '.join(national.subdivisions)}"
         )
-    return BusinessCalendar(name, holidays.country_holidays(country, subdiv=subdivision or None))
+    known = holidays.country_holidays(country, subdiv=subdivision) if subdivision else national
+    return BusinessCalendar(name, known)

@@ -94,8 +94,7 @@ class BusinessCalendar:
         """`region` names the holidays (`AU-NSW`) for people; `public_holidays` holds them."""
         self.region = region
         self._holidays = public_holidays
-        self._low = self._high = date(2000, 1, 1)
-        self._days: list[date] = []
+        self._span: tuple[list[date], date, date] = ([], date.min, date.min)
         self._shift = lru_cache(maxsize=65_536)(self._shift_uncached)
 
     def __repr__(self) -> str:
@@ -122,28 +121,30 @@ class BusinessCalendar:
             return add_months(day, count)
         margin = duration.count * 2 + 31  # N business days lie within 7N/5 days and the holidays
         while True:
-            self._cover(_moved(day, -margin), _moved(day, margin))
+            days = self._cover(_moved(day, -margin), _moved(day, margin))
             if sign > 0:
-                index = bisect_right(self._days, day) + duration.count - 1
+                index = bisect_right(days, day) + duration.count - 1
             else:
-                index = bisect_left(self._days, day) - duration.count
-            if 0 <= index < len(self._days):
-                return self._days[index]
+                index = bisect_left(days, day) - duration.count
+            if 0 <= index < len(days):
+                return days[index]
             margin *= 2  # more holidays than any real calendar has
 
-    def _cover(self, low: date, high: date) -> None:
-        """Make the list of business days span `low` to `high` (at least)."""
-        if self._days and self._low <= low and high <= self._high:
-            return
-        if self._days:
-            low, high = min(low, self._low), max(high, self._high)
+    def _cover(self, low: date, high: date) -> list[date]:
+        """The business days from `low` to `high` at least (a list never changed once made)."""
+        days, known_low, known_high = self._span
+        if days and known_low <= low and high <= known_high:
+            return days
+        if days:
+            low, high = min(low, known_low), max(high, known_high)
         span = (high - low).days
-        self._days = [
+        days = [
             day
             for day in (low + timedelta(days=offset) for offset in range(span + 1))
             if self.is_business_day(day)
         ]
-        self._low, self._high = low, high
+        self._span = (days, low, high)  # one assignment: a reader sees the old span or the new
+        return days
 
 
 def _moved(day: date, days: int) -> date:
