@@ -239,18 +239,22 @@ class Store:
         return None if row is None else Binding(row["base_url"], row["account_number"])
 
     async def _claim(self, base_url: str, account_number: str | None) -> None:
+        """Bind a new store to this Wisenet, or check the binding it has.
+
+        Replicas starting together on a new store race to bind it: the first insert wins, the
+        others find its row and check it like any later start.
+        """
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        claim = dialect.insert(identity).values(
+            key="store",
+            base_url=base_url,
+            account_number=account_number,
+            created_at=self.clock.now(),
+        )
         async with self.transaction() as conn:
-            row = (await conn.execute(select(identity))).mappings().first()
-            if row is None:
-                await conn.execute(
-                    identity.insert().values(
-                        key="store",
-                        base_url=base_url,
-                        account_number=account_number,
-                        created_at=self.clock.now(),
-                    )
-                )
+            if (await conn.execute(claim.on_conflict_do_nothing())).rowcount == 1:
                 return
+            row = (await conn.execute(select(identity))).mappings().one()
         if Binding(row["base_url"], row["account_number"]).refuses(base_url, account_number):
             raise ConfigurationError(
                 f"this store belongs to {row['base_url']} "

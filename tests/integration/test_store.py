@@ -437,3 +437,37 @@ async def test_a_blocked_write_stays_queued_out_of_the_due_list_until_released(
     )
     assert await store.blocked_writes() == []  # a new plan is checked again before sending
     assert [w.course_enrolment_id for w in await store.pending_writes(10)] == [10]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_replicas_opening_a_new_store_together_all_bind_it_once(
+    kind: str, tmp_path: Path
+) -> None:
+    """Six processes' worth of opens at once: one binds the store, the others check its binding.
+
+    Before, two could both find no binding and both insert it; the second stopped on a unique
+    violation ("the store cannot be opened"), a replica lost at start-up.
+    """
+    async with database(kind, tmp_path) as url:
+        if kind == "postgresql":
+            await migrate.upgrade_database(url)
+        else:  # SQLite migrates on open: make the tables first, then race for the binding only
+            first = await Store.open(url, FakeClock(), base_url=BASE, account_number="ACME01")
+            async with first.engine.begin() as conn:
+                await conn.execute(text("DELETE FROM store_identity"))
+            await first.close()
+
+        async def open_one() -> Store:
+            return await Store.open(url, FakeClock(), base_url=BASE, account_number="ACME01")
+
+        opened = await asyncio.gather(*(open_one() for _ in range(6)))
+        try:
+            bindings = {await store.binding() for store in opened}
+        finally:
+            for store in opened:
+                await store.close()
+        assert len(bindings) == 1
+        with pytest.raises(ConfigurationError, match="this store belongs to"):
+            await Store.open(
+                url, FakeClock(), base_url="https://other.example/v1", account_number=None
+            )
