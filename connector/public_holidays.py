@@ -28,10 +28,11 @@ def business_calendar(region: str) -> BusinessCalendar:
         raise UnknownRegionError(
             f"no public holidays are known for country {country!r}; expected a code such as AU"
         ) from exc
-    if subdivision and subdivision not in national.subdivisions:
+    codes = [code for code in national.subdivisions if " " not in code]  # as written in settings
+    if subdivision and subdivision not in codes:
         raise UnknownRegionError(
-            f"{country} has no subdivision {subdivision!r}; expected one of "
-            f"{', '.join(national.subdivisions)}"
+            f"{country} has no subdivision {subdivision!r}; expected one of {', '.join(codes)}"
         )
-    known = holidays.country_holidays(country, subdiv=subdivision) if subdivision else national
-    return BusinessCalendar(name, known)
+    if not subdivision:
+        return BusinessCalendar(country, national)
+    return BusinessCalendar(name, holidays.country_holidays(country, subdiv=subdivision))

@@ -29,6 +29,7 @@ class Impact:
 
     learners: int = 0
     stage_moves: Counter[tuple[str, str]] = field(default_factory=Counter)
+    learner_moves: Counter[tuple[str, str]] = field(default_factory=Counter)  # "none": no stage
     tags_added: Counter[str] = field(default_factory=Counter)
     tags_removed: Counter[str] = field(default_factory=Counter)
     flags_raised: Counter[str] = field(default_factory=Counter)
@@ -63,6 +64,9 @@ class Impact:
         return {
             "learners": self.learners,
             "stage_moves": self.matrix()[1],
+            "learner_moves": {
+                f"{old} -> {new}": n for (old, new), n in sorted(self.learner_moves.items())
+            },
             "tags": {
                 t: {"added": self.tags_added[t], "removed": self.tags_removed[t]} for t in tags
             },
@@ -87,6 +91,10 @@ class Impact:
             for old in stages:
                 cells = "".join(f"{table[old][new] or '.':>{width}}" for new in stages)
                 out.append(f"{old:<{width}}{cells}")
+        out += [
+            f"  learners {old} -> {new}: {n}"
+            for (old, new), n in sorted(self.learner_moves.items())
+        ]
         out += [f"  tag {tag} added on {n}" for tag, n in sorted(self.tags_added.items())]
         out += [f"  tag {tag} removed from {n}" for tag, n in sorted(self.tags_removed.items())]
         out += [f"  flag {flag} raised on {n}" for flag, n in sorted(self.flags_raised.items())]
@@ -121,6 +129,10 @@ async def impact(
             found.learners += 1
             active = bundle.learner.is_active is True
             learner = bundle.learner.id
+            if before.learner_stage != after.learner_stage:
+                found.learner_moves[
+                    (before.learner_stage or "none", after.learner_stage or "none")
+                ] += 1
             for old, new in zip(before.course_enrolments, after.course_enrolments, strict=True):
                 if old.stage != new.stage:
                     found.stage_moves[(old.stage, new.stage)] += 1

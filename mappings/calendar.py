@@ -50,6 +50,10 @@ class DurationError(ValueError):
     """A duration's text or size is not one this language takes."""
 
 
+class DurationRangeError(DurationError):
+    """A duration written right but too long."""
+
+
 @dataclass(frozen=True, slots=True)
 class Duration:
     """A count of one unit."""
@@ -64,7 +68,7 @@ class Duration:
             raise DurationError(f"expected {DURATION_HINT}")
         if isinstance(value, int):
             return cls._within(value, Unit.DAYS)
-        found = _TEXT.match(value)
+        found = _TEXT.fullmatch(value)
         if found is None:
             raise DurationError(f"expected {DURATION_HINT}, found {value!r}")
         word = found.group(1)
@@ -74,7 +78,7 @@ class Duration:
     @classmethod
     def _within(cls, count: int, unit: Unit) -> Duration:
         if not 0 <= count <= _LIMITS[unit]:
-            raise DurationError(f"{count} {unit} is out of range (0 to {_LIMITS[unit]})")
+            raise DurationRangeError(f"{count} {unit} is out of range (0 to {_LIMITS[unit]})")
         return cls(count, unit)
 
     def __str__(self) -> str:
@@ -105,10 +109,17 @@ class BusinessCalendar:
         return day.weekday() < 5 and day not in self._holidays
 
     def shift(self, day: date, duration: Duration, sign: int) -> date:
-        """`day` moved forward (`sign` 1) or back (-1) by `duration`."""
+        """`day` moved forward (`sign` 1) or back (-1) by `duration`.
+
+        A move past the first or last date Python has stops there (Wisenet uses 9999-12-31 as
+        "no end"): such a date is compared as the earliest or latest date, never an error.
+        """
         if duration.count == 0:
             return day
-        found: date = self._shift(day, duration, sign)
+        try:
+            found: date = self._shift(day, duration, sign)
+        except (OverflowError, ValueError):
+            return date.max if sign > 0 else date.min
         return found
 
     def _shift_uncached(self, day: date, duration: Duration, sign: int) -> date:
@@ -121,13 +132,16 @@ class BusinessCalendar:
             return add_months(day, count)
         margin = duration.count * 2 + 31  # N business days lie within 7N/5 days and the holidays
         while True:
-            days = self._cover(_moved(day, -margin), _moved(day, margin))
+            low, high = _moved(day, -margin), _moved(day, margin)
+            days = self._cover(low, high)
             if sign > 0:
                 index = bisect_right(days, day) + duration.count - 1
             else:
                 index = bisect_left(days, day) - duration.count
             if 0 <= index < len(days):
                 return days[index]
+            if (sign > 0 and high == date.max) or (sign < 0 and low == date.min):
+                raise OverflowError("no such business day")
             margin *= 2  # more holidays than any real calendar has
 
     def _cover(self, low: date, high: date) -> list[date]:

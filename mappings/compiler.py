@@ -206,11 +206,18 @@ class Compiler:
 
     def mover(self, duration: Duration, sign: int) -> Callable[[date], date]:
         """A function moving a date by `duration` (calendar arithmetic where it is enough)."""
+        shift = self.calendar.shift
         if duration.unit in (Unit.DAYS, Unit.WEEKS):
             days = duration.count * (7 if duration.unit is Unit.WEEKS else 1) * sign
             step = timedelta(days=days)
-            return lambda day: day + step
-        shift = self.calendar.shift
+
+            def plain(day: date) -> date:
+                try:
+                    return day + step
+                except OverflowError:  # past 9999-12-31 or before year 1: the calendar's answer
+                    return shift(day, duration, sign)
+
+            return plain
         return lambda day: shift(day, duration, sign)
 
     def date_of_field(self, subject: Subject, name: str) -> DateOf:

@@ -46,7 +46,14 @@ from pydantic import (
     model_validator,
 )
 
-from mappings.calendar import DURATION_HINT, DURATION_PATTERN, MAX_DAYS, Duration, DurationError
+from mappings.calendar import (
+    DURATION_HINT,
+    DURATION_PATTERN,
+    MAX_DAYS,
+    Duration,
+    DurationError,
+    DurationRangeError,
+)
 from mappings.catalogue import Subject
 from mappings.problems import shown
 
@@ -75,6 +82,8 @@ def _counted(*, names: bool) -> WrapValidator:
         elif isinstance(value, str):
             try:
                 Duration.parse(value)
+            except DurationRangeError as exc:
+                raise ValueError(f"{exc}; found {shown(value)}") from exc
             except DurationError as exc:
                 name = " or a threshold's name" if names else ""
                 raise ValueError(f"expected {DURATION_HINT}{name}; found {shown(value)}") from exc

@@ -7,7 +7,7 @@ each flag's lateness and owner.
 
 `Variant` holds the changes of the default mapping that the mapping-language tests make, each
 written here by hand: a certificate deadline in business days, and courses that never move to
-Reconnect (the `short_courses` audience of the default mapping's comment).
+Reconnect: closed once settled (the `short_courses` audience of the default mapping's comment).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Variant:
 
     deadline_business_days: int | None = None  # the certificate deadline; None: 30 calendar days
     holidays: Container[date] = frozenset()  # skipped by business days, as are weekends
-    never_reconnect: frozenset[str] = frozenset()  # course codes (upper case) kept out of Reconnect
+    never_reconnect: frozenset[str] = frozenset()  # course codes (upper case) closed once settled
 
 
 DEFAULTS = Variant()
@@ -140,21 +140,16 @@ def decide(  # noqa: PLR0912, PLR0915
 
     def stage(ce: CourseEnrolment) -> str:
         status = norm(ce.status)
-        if status == "declined":
+        kept_out = (ce.course_code or "").strip().upper() in variant.never_reconnect
+        settled = status in FINALISED and (not owed(ce) or certified(ce))
+        if status == "declined" or (kept_out and settled):
             return "closed"
         if status in ("enquiry", "pending"):
             return "Sales"
         if status == "current":
             return "Progression"
-        kept_out = (ce.course_code or "").strip().upper() in variant.never_reconnect
         done = completion_date(ce)
-        if (
-            not kept_out
-            and status in FINALISED
-            and (not owed(ce) or certified(ce))
-            and done is not None
-            and done <= today - timedelta(days=RECONNECT_AFTER)
-        ):
+        if settled and done is not None and done <= today - timedelta(days=RECONNECT_AFTER):
             return "Reconnect"
         if status in FINALISED or status == "completion pending":
             return "Completion"

@@ -847,7 +847,7 @@ def _certificate_21_business_days(b: CaseBuilder) -> tuple[int, list[int], dict[
 
 @case(
     "A first-aid short course (HLTAID011) completed and certified 90 days ago: Reconnect by "
-    "default; a `short_courses` audience can keep it out",
+    "default; the `short_courses` audience of the default mapping's comment closes it",
     late=True,
 )
 def _short_course_finished(b: CaseBuilder) -> tuple[int, list[int], dict[str, Any]]:

@@ -38,8 +38,10 @@ SHORT_COURSES = (
     .replace("\nfacts:\n", "\naudiences:\n  short_courses:\n    courses: [HLTAID*]\n\nfacts:\n", 1)
     .replace(
         "course_enrolment_stages:\n",
-        "course_enrolment_stages:\n  - id: short-course-finished\n    audience: short_courses\n"
-        "    stage: Completion\n    when: {field: status, in_set: finalised_statuses}\n",
+        "course_enrolment_stages:\n  - id: short-course-settled\n    audience: short_courses\n"
+        "    stage: closed\n    when:\n      all:\n"
+        "        - {field: status, in_set: finalised_statuses}\n"
+        "        - any: [{not: {fact: certificate_owed}}, {fact: certified}]\n",
         1,
     )
 )
@@ -161,11 +163,12 @@ async def test_an_audience_rule_moves_only_the_short_course_enrolments(rig: Rig)
             if stage != before.enrolments[ce_id][0]:
                 moves[(before.enrolments[ce_id][0], stage)] += 1
                 assert codes[ce_id].startswith("HLTAID")
-    assert moves == Counter({("Reconnect", "Completion"): 1})  # the planted short course
+    assert moves == Counter({("Reconnect", "closed"): 1})  # the planted short course
     assert found.stage_moves == moves
     assert found.courses == Counter({"HLTAID011": 1})
     short = case(rig.server, "short-course-finished")
-    assert found.samples["stage Reconnect -> Completion"] == [short["learner_id"]]
+    assert found.samples["stage Reconnect -> closed"] == [short["learner_id"]]
+    assert found.learner_moves == Counter({("Reconnect", "none"): 1})  # it was their only one
 
 
 @pytest.fixture

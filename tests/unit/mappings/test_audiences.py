@@ -39,10 +39,15 @@ audiences:
   winter_intake:
     course_offers: [BSB40120-2026-T?]
 """
-NEVER_RECONNECT = """  - id: short-course-finished
+NEVER_RECONNECT = """  - id: short-course-settled
     audience: short_courses
-    stage: Completion
-    when: {field: status, in_set: finalised_statuses}
+    stage: closed
+    when:
+      all:
+        - {field: status, in_set: finalised_statuses}
+        - any:
+            - not: {fact: certificate_owed}
+            - {fact: certified}
 """
 
 
@@ -67,7 +72,7 @@ def test_a_short_course_never_moves_to_reconnect_and_a_diploma_does() -> None:
         ce.id: ce.stage
         for ce in evaluate(who, with_audiences(NEVER_RECONNECT), TODAY).course_enrolments
     }
-    assert stages == {1: "Completion", 2: "Reconnect"}
+    assert stages == {1: "closed", 2: "Reconnect"}
     assert {
         ce.id: ce.stage for ce in evaluate(who, default_mapping(), TODAY).course_enrolments
     } == {
@@ -82,7 +87,7 @@ def test_explain_says_why_an_enrolment_is_not_in_the_audience() -> None:
     who = bundle(diploma, unit(12, 2, "20", 90), issued(22, 2))
     lines = explanation_lines(explain(who, with_audiences(NEVER_RECONNECT), TODAY))
     assert any(
-        "short-course-finished" in line
+        "short-course-settled" in line
         and "not in audience short_courses (course BSB50120, offer BSB50120-T1)" in line
         for line in lines
     ), lines
@@ -108,7 +113,7 @@ def coded(draw: st.DrawFn) -> LearnerBundle:
 def test_an_audience_scoped_rule_changes_only_the_enrolments_in_its_audience(
     who: LearnerBundle,
 ) -> None:
-    """Against the default mapping, only short-course enrolments can decide differently."""
+    """Against the default mapping, only settled short-course enrolments change: to closed."""
     before = {ce.id: ce for ce in evaluate(who, default_mapping(), TODAY).course_enrolments}
     after = {
         ce.id: ce for ce in evaluate(who, with_audiences(NEVER_RECONNECT), TODAY).course_enrolments
@@ -121,7 +126,8 @@ def test_an_audience_scoped_rule_changes_only_the_enrolments_in_its_audience(
     changed = {ce_id for ce_id in before if before[ce_id].stage != after[ce_id].stage}
     assert changed <= short
     for ce_id in changed:
-        assert (before[ce_id].stage, after[ce_id].stage) == ("Reconnect", "Completion")
+        assert before[ce_id].stage in ("Reconnect", "Completion")
+        assert after[ce_id].stage == "closed"
 
 
 def test_audiences_scope_flags_on_every_subject_and_tag_rules() -> None:
@@ -263,14 +269,11 @@ def uncommented() -> str:
     """The default mapping with its commented short-course example switched on."""
     text = DEFAULT_MAPPING.read_text()
     block = "# audiences:\n#   short_courses:\n#     courses: [HLTAID011, HLTAID009]"
-    rule = (
-        "  # - id: short-course-finished\n  #   audience: short_courses\n"
-        "  #   stage: Completion\n  #   when: {field: status, in_set: finalised_statuses}"
-    )
+    rule = "".join("  # " + line[2:] + "\n" for line in NEVER_RECONNECT.splitlines())
     assert block in text
     assert rule in text
     text = text.replace(block, block.replace("# ", "").replace("#", ""))
-    return text.replace(rule, rule.replace("  # ", "  ").replace("  #", "  "))
+    return text.replace(rule, NEVER_RECONNECT)
 
 
 def test_the_default_mappings_commented_example_keeps_short_courses_out_of_reconnect() -> None:
@@ -278,4 +281,6 @@ def test_the_default_mappings_commented_example_keeps_short_courses_out_of_recon
     mapping = load_mapping(uncommented(), "mapping.yaml", CALENDAR)
     short = enrolment(1, "Completed", course_code="HLTAID011")
     who = bundle(short, unit(11, 1, "20", 90), issued(21, 1))
-    assert [ce.stage for ce in evaluate(who, mapping, TODAY).course_enrolments] == ["Completion"]
+    assert [ce.stage for ce in evaluate(who, mapping, TODAY).course_enrolments] == ["closed"]
+    owed = bundle(enrolment(1, "Completed", course_code="HLTAID011"), unit(11, 1, "20", 90))
+    assert [ce.stage for ce in evaluate(owed, mapping, TODAY).course_enrolments] == ["Completion"]

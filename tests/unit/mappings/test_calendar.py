@@ -9,7 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mappings.calendar import WEEKENDS_ONLY, BusinessCalendar, Duration, DurationError, Unit
-from tests.support.bundles import CALENDAR
+from mappings.evaluate import evaluate
+from mappings.loader import load_mapping
+from mappings.problems import MappingError
+from tests.support.bundles import (
+    CALENDAR,
+    DEFAULT_MAPPING,
+    TODAY,
+    bundle,
+    default_mapping,
+    enrolment,
+    unit,
+)
 
 NSW_2027 = BusinessCalendar(
     "AU-NSW",
@@ -170,3 +181,54 @@ def test_the_ends_of_the_calendar_are_held() -> None:
     one = Duration(1, Unit.BUSINESS_DAYS)
     assert BusinessCalendar().shift(date(9999, 12, 29), one, 1) == date(9999, 12, 30)
     assert BusinessCalendar().shift(date(1, 1, 3), one, -1) == date(1, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("day", "written", "sign", "expected"),
+    [
+        (date(9999, 12, 30), "10 business days", 1, date.max),
+        (date(9999, 12, 30), "10 days", 1, date.max),
+        (date(9999, 12, 30), "3 weeks", 1, date.max),
+        (date(9999, 12, 30), "1 month", 1, date.max),
+        (date(1, 1, 2), "10 business days", -1, date.min),
+        (date(1, 1, 2), "1 month", -1, date.min),
+    ],
+)
+def test_a_move_past_the_last_or_first_date_stops_there(
+    day: date, written: str, sign: int, expected: date
+) -> None:
+    """Wisenet's 9999-12-31 ("no end") plus an offset is the latest date, not an error or a hang."""
+    assert BusinessCalendar().shift(day, Duration.parse(written), sign) == expected
+
+
+def test_duration_text_is_the_whole_value() -> None:
+    """A trailing line break is not part of a duration."""
+    with pytest.raises(DurationError):
+        Duration.parse("3 days\n")
+
+
+def test_records_dated_at_the_end_of_time_are_decided() -> None:
+    """An enrolment ending 9999-12-31 and a unit starting 0001-01-01: decided, nothing raised."""
+    who = bundle(
+        enrolment(1, "Current", end_date=date.max),
+        unit(11, 1, None, None),
+    )
+    decided = evaluate(who, default_mapping(), TODAY)
+    assert [ce.stage for ce in decided.course_enrolments] == ["Progression"]
+    mover = default_mapping().compiler.mover
+    assert mover(Duration(14), 1)(date.max) == date.max
+    assert mover(Duration(2, Unit.WEEKS), -1)(date.min) == date.min
+
+
+def test_a_duration_too_long_says_its_limit_at_its_place() -> None:
+    """Written right but beyond a century: the limit is named, not the format."""
+    text = DEFAULT_MAPPING.read_text().replace(
+        "certificate_deadline_days: 30 ", "certificate_deadline_days: 30000 business days ", 1
+    )
+    with pytest.raises(MappingError) as caught:
+        load_mapping(text, "mapping.yaml", CALENDAR)
+    (problem,) = caught.value.problems
+    assert str(problem).endswith(
+        "thresholds.certificate_deadline_days: 30000 business days is out of range (0 to 26142); "
+        "found '30000 business days'"
+    )

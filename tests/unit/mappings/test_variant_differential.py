@@ -35,10 +35,15 @@ audiences:
   short_courses:
     courses: [HLTAID*]
 """
-KEEP_OUT = """  - id: short-course-finished
+KEEP_OUT = """  - id: short-course-settled
     audience: short_courses
-    stage: Completion
-    when: {field: status, in_set: finalised_statuses}
+    stage: closed
+    when:
+      all:
+        - {field: status, in_set: finalised_statuses}
+        - any:
+            - not: {fact: certificate_owed}
+            - {fact: certified}
 """
 
 
@@ -77,7 +82,7 @@ def test_a_business_day_deadline_agrees_with_the_reference(
 def test_an_audience_kept_out_of_reconnect_agrees_with_the_reference(
     bundle: LearnerBundle, today: date
 ) -> None:
-    """Short-course enrolments finish in Completion; every other decision is the default's."""
+    """Settled short-course enrolments are closed; every other decision is the default's."""
     variant = Variant(never_reconnect=frozenset({"HLTAID011"}))
     decided = evaluate(bundle, short_courses_kept_out(), today)
     assert as_outcome(decided, today) == decide(bundle, today, variant)
