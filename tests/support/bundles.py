@@ -28,6 +28,17 @@ from tests.reference import Outcome
 
 TODAY = date(2026, 11, 29)
 CALENDAR = business_calendar("AU")  # the default CONNECTOR_HOLIDAYS
+# The default mapping's commented short-course rule, switched on (it needs a `short_courses`).
+NEVER_RECONNECT = """  - id: short-course-settled
+    audience: short_courses
+    stage: closed
+    when:
+      all:
+        - {field: status, in_set: finalised_statuses}
+        - any:
+            - not: {fact: certificate_owed}
+            - {fact: certified}
+"""
 DEFAULT_MAPPING = Path(__file__).resolve().parents[2] / "config" / "mapping.yaml"
 COMPLETE_AVETMISS = Avetmiss(*([True] * 7))
 COMPLETE_ADDRESS = Address(has_suburb=True, has_postcode=True, has_state=True, country="Australia")

@@ -19,6 +19,7 @@ from mappings.problems import MappingError
 from tests.support.bundles import (
     CALENDAR,
     DEFAULT_MAPPING,
+    NEVER_RECONNECT,
     TODAY,
     bundle,
     bundles,
@@ -38,16 +39,6 @@ audiences:
     when: {field: study_mode, equals: International}
   winter_intake:
     course_offers: [BSB40120-2026-T?]
-"""
-NEVER_RECONNECT = """  - id: short-course-settled
-    audience: short_courses
-    stage: closed
-    when:
-      all:
-        - {field: status, in_set: finalised_statuses}
-        - any:
-            - not: {fact: certificate_owed}
-            - {fact: certified}
 """
 
 

@@ -21,6 +21,7 @@ from tests.reference import Variant, decide
 from tests.support.bundles import (
     CALENDAR,
     DEFAULT_MAPPING,
+    NEVER_RECONNECT,
     TODAY,
     as_outcome,
     bundles,
@@ -34,16 +35,6 @@ SHORT_COURSES = """
 audiences:
   short_courses:
     courses: [HLTAID*]
-"""
-KEEP_OUT = """  - id: short-course-settled
-    audience: short_courses
-    stage: closed
-    when:
-      all:
-        - {field: status, in_set: finalised_statuses}
-        - any:
-            - not: {fact: certificate_owed}
-            - {fact: certified}
 """
 
 
@@ -62,7 +53,9 @@ def short_courses_kept_out() -> CompiledMapping:
     """The default mapping with the comment's short-course audience switched on."""
     text = DEFAULT_MAPPING.read_text()
     text = text.replace("\nfacts:\n", SHORT_COURSES + "\nfacts:\n", 1)
-    text = text.replace("course_enrolment_stages:\n", "course_enrolment_stages:\n" + KEEP_OUT, 1)
+    text = text.replace(
+        "course_enrolment_stages:\n", "course_enrolment_stages:\n" + NEVER_RECONNECT, 1
+    )
     return load_mapping(text, "short-courses.yaml", CALENDAR)
 
 
