@@ -31,6 +31,6 @@ USER 10001:10001
 EXPOSE 8080 9100
 # The probe imports the standard library only (not the program): cheap every 30 s.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-m", "jobs.healthcheck"]
+    CMD ["python", "-m", "jobs.service.healthcheck"]
 ENTRYPOINT ["connector"]
 CMD ["run"]

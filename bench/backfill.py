@@ -42,11 +42,11 @@ from bench.sandbox_fetch import start_sandbox
 from connector.clock import SystemClock
 from connector.sandbox.app import free_port
 from connector.wisenet.ratelimit import WINDOW_MARGIN_SECONDS
-from jobs.bootstrap import sync_context
-from jobs.logging import configure_logging
-from jobs.read_costs import listing_pages
-from jobs.settings import Settings
-from jobs.sync import backfill
+from jobs.pipeline.read_costs import listing_pages
+from jobs.pipeline.sync import backfill
+from jobs.setup.composition import sync_context
+from jobs.setup.logging import configure_logging
+from jobs.setup.settings import Settings
 
 LISTS = {  # the list endpoints a backfill reads whole, and the sandbox table behind each
     "GET /learnersAU": "Learner",

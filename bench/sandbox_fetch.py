@@ -23,7 +23,7 @@ import httpx
 from connector.clock import SystemClock
 from connector.sandbox.app import free_port
 from connector.wisenet.client import ClientConfig, WisenetClient
-from jobs.logging import configure_logging
+from jobs.setup.logging import configure_logging
 from tests.support.fetch import full_fetch
 
 

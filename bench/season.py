@@ -58,12 +58,12 @@ from connector.sandbox.app import SandboxServer
 from connector.sandbox.generator import IN_PROGRESS
 from connector.sandbox.service import Sandbox, SandboxConfig
 from connector.store.inbox import inbox_state
-from jobs.admin import ServiceState
-from jobs.bootstrap import sync_context
-from jobs.logging import configure_logging
-from jobs.service import JobRunner, write_only
-from jobs.settings import Settings
-from jobs.sync import SyncContext, SyncReport, reconcile, sweep, sync
+from jobs.pipeline.sync import SyncContext, SyncReport, reconcile, sweep, sync
+from jobs.service.admin import ServiceState
+from jobs.service.service import JobRunner, write_only
+from jobs.setup.composition import sync_context
+from jobs.setup.logging import configure_logging
+from jobs.setup.settings import Settings
 from tests.reference import decide
 from tests.support.sandbox_bundles import bundle_for, combos
 

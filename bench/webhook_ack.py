@@ -46,8 +46,8 @@ from connector.store import migrate
 from connector.store.store import Store
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
-from jobs.body_deadline import BodyDeadline
-from jobs.logging import configure_logging
+from jobs.service.body_deadline import BodyDeadline
+from jobs.setup.logging import configure_logging
 
 ACCOUNT = "BENCH01"
 

@@ -42,14 +42,14 @@ from connector.store.inbox import inbox_state
 from connector.store.store import CREDENTIAL, ENROLMENT, UNIT
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
-from jobs.body_deadline import BODY_SECONDS
-from jobs.bootstrap import sync_context
-from jobs.inbox import drain_inbox
-from jobs.logging import configure_logging
-from jobs.read_costs import Strategy, listing_pages
-from jobs.service import embedded_server, listen
-from jobs.settings import Bind, Settings
-from jobs.sync import AUDIT, SyncContext, sync
+from jobs.pipeline.inbox import drain_inbox
+from jobs.pipeline.read_costs import Strategy, listing_pages
+from jobs.pipeline.sync import AUDIT, SyncContext, sync
+from jobs.service.body_deadline import BODY_SECONDS
+from jobs.service.service import embedded_server, listen
+from jobs.setup.composition import sync_context
+from jobs.setup.logging import configure_logging
+from jobs.setup.settings import Bind, Settings
 
 TODAY = date(2026, 11, 29)
 PAGE = 1000

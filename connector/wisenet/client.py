@@ -60,7 +60,7 @@ from connector.wisenet.wire import (
 )
 
 log = structlog.get_logger(__name__)
-# GET attempts counted for whoever set it in this context (`jobs.read_costs.counted`). Each
+# GET attempts counted for whoever set it in this context (`jobs.pipeline.read_costs.counted`). Each
 # asyncio task has its own context, so blocks counting at once (the writer's lanes) each count
 # their own; a task started inside a block (a page fetched ahead) counts into it.
 read_tally: ContextVar[list[int] | None] = ContextVar("read_tally", default=None)

@@ -21,7 +21,7 @@ import pytest
 from connector.clock import SystemClock
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
-from jobs.settings import Settings
+from jobs.setup.settings import Settings
 from tests.support.sandbox import KEY, control, served
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from connector.metrics import ConnectorMetrics
 from connector.store.inbox_writer import Delivery, enqueue_many
 from connector.store.store import Store
-from jobs.admin import Admin, ServiceState
-from jobs.bootstrap import active_mapping
-from jobs.inbox import drain_inbox
-from jobs.service import JobRunner
-from jobs.sync import sync
+from jobs.pipeline.inbox import drain_inbox
+from jobs.pipeline.sync import sync
+from jobs.service.admin import Admin, ServiceState
+from jobs.service.service import JobRunner
+from jobs.setup.composition import active_mapping
 from tests.support.bundles import CALENDAR, DEFAULT_MAPPING
 from tests.support.rig import Rig
 from tests.support.sandbox import control

@@ -23,11 +23,11 @@ from connector.store.inbox import inbox_state
 from connector.store.inbox_writer import Delivery, enqueue_many
 from connector.wisenet.retry import RetryPolicy
 from connector.wisenet.timestamps import format_body_timestamp
-from jobs.admin import ServiceState
-from jobs.inbox import InboxReport, drain_inbox
-from jobs.read_costs import listing_pages
-from jobs.service import JobRunner
-from jobs.sync import sync
+from jobs.pipeline.inbox import InboxReport, drain_inbox
+from jobs.pipeline.read_costs import listing_pages
+from jobs.pipeline.sync import sync
+from jobs.service.admin import ServiceState
+from jobs.service.service import JobRunner
 from tests.support.clock import FakeClock
 from tests.support.receiving import Receiving, receiving
 from tests.support.rig import SYDNEY, Rig, expected_tags, owned_tags_in_wisenet, wired

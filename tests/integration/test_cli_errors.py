@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import main
+from jobs.cli.main import main
 from tests.support.bad_inputs import (
     ARGUMENT_CASES,
     NOBODY,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from connector.store.store import Store
-from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main
+from jobs.cli.main import EXIT_CONFIGURATION, EXIT_OK, main
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
 from tests.support.sandbox import served

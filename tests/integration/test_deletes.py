@@ -30,9 +30,9 @@ from connector.store.schema import (
     stage_history,
 )
 from connector.store.store import PendingWrite, Store, export_rows
-from jobs.inbox import drain_inbox
-from jobs.mapping_apply import impact
-from jobs.sync import SyncReport, reconcile, sync, write_back
+from jobs.pipeline.inbox import drain_inbox
+from jobs.pipeline.mapping_apply import impact
+from jobs.pipeline.sync import SyncReport, reconcile, sync, write_back
 from mappings.loader import load_mapping
 from tests.reference import Outcome, decide
 from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, default_mapping

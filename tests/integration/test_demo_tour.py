@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main
+from jobs.cli.main import EXIT_CONFIGURATION, EXIT_OK, main
 from tests.support.clock import FakeClock
 from tests.support.processes import CONNECTOR
 

@@ -24,14 +24,14 @@ from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import free_port
 from connector.store.digests import digest_of, finish_digest, start_digest
 from connector.store.worklist import worklist
-from jobs.admin import ServiceState
-from jobs.digest import Digest, DigestSource
-from jobs.digest_job import DailyDigest, channels_from, send_digest, source_from
-from jobs.digest_send import Channels, DigestSender
-from jobs.service import JobRunner, build_scheduler
-from jobs.settings import Settings
-from jobs.status_cli import digest_line
-from jobs.sync import sweep, sync
+from jobs.cli.status import digest_line
+from jobs.pipeline.sync import sweep, sync
+from jobs.reports.digest import Digest, DigestSource
+from jobs.reports.digest_job import DailyDigest, channels_from, send_digest, source_from
+from jobs.reports.digest_send import Channels, DigestSender
+from jobs.service.admin import ServiceState
+from jobs.service.service import JobRunner, build_scheduler
+from jobs.setup.settings import Settings
 from tests.support.rig import SYDNEY, Rig
 
 pytestmark = pytest.mark.integration
@@ -285,7 +285,7 @@ async def test_the_digest_command_prints_and_sends(
     rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`connector digest --json` prints it; `--send` needs a channel and sends to it."""
-    from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main  # noqa: PLC0415 - as a person runs it
+    from jobs.cli.main import EXIT_CONFIGURATION, EXIT_OK, main  # noqa: PLC0415 - as a person runs it
 
     await sync(rig.ctx)
     capsys.readouterr()  # the sync's own log lines

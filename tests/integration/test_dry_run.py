@@ -30,7 +30,7 @@ from connector.sandbox.app import SandboxServer
 from connector.store import migrate
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
-from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main
+from jobs.cli.main import EXIT_CONFIGURATION, EXIT_OK, main
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
 from tests.support.databases import database, postgres_database

@@ -20,12 +20,12 @@ from connector.store.leadership import (
     scheduler_holder,
 )
 from connector.store.store import Store
-from jobs import service
-from jobs import sync as sync_module
-from jobs.admin import ServiceState
-from jobs.service import JobRunner, Leader, run_job, stop_task
-from jobs.settings import Settings
-from jobs.sync import SyncContext, SyncReport, write_back
+from jobs.pipeline import sync as sync_module
+from jobs.pipeline.sync import SyncContext, SyncReport, write_back
+from jobs.service import service
+from jobs.service.admin import ServiceState
+from jobs.service.service import JobRunner, Leader, run_job, stop_task
+from jobs.setup.settings import Settings
 from tests.support.clock import FakeClock
 from tests.support.databases import database
 from tests.support.rig import Rig

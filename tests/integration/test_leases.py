@@ -18,9 +18,9 @@ from connector.store import migrate
 from connector.store.leases import held_writes, take_over
 from connector.store.schema import outbox, webhook_inbox
 from connector.store.store import Store, acquire_lock
-from jobs.admin import ServiceState
-from jobs.service import JobRunner
-from jobs.sync import SyncContext, SyncReport
+from jobs.pipeline.sync import SyncContext, SyncReport
+from jobs.service.admin import ServiceState
+from jobs.service.service import JobRunner
 from tests.support.clock import FakeClock
 from tests.support.databases import database
 from tests.support.rig import Rig

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from jobs.cli import EXIT_CONFIGURATION, main
+from jobs.cli.main import EXIT_CONFIGURATION, main
 from tests.support.databases import postgres_database
 
 pytestmark = pytest.mark.integration

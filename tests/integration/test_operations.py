@@ -13,7 +13,7 @@ import httpx
 import pytest
 import structlog
 
-from jobs.cli import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
+from jobs.cli.main import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
 from tests.support.dead_letters import seed_dead_letter

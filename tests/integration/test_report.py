@@ -17,9 +17,9 @@ from connector.metrics import ConnectorMetrics
 from connector.store.report_data import OVERDUE_BUCKETS, overdue_bucket, report_data
 from connector.store.store import summary
 from connector.store.worklist import worklist
-from jobs.admin import Admin, ServiceState
-from jobs.report_page import flag_kinds, report_html
-from jobs.sync import sync
+from jobs.pipeline.sync import sync
+from jobs.reports.report_page import flag_kinds, report_html
+from jobs.service.admin import Admin, ServiceState
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.rig import SYDNEY, Rig
 from tests.support.sandbox import control

@@ -19,9 +19,9 @@ from connector.sandbox.app import SandboxServer
 from connector.sandbox.service import Sandbox
 from connector.sandbox.staff import enrolment_staff
 from connector.store.worklist import worklist
-from jobs.cli import EXIT_OK, main
-from jobs.mapping_apply import impact
-from jobs.sync import sync
+from jobs.cli.main import EXIT_OK, main
+from jobs.pipeline.mapping_apply import impact
+from jobs.pipeline.sync import sync
 from mappings.bundle import CourseEnrolment, LearnerBundle
 from mappings.loader import load_mapping
 from tests.reference import Outcome, Variant, decide

@@ -8,8 +8,16 @@ from datetime import timedelta
 import pytest
 
 from connector.bundles import Labels
-from jobs.mapping_apply import impact
-from jobs.sync import PlannedWrite, SyncReport, backfill, reconcile, sweep, sync, write_back
+from jobs.pipeline.mapping_apply import impact
+from jobs.pipeline.sync import (
+    PlannedWrite,
+    SyncReport,
+    backfill,
+    reconcile,
+    sweep,
+    sync,
+    write_back,
+)
 from mappings.loader import load_mapping
 from tests.reference import decide
 from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, default_mapping

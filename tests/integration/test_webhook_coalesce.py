@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from connector.metrics import ConnectorMetrics
-from jobs.admin import ServiceState
-from jobs.inbox import InboxReport
-from jobs.service import JobRunner, inbox_loop, stop_task
-from jobs.sync import SyncContext, SyncReport, sync
+from jobs.pipeline.inbox import InboxReport
+from jobs.pipeline.sync import SyncContext, SyncReport, sync
+from jobs.service.admin import ServiceState
+from jobs.service.service import JobRunner, inbox_loop, stop_task
 from tests.support.receiving import receiving
 from tests.support.rig import Rig, expected_tags, owned_tags_in_wisenet
 from tests.support.sandbox import control

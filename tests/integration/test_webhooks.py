@@ -27,10 +27,10 @@ from connector.store.store import Store
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
 from connector.wisenet.budget import InMemoryDailyBudget
-from jobs.admin import ServiceState
-from jobs.inbox import drain_inbox
-from jobs.service import JobRunner
-from jobs.sync import sync
+from jobs.pipeline.inbox import drain_inbox
+from jobs.pipeline.sync import sync
+from jobs.service.admin import ServiceState
+from jobs.service.service import JobRunner
 from tests.support.clock import FakeClock
 from tests.support.databases import database
 from tests.support.proxy import TcpProxy

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from connector.bundles import Labels
 from connector.store import migrate
 from connector.store.worklist import WorkItem, selected, worklist
-from jobs.sync import sync
-from jobs.worklist_cli import COLUMNS, csv_cell
+from jobs.cli.worklist import COLUMNS, csv_cell
+from jobs.pipeline.sync import sync
 from tests.reference import decide
 from tests.support.databases import database
 from tests.support.rig import Rig
@@ -118,7 +118,7 @@ async def test_csv_and_json_agree_through_the_command(
     rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`connector worklist --csv` and `--json` print the same items in the same order."""
-    from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main  # noqa: PLC0415 - as a person runs it
+    from jobs.cli.main import EXIT_CONFIGURATION, EXIT_OK, main  # noqa: PLC0415 - as a person runs it
 
     await sync(rig.ctx)
     capsys.readouterr()  # the sync's own log lines

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from connector.sandbox.app import SandboxServer
-from jobs.inbox import drain_inbox
-from jobs.sync import REDECIDE_ROUNDS, SyncReport, sync, write_back
+from jobs.pipeline.inbox import drain_inbox
+from jobs.pipeline.sync import REDECIDE_ROUNDS, SyncReport, sync, write_back
 from tests.support.clock import FakeClock
 from tests.support.receiving import receiving
 from tests.support.rig import (

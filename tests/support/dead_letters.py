@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 from connector.clock import Clock
 from connector.store.store import PendingWrite
-from jobs.bootstrap import opened_store
-from jobs.settings import load_settings
+from jobs.setup.composition import opened_store
+from jobs.setup.settings import load_settings
 
 REFUSAL = "PATCH /course-enrolments/{id}: rejected with 400"
 

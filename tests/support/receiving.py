@@ -15,9 +15,9 @@ from connector.store.store import Store
 from connector.webhooks.payload import ENTITIES
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
-from jobs.body_deadline import BODY_SECONDS
-from jobs.service import embedded_server, listen
-from jobs.settings import Bind
+from jobs.service.body_deadline import BODY_SECONDS
+from jobs.service.service import embedded_server, listen
+from jobs.setup.settings import Bind
 
 SANDBOX_ACCOUNT = "SANDBOX01"
 

@@ -22,7 +22,7 @@ from connector.store.schema import enrolment_state, flags, learner_state
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
-from jobs.sync import SyncContext
+from jobs.pipeline.sync import SyncContext
 from tests.reference import decide
 from tests.support.bundles import DEFAULT_MAPPING, default_mapping
 from tests.support.clock import FakeClock

@@ -75,24 +75,76 @@ def test_the_sandbox_never_imports_the_client(path: Path) -> None:
 
 
 def test_the_container_health_check_imports_only_the_standard_library() -> None:
-    """`python -m jobs.healthcheck` runs every 30 s: it must not load the program."""
-    imported = {m.split(".")[0] for m in imported_modules(ROOT / "jobs" / "healthcheck.py")}
+    """`python -m jobs.service.healthcheck` runs every 30 s: it must not load the program."""
+    imported = {
+        m.split(".")[0] for m in imported_modules(ROOT / "jobs" / "service" / "healthcheck.py")
+    }
     assert imported <= sys.stdlib_module_names | {"__future__"}, imported
 
 
-COMMANDS = sorted((ROOT / "jobs").glob("*_cli.py"))
+def defines_a_command(path: Path) -> bool:
+    """Whether a module defines a click command or group (a function decorated with one)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(target, ast.Attribute) and target.attr in {"command", "group"}:
+                    return True
+    return False
+
+
+COMMANDS = [p for p in python_files("jobs/cli") if p.name != "main.py" and defines_a_command(p)]
+FOLDERS = ("cli", "service", "pipeline", "reports", "setup")
+MAY_IMPORT = {  # which folders of jobs/ each folder may import (besides itself)
+    "setup": {"pipeline"},
+    "pipeline": set(),
+    "reports": {"setup", "pipeline"},
+    "service": {"setup", "pipeline", "reports"},
+    "cli": {"setup", "pipeline", "reports", "service"},
+}
+
+
+def test_every_command_module_is_found() -> None:
+    """The rule below has something to check: the command groups are known."""
+    names = {p.stem for p in COMMANDS}
+    assert {"sync", "mapping", "report", "status", "worklist", "digest"} <= names, names
 
 
 @pytest.mark.parametrize(
     "path",
-    [p for p in python_files("jobs") if p.name != "cli.py"],
-    ids=lambda p: p.name,
+    [p for p in python_files("jobs") if p.relative_to(ROOT).as_posix() != "jobs/cli/main.py"],
+    ids=lambda p: p.relative_to(ROOT / "jobs").as_posix(),
 )
 def test_no_module_but_the_command_line_root_imports_a_command_module(path: Path) -> None:
-    """Commands share code through ordinary modules; only `jobs/cli.py` gathers them."""
-    commands = {f"jobs.{p.stem}" for p in COMMANDS}
+    """Commands share code through ordinary modules; only `jobs/cli/main.py` gathers them."""
+    commands = {f"jobs.cli.{p.stem}" for p in COMMANDS}
     found = [m for m in imported_modules(path) if m in commands]
     assert not found, f"{path.name} imports {found}"
+
+
+def test_jobs_is_grouped_in_folders() -> None:
+    """No loose modules: each file of jobs/ sits in a folder that says what it holds."""
+    loose = {p.name for p in (ROOT / "jobs").glob("*.py")} - {"__init__.py"}
+    assert not loose, loose
+    assert {p.name for p in (ROOT / "jobs").iterdir() if p.is_dir()} - {"__pycache__"} == set(
+        FOLDERS
+    )
+
+
+@pytest.mark.parametrize(
+    "path", python_files("jobs"), ids=lambda p: p.relative_to(ROOT / "jobs").as_posix()
+)
+def test_each_folder_of_jobs_imports_only_the_folders_below_it(path: Path) -> None:
+    """The pipeline at the bottom, setup wiring it, reports on both, the service and CLI on top."""
+    folder = path.relative_to(ROOT / "jobs").parts[0]
+    if folder not in FOLDERS:
+        return
+    allowed = MAY_IMPORT[folder] | {folder}
+    for module in imported_modules(path):
+        parts = module.split(".")
+        if parts[0] == "jobs" and len(parts) > 1:
+            assert parts[1] in allowed, f"{path.relative_to(ROOT)} imports {module}"
 
 
 def test_the_rule_catches_an_impure_core_module(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from connector.bundle_file import MAX_BUNDLE_BYTES, read_bundle_text
 from connector.bundles import BundleError
-from jobs.arguments import (
+from jobs.cli.arguments import (
     ACCOUNT_DATE,
     EARLIEST_DATE,
     LARGEST_ID,

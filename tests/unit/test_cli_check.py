@@ -8,7 +8,7 @@ import pytest
 import respx
 
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS
-from jobs.cli import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
+from jobs.cli.main import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.client import API_KEY, BASE_URL
 from tests.support.clock import FakeClock

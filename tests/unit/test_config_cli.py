@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main
-from jobs.setting_sources import masked_url
-from jobs.settings import (
+from jobs.cli.main import EXIT_CONFIGURATION, EXIT_OK, main
+from jobs.setup.setting_sources import masked_url
+from jobs.setup.settings import (
     DEFAULT_MAPPING_FILE,
     PACKAGED_MAPPING_FILE,
     load_settings,

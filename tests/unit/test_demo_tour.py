@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobs.demo_tour import program_as_invoked, tour_lines
+from jobs.cli.demo_tour import program_as_invoked, tour_lines
 
 
 def script(path: Path) -> Path:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from jobs.settings import setting_names
+from jobs.setup.settings import setting_names
 
 ROOT = Path(__file__).parents[2]
 

@@ -11,8 +11,8 @@ import respx
 
 from connector.metrics import ConnectorMetrics
 from connector.store.worklist import WorkItem
-from jobs.digest import Digest, FlagLine
-from jobs.digest_send import Channels, Delivery, DigestSender
+from jobs.reports.digest import Digest, FlagLine
+from jobs.reports.digest_send import Channels, Delivery, DigestSender
 
 HOOK = "https://hooks.example/services/T0/B0/token"
 

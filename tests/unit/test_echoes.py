@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from jobs.echoes import ECHO_WINDOW, REPEAT_WINDOW, ExpectedEchoes
+from jobs.pipeline.echoes import ECHO_WINDOW, REPEAT_WINDOW, ExpectedEchoes
 
 SENT = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 CE = 88001

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import main
+from jobs.cli.main import main
 from tests.support.hostile_mappings import CORPUS, EXPECTED, GENERATED
 
 

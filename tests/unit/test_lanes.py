@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from jobs.lanes import grouped, in_lanes
+from jobs.pipeline.lanes import grouped, in_lanes
 
 
 def test_items_are_grouped_by_key_in_the_order_of_their_first_item() -> None:

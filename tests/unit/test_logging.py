@@ -8,9 +8,9 @@ import json
 import pytest
 import structlog
 
-from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main, verbosity_first
-from jobs.logging import LogLevel, for_person, resolve_format, resolve_level
-from jobs.progress import RunProgress
+from jobs.cli.main import EXIT_CONFIGURATION, EXIT_OK, main, verbosity_first
+from jobs.cli.progress import RunProgress
+from jobs.setup.logging import LogLevel, for_person, resolve_format, resolve_level
 
 
 class Terminal(io.StringIO):

@@ -10,8 +10,8 @@ import pytest
 
 from connector.bundle_file import bundle_from_data, parse_bundle_text
 from connector.bundles import BundleError
-from jobs.cli import EXIT_CONFIGURATION, EXIT_OK, main
-from jobs.mapping_cli import mapping_schema
+from jobs.cli.main import EXIT_CONFIGURATION, EXIT_OK, main
+from jobs.cli.mapping import mapping_schema
 from tests.support.clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]

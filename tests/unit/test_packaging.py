@@ -14,7 +14,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from connector.sandbox.app import free_port
-from jobs.cli import EXIT_FAILED, EXIT_OK, main
+from jobs.cli.main import EXIT_FAILED, EXIT_OK, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_the_image_runs_as_a_non_root_user_with_a_health_check() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert text.count("\nFROM ") + text.startswith("FROM ") >= 2
     assert "\nUSER 10001:10001\n" in text
-    assert 'CMD ["python", "-m", "jobs.healthcheck"]' in text
+    assert 'CMD ["python", "-m", "jobs.service.healthcheck"]' in text
     assert "API_KEY" not in text
     assert "SECRET" not in text
 
@@ -146,9 +146,9 @@ def test_healthcheck_probes_the_admin_bind(
 
 
 def probe(bind: str) -> subprocess.CompletedProcess[str]:
-    """`python -m jobs.healthcheck` as the container runs it, with only the bind set."""
+    """`python -m jobs.service.healthcheck` as the container runs it, with only the bind set."""
     return subprocess.run(
-        [sys.executable, "-m", "jobs.healthcheck"],
+        [sys.executable, "-m", "jobs.service.healthcheck"],
         capture_output=True,
         text=True,
         check=False,

@@ -6,7 +6,7 @@ import io
 
 from structlog.testing import capture_logs
 
-from jobs.progress import RunProgress
+from jobs.cli.progress import RunProgress
 
 
 def test_off_a_terminal_each_page_is_one_log_event_and_no_plain_line() -> None:

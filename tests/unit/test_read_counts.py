@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import respx
 
-from jobs.read_costs import Strategy, counted
+from jobs.pipeline.read_costs import Strategy, counted
 from tests.support.client import BASE_URL, make_client
 
 

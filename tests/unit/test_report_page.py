@@ -16,7 +16,7 @@ from connector.store.report_data import (
     overdue_bucket,
 )
 from connector.store.worklist import WorkItem
-from jobs.report_page import PageFacts, render_report, run_in_words
+from jobs.reports.report_page import PageFacts, render_report, run_in_words
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from connector.errors import ConfigurationError
 from connector.sandbox.webhooks import DEFAULT_SECRET
 from connector.webhooks.verify import MIN_SECRET_BYTES
-from jobs.config_cli import effective_settings
-from jobs.settings import (
+from jobs.cli.config import effective_settings
+from jobs.setup.settings import (
     Bind,
     Settings,
     describe_settings_errors,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from jobs.service import counts
-from jobs.status_cli import write_backlog_line
-from jobs.summary import StoreFacts, flags_by_kind, stage_order, summary_lines, write_split
-from jobs.sync import PlannedWrite, SyncReport
+from jobs.cli.status import write_backlog_line
+from jobs.cli.summary import StoreFacts, flags_by_kind, stage_order, summary_lines, write_split
+from jobs.pipeline.sync import PlannedWrite, SyncReport
+from jobs.service.service import counts
 
 STAGES = ("Sales", "Progression", "Completion", "Reconnect")
 

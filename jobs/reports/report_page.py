@@ -17,7 +17,7 @@ from html import escape
 from connector.store.report_data import OVERDUE_BUCKETS, ReportData, overdue_bucket, report_data
 from connector.store.store import Store
 from connector.store.worklist import WorkItem, worklist
-from jobs.mapping_apply import Impact
+from jobs.pipeline.mapping_apply import Impact
 from mappings.loader import parse_mapping
 from mappings.schema import MappingSpec
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from connector.store.store import summary
-from jobs.report_page import flag_kinds
-from jobs.sync import SyncContext, SyncReport
+from jobs.pipeline.sync import SyncContext, SyncReport
+from jobs.reports.report_page import flag_kinds
 
 NO_STAGE = "none"
 FLAG_KINDS = (("missing_data", "missing data"), ("overdue", "overdue"))

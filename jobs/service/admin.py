@@ -29,9 +29,9 @@ from starlette.routing import Route
 from connector.metrics import ConnectorMetrics
 from connector.store.inbox import inbox_state
 from connector.store.store import summary
-from jobs.mapping_file import MappingFileWatch
-from jobs.report_page import report_html
-from jobs.sync import SyncContext, write_reserve
+from jobs.pipeline.sync import SyncContext, write_reserve
+from jobs.reports.report_page import report_html
+from jobs.setup.mapping_file import MappingFileWatch
 
 log = structlog.get_logger(__name__)
 INBOX_LAG = timedelta(minutes=5)  # older pending deliveries make the service "degraded"

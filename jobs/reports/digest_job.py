@@ -18,10 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from connector.clock import Clock
 from connector.store.digests import FAILED, SENT, digest_of, finish_digest, start_digest
 from connector.store.store import Store
-from jobs.digest import DigestSource, compose_digest
-from jobs.digest_send import Channels, Delivery, DigestSender
-from jobs.settings import Settings
-from jobs.sync import SyncContext, SyncReport
+from jobs.pipeline.sync import SyncContext, SyncReport
+from jobs.reports.digest import DigestSource, compose_digest
+from jobs.reports.digest_send import Channels, Delivery, DigestSender
+from jobs.setup.settings import Settings
 
 log = structlog.get_logger(__name__)
 

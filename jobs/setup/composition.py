@@ -15,9 +15,9 @@ from connector.errors import ConfigurationError
 from connector.store.budget import StoreBudget
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, RequestObserver, WisenetClient
-from jobs.mapping_file import MappingFileWatch, cannot_read, read_mapping_text
-from jobs.settings import Settings
-from jobs.sync import SyncContext
+from jobs.pipeline.sync import SyncContext
+from jobs.setup.mapping_file import MappingFileWatch, cannot_read, read_mapping_text
+from jobs.setup.settings import Settings
 from mappings.calendar import BusinessCalendar
 from mappings.compiler import CompiledMapping
 from mappings.loader import load_mapping

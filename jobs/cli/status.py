@@ -17,12 +17,12 @@ from connector.store.digests import last_digest
 from connector.store.inbox import inbox_state
 from connector.store.leadership import scheduler_holder
 from connector.store.store import status_facts
-from jobs.bootstrap import opened_store
-from jobs.digest_job import channels_from
-from jobs.mapping_file import MappingFileWatch
-from jobs.runtime import Runtime
-from jobs.settings import Settings, load_settings
-from jobs.sync import write_reserve
+from jobs.pipeline.sync import write_reserve
+from jobs.reports.digest_job import channels_from
+from jobs.setup.composition import opened_store
+from jobs.setup.mapping_file import MappingFileWatch
+from jobs.setup.runtime import Runtime
+from jobs.setup.settings import Settings, load_settings
 
 
 def eta(backlog: int, remaining_today: int, quota: int, rate: float) -> str:

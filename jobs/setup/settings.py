@@ -10,7 +10,7 @@ the setting, never a traceback later. The reconcile crontab must fire within a y
 URL must parse, and a webhook secret must be strong enough for its signature mode.
 
 A `CONNECTOR_*` name that is no setting (a misspelt one, most likely) is warned about on stderr
-with the closest setting (`jobs.setting_sources`). The mapping file defaults to
+with the closest setting (`jobs.setup.setting_sources`). The mapping file defaults to
 `config/mapping.yaml`, or to the packaged copy of it outside a folder that has one.
 """
 
@@ -48,8 +48,8 @@ from sqlalchemy.exc import ArgumentError
 from connector.errors import ConfigurationError
 from connector.public_holidays import UnknownRegionError, business_calendar
 from connector.webhooks.verify import SignatureMode, VerifierConfig, secret_weakness
-from jobs.logging import LogFormat, LogLevel
-from jobs.setting_sources import FILE_SUFFIX, SecretFileError, secret_files, unknown_settings
+from jobs.setup.logging import LogFormat, LogLevel
+from jobs.setup.setting_sources import FILE_SUFFIX, SecretFileError, secret_files, unknown_settings
 from mappings.calendar import BusinessCalendar
 
 ENV_PREFIX = "CONNECTOR_"

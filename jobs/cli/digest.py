@@ -9,12 +9,12 @@ from dataclasses import replace
 import click
 
 from connector.errors import ConfigurationError
-from jobs.bootstrap import opened_store
-from jobs.digest import compose_digest
-from jobs.digest_job import channels_from, send_digest, source_from
-from jobs.digest_send import Delivery, DigestSender
-from jobs.runtime import Runtime
-from jobs.settings import ENV_PREFIX, load_settings
+from jobs.reports.digest import compose_digest
+from jobs.reports.digest_job import channels_from, send_digest, source_from
+from jobs.reports.digest_send import Delivery, DigestSender
+from jobs.setup.composition import opened_store
+from jobs.setup.runtime import Runtime
+from jobs.setup.settings import ENV_PREFIX, load_settings
 
 
 @click.command("digest")

@@ -24,7 +24,7 @@ from connector.store.store import Store
 from connector.wisenet.client import WisenetClient
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.wire import CourseOfferData, Item
-from jobs.read_costs import Strategy, counted
+from jobs.pipeline.read_costs import Strategy, counted
 
 log = structlog.get_logger(__name__)
 COURSE_OFFER = "CourseOffer"  # as the read metrics name entities

@@ -14,12 +14,12 @@ import click
 
 from connector.store.dead_letters import DeadLetter, list_dead_letters, remove_dead_letters
 from connector.store.store import Store
-from jobs.arguments import RECORD_ID
-from jobs.bootstrap import active_mapping, opened_store
-from jobs.dry_run_notice import outcome_lines
-from jobs.runtime import Runtime
-from jobs.settings import load_settings
-from jobs.sync import DecisionContext, SyncReport, decide
+from jobs.cli.arguments import RECORD_ID
+from jobs.cli.dry_run_notice import outcome_lines
+from jobs.pipeline.sync import DecisionContext, SyncReport, decide
+from jobs.setup.composition import active_mapping, opened_store
+from jobs.setup.runtime import Runtime
+from jobs.setup.settings import load_settings
 
 
 @click.group("deadletters")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.settings import Settings
+from jobs.setup.settings import Settings
 
 NOTHING_KEPT = "dry run: nothing kept (CONNECTOR_DRY_RUN=true)"
 

@@ -13,7 +13,7 @@ from typing import Never, TextIO
 import structlog
 from tqdm import tqdm
 
-from jobs.sync import SyncContext
+from jobs.pipeline.sync import SyncContext
 
 log = structlog.get_logger(__name__)
 

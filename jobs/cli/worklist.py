@@ -14,9 +14,9 @@ import click
 
 from connector.store.worklist import KINDS, WorkItem, selected, worklist
 from connector.store.worklist import by_owner as _grouped
-from jobs.bootstrap import opened_store
-from jobs.runtime import Runtime
-from jobs.settings import load_settings
+from jobs.setup.composition import opened_store
+from jobs.setup.runtime import Runtime
+from jobs.setup.settings import load_settings
 from mappings.loader import parse_mapping
 
 COLUMNS = tuple(WorkItem.__dataclass_fields__)

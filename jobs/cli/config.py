@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import click
 from pydantic import SecretStr
 
-from jobs.setting_sources import HIDDEN, masked_url, source_of
-from jobs.settings import (
+from jobs.setup.setting_sources import HIDDEN, masked_url, source_of
+from jobs.setup.settings import (
     DEFAULT_MAPPING_FILE,
     ENV_FILE,
     ENV_PREFIX,

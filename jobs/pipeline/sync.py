@@ -57,11 +57,11 @@ from connector.wisenet.endpoints import COURSE_ENROLMENT
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, Combo
 from connector.wisenet.wire import ComboEntry, Item
-from jobs.course_offers import refresh_course_offers
-from jobs.echoes import ExpectedEchoes
-from jobs.lanes import grouped, in_lanes
-from jobs.read_costs import Strategy, cheapest, counted, listing_pages
-from jobs.write_outcomes import FIXES, FailureGroup, failure_key
+from jobs.pipeline.course_offers import refresh_course_offers
+from jobs.pipeline.echoes import ExpectedEchoes
+from jobs.pipeline.lanes import grouped, in_lanes
+from jobs.pipeline.read_costs import Strategy, cheapest, counted, listing_pages
+from jobs.pipeline.write_outcomes import FIXES, FailureGroup, failure_key
 from mappings.compiler import CompiledMapping
 from mappings.decision import Decision
 from mappings.evaluate import evaluate

@@ -48,15 +48,15 @@ from connector.store.store import (
     start_run,
 )
 from connector.webhooks.receiver import Receiver
-from jobs.admin import Admin, ServiceState
-from jobs.body_deadline import BODY_SECONDS, BodyDeadline
-from jobs.bootstrap import sync_context
-from jobs.digest_job import DailyDigest, channels_from, source_from
-from jobs.digest_send import DigestSender
-from jobs.echoes import ExpectedEchoes
-from jobs.inbox import drain_inbox, unannounced_changes
-from jobs.settings import ENV_PREFIX, Bind, Settings
-from jobs.sync import AUDIT, SyncContext, SyncReport, reconcile, sweep, sync, write_back
+from jobs.pipeline.echoes import ExpectedEchoes
+from jobs.pipeline.inbox import drain_inbox, unannounced_changes
+from jobs.pipeline.sync import AUDIT, SyncContext, SyncReport, reconcile, sweep, sync, write_back
+from jobs.reports.digest_job import DailyDigest, channels_from, source_from
+from jobs.reports.digest_send import DigestSender
+from jobs.service.admin import Admin, ServiceState
+from jobs.service.body_deadline import BODY_SECONDS, BodyDeadline
+from jobs.setup.composition import sync_context
+from jobs.setup.settings import ENV_PREFIX, Bind, Settings
 
 log = structlog.get_logger(__name__)
 LOCK_TTL = timedelta(minutes=2)  # renewed every LOCK_RENEW while the job runs

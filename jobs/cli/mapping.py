@@ -12,16 +12,16 @@ import click
 from connector.bundle_file import bundle_from_data, parse_bundle_text, read_bundle_text
 from connector.bundles import BundleError
 from connector.errors import ConfigurationError
-from jobs.arguments import ACCOUNT_DATE, OUTPUT_FILE, RECORD_ID, write_output
-from jobs.bootstrap import opened_store
-from jobs.dry_run_notice import outcome_lines
-from jobs.mapping_apply import Impact, impact
-from jobs.mapping_cases import run_case
-from jobs.mapping_file import cannot_read, read_mapping_text
-from jobs.report_page import render_preview
-from jobs.runtime import Runtime
-from jobs.settings import Settings, load_settings
-from jobs.sync import BACKLOG, DecisionContext, SyncReport, decide
+from jobs.cli.arguments import ACCOUNT_DATE, OUTPUT_FILE, RECORD_ID, write_output
+from jobs.cli.dry_run_notice import outcome_lines
+from jobs.cli.mapping_cases import run_case
+from jobs.pipeline.mapping_apply import Impact, impact
+from jobs.pipeline.sync import BACKLOG, DecisionContext, SyncReport, decide
+from jobs.reports.report_page import render_preview
+from jobs.setup.composition import opened_store
+from jobs.setup.mapping_file import cannot_read, read_mapping_text
+from jobs.setup.runtime import Runtime
+from jobs.setup.settings import Settings, load_settings
 from mappings.bundle import LearnerBundle
 from mappings.calendar import BusinessCalendar
 from mappings.compiler import CompiledMapping, compile_mapping

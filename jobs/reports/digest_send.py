@@ -28,7 +28,7 @@ from tenacity import (
 )
 
 from connector.metrics import ConnectorMetrics
-from jobs.digest import Digest
+from jobs.reports.digest import Digest
 
 log = structlog.get_logger(__name__)
 MAIL, CHAT = "mail", "chat"

@@ -18,17 +18,17 @@ from connector.sandbox.app import serve
 from connector.sandbox.service import Sandbox, SandboxConfig
 from connector.store import migrate
 from connector.store.leases import HeldWrites, WritesHeldError, held_writes
-from jobs.arguments import ACCOUNT_DATE
-from jobs.bootstrap import sync_context
-from jobs.demo_tour import demo_tour
-from jobs.plan_lines import plan_lines
-from jobs.progress import RunProgress
-from jobs.runtime import Runtime
-from jobs.service import Job, run_job, run_service
-from jobs.settings import Settings, load_settings
-from jobs.summary import StoreFacts, store_facts, summary_lines
-from jobs.sync import SyncContext, SyncReport, backfill, reconcile, sweep, sync
-from jobs.write_outcomes import raise_unless_written
+from jobs.cli.arguments import ACCOUNT_DATE
+from jobs.cli.demo_tour import demo_tour
+from jobs.cli.plan_lines import plan_lines
+from jobs.cli.progress import RunProgress
+from jobs.cli.summary import StoreFacts, store_facts, summary_lines
+from jobs.pipeline.sync import SyncContext, SyncReport, backfill, reconcile, sweep, sync
+from jobs.pipeline.write_outcomes import raise_unless_written
+from jobs.service.service import Job, run_job, run_service
+from jobs.setup.composition import sync_context
+from jobs.setup.runtime import Runtime
+from jobs.setup.settings import Settings, load_settings
 
 DEMO_DATABASE = Path("var/demo.db")
 DEMO_LEARNERS = 300

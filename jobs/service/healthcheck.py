@@ -1,6 +1,6 @@
 """The container's health check: one GET of the admin `/healthz`, with the standard library only.
 
-`python -m jobs.healthcheck` runs every 30 s in the container, so it stays cheap: it imports
+`python -m jobs.service.healthcheck` runs every 30 s in the container, so it stays cheap: it imports
 nothing of the program and reads only `CONNECTOR_ADMIN_BIND` from the environment (where the
 container's settings are). It exits 0 when the service answers 200, else 1 with one line saying
 why. `connector healthcheck` probes the same way with the fully read settings.

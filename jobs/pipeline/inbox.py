@@ -6,15 +6,15 @@ A delivery carries ids only, so every event means a read; the worker keeps reads
    record count once, and a delete wins over anything else;
 2. leave out the records this drain already read after their deliveries came;
 3. for each entity touched, take the cheaper of the cursor poll (one list request usually
-   covers a batch) and one read per id (`jobs.read_costs`); read by id what the poll did not
-   list. Credentials, which have no modified filter, are read by id or by the whole listing;
+   covers a batch) and one read per id (`jobs.pipeline.read_costs`); read by id what the poll
+   did not list. Credentials, which have no modified filter, are read by id or by the whole listing;
    checklists, which have no read by id, only by the poll. A 404 is a delete, whatever the
    event said;
 4. decide the learners whose bundle changed, mark the rows processed, write the tags.
 
 The connector's own PATCHes come back as `Updated` events. The PATCH response is already the
 snapshot, so an enrolment whose deliveries in a batch are all echoes of this process's PATCHes
-(`jobs.echoes`) is not read at all; the next list poll confirms it. A PATCH response that
+(`jobs.pipeline.echoes`) is not read at all; the next list poll confirms it. A PATCH response that
 shows a staff edit made meanwhile marks its learner, who is decided again by the same drain's
 write-back. Until the first full read is done the rows wait; while the day's budget is nearly
 spent they wait too, and are taken up after the reset.
@@ -37,10 +37,10 @@ from connector.store.store import CHECKLIST, CREDENTIAL, ENROLMENT, LEARNER, UNI
 from connector.webhooks.payload import DELETED, UPDATED
 from connector.wisenet.timestamps import format_body_timestamp
 from connector.wisenet.wire import Item
-from jobs.course_offers import refresh_course_offers
-from jobs.echoes import ExpectedEchoes
-from jobs.read_costs import Strategy, cheapest, counted, listing_pages
-from jobs.sync import (
+from jobs.pipeline.course_offers import refresh_course_offers
+from jobs.pipeline.echoes import ExpectedEchoes
+from jobs.pipeline.read_costs import Strategy, cheapest, counted, listing_pages
+from jobs.pipeline.sync import (
     AUDIT,
     Listing,
     SyncContext,

@@ -16,13 +16,13 @@ from typing import Any
 import click
 
 from connector.store.store import Store, export_rows, purge_older_than, summary
-from jobs.arguments import OUTPUT_FILE, write_output
-from jobs.bootstrap import opened_store
-from jobs.dry_run_notice import outcome_lines
-from jobs.report_page import report_html
-from jobs.runtime import Runtime
-from jobs.settings import load_settings
-from jobs.summary import stage_order
+from jobs.cli.arguments import OUTPUT_FILE, write_output
+from jobs.cli.dry_run_notice import outcome_lines
+from jobs.cli.summary import stage_order
+from jobs.reports.report_page import report_html
+from jobs.setup.composition import opened_store
+from jobs.setup.runtime import Runtime
+from jobs.setup.settings import load_settings
 from mappings.loader import parse_mapping
 
 NOTICE = "this output holds personal data (learner ids and their lifecycle); handle it as such"

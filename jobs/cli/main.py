@@ -29,21 +29,16 @@ from connector.errors import ConfigurationError, ConnectorError
 from connector.public_holidays import UnknownRegionError, business_calendar
 from connector.sandbox.app import create_app, serve
 from connector.sandbox.service import Sandbox, SandboxConfig
-from jobs.arguments import ACCOUNT_DATE, SecondsType
-from jobs.bootstrap import build_client
-from jobs.check import run_check
-from jobs.config_cli import config
-from jobs.dead_letters_cli import deadletters
-from jobs.demo_tour import PROGRAM, program_as_invoked
-from jobs.digest_cli import digest_command
-from jobs.healthcheck import probe_url, problem
-from jobs.logging import configure_command_logging, for_person
-from jobs.mapping_cli import explain_command, mapping, read_mapping_source
-from jobs.report_cli import export, purge, report
-from jobs.runtime import Runtime
-from jobs.settings import load_log_settings, load_settings
-from jobs.status_cli import status
-from jobs.sync_cli import (
+from jobs.cli.arguments import ACCOUNT_DATE, SecondsType
+from jobs.cli.check import run_check
+from jobs.cli.config import config
+from jobs.cli.dead_letters import deadletters
+from jobs.cli.demo_tour import PROGRAM, program_as_invoked
+from jobs.cli.digest import digest_command
+from jobs.cli.mapping import explain_command, mapping, read_mapping_source
+from jobs.cli.report import export, purge, report
+from jobs.cli.status import status
+from jobs.cli.sync import (
     backfill_command,
     db,
     demo,
@@ -52,7 +47,12 @@ from jobs.sync_cli import (
     sweep_command,
     sync_command,
 )
-from jobs.worklist_cli import worklist_command
+from jobs.cli.worklist import worklist_command
+from jobs.service.healthcheck import probe_url, problem
+from jobs.setup.composition import build_client
+from jobs.setup.logging import configure_command_logging, for_person
+from jobs.setup.runtime import Runtime
+from jobs.setup.settings import load_log_settings, load_settings
 
 DEFAULT_SANDBOX_KEY = "sandbox-key"
 EXIT_OK = 0

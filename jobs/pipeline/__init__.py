@@ -1,0 +1,1 @@
+"""The work itself: poll Wisenet, decide learners, write tags back; the webhook inbox."""

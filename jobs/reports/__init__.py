@@ -1,0 +1,1 @@
+"""What the store tells people: the report page and the daily digest."""

@@ -1,0 +1,1 @@
+"""`connector run`: the long-running service, its admin endpoints and its health check."""
