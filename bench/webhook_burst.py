@@ -49,7 +49,8 @@ from jobs.service.body_deadline import BODY_SECONDS
 from jobs.service.service import embedded_server, listen
 from jobs.setup.composition import sync_context
 from jobs.setup.logging import configure_logging
-from jobs.setup.settings import Bind, Settings
+from jobs.setup.setting_values import Bind
+from jobs.setup.settings import Settings
 
 TODAY = date(2026, 11, 29)
 PAGE = 1000

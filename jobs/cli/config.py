@@ -13,6 +13,7 @@ import click
 from pydantic import SecretStr
 
 from jobs.setup.setting_sources import HIDDEN, masked_url, source_of
+from jobs.setup.setting_values import show_duration
 from jobs.setup.settings import (
     DEFAULT_MAPPING_FILE,
     ENV_FILE,
@@ -20,7 +21,6 @@ from jobs.setup.settings import (
     PACKAGED_MAPPING_FILE,
     Settings,
     load_settings,
-    show_duration,
 )
 
 _SHOWN_AS: tuple[tuple[type, Callable[[Any], str]], ...] = (

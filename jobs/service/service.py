@@ -56,7 +56,8 @@ from jobs.reports.digest_send import DigestSender
 from jobs.service.admin import Admin, ServiceState
 from jobs.service.body_deadline import BODY_SECONDS, BodyDeadline
 from jobs.setup.composition import sync_context
-from jobs.setup.settings import ENV_PREFIX, Bind, Settings
+from jobs.setup.setting_values import Bind
+from jobs.setup.settings import ENV_PREFIX, Settings
 
 log = structlog.get_logger(__name__)
 LOCK_TTL = timedelta(minutes=2)  # renewed every LOCK_RENEW while the job runs

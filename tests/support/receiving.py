@@ -17,7 +17,7 @@ from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
 from jobs.service.body_deadline import BODY_SECONDS
 from jobs.service.service import embedded_server, listen
-from jobs.setup.settings import Bind
+from jobs.setup.setting_values import Bind
 
 SANDBOX_ACCOUNT = "SANDBOX01"
 

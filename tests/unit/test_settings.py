@@ -13,14 +13,8 @@ from connector.errors import ConfigurationError
 from connector.sandbox.webhooks import DEFAULT_SECRET
 from connector.webhooks.verify import MIN_SECRET_BYTES
 from jobs.cli.config import effective_settings
-from jobs.setup.settings import (
-    Bind,
-    Settings,
-    describe_settings_errors,
-    load_settings,
-    parse_duration,
-    setting_names,
-)
+from jobs.setup.setting_values import Bind, parse_duration
+from jobs.setup.settings import Settings, describe_settings_errors, load_settings, setting_names
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / "config" / ".env.example"
