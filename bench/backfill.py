@@ -44,7 +44,7 @@ from connector.sandbox.app import free_port
 from connector.wisenet.ratelimit import WINDOW_MARGIN_SECONDS
 from jobs.pipeline.read_costs import listing_pages
 from jobs.pipeline.sync import backfill
-from jobs.setup.composition import sync_context
+from jobs.setup.composition import Parts, sync_context
 from jobs.setup.logging import configure_logging
 from jobs.setup.settings import Settings
 
@@ -70,7 +70,7 @@ def child(base_url: str, database: Path, rate: float) -> None:
     configure_logging("json", "warning")
 
     async def run() -> dict[str, Any]:
-        async with sync_context(settings, SystemClock(), rate_limit=rate) as ctx:
+        async with sync_context(settings, Parts(clock=SystemClock(), rate_limit=rate)) as ctx:
             began = time.perf_counter()
             marks: dict[str, float] = {}
 

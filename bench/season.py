@@ -61,7 +61,7 @@ from connector.store.inbox import inbox_state
 from jobs.pipeline.sync import SyncContext, SyncReport, reconcile, sweep, sync
 from jobs.service.admin import ServiceState
 from jobs.service.service import JobRunner, write_only
-from jobs.setup.composition import sync_context
+from jobs.setup.composition import Parts, sync_context
 from jobs.setup.logging import configure_logging
 from jobs.setup.settings import Settings
 from tests.reference import decide
@@ -499,12 +499,14 @@ async def season(learners: int, days: int, seed: int, folder: Path) -> list[Day]
     try:
         clock = MovedClock(server.sandbox.clock.now())
         onboarding = settings_for(server, folder, 10_000_000)
-        async with sync_context(onboarding, clock, rate_limit=1000) as ctx:
+        async with sync_context(onboarding, Parts(clock=clock, rate_limit=1000)) as ctx:
             report = await sync(ctx)
             print(f"onboarding: {report.learners_evaluated} learners, {report.writes_done} writes")
         settings = settings_for(server, folder, 1000)
         async with AsyncExitStack() as stack:
-            ctx = await stack.enter_async_context(sync_context(settings, clock, rate_limit=1000))
+            ctx = await stack.enter_async_context(
+                sync_context(settings, Parts(clock=clock, rate_limit=1000))
+            )
             interval = settings.effective_poll_interval
             state = ServiceState(Path(settings.mapping_file), webhook_silence=2 * interval)
             runner = JobRunner(ctx, "season", ConnectorMetrics(), state)

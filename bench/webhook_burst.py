@@ -47,7 +47,7 @@ from jobs.pipeline.read_costs import Strategy, listing_pages
 from jobs.pipeline.sync import AUDIT, SyncContext, sync
 from jobs.service.body_deadline import BODY_SECONDS
 from jobs.service.service import embedded_server, listen
-from jobs.setup.composition import sync_context
+from jobs.setup.composition import Parts, sync_context
 from jobs.setup.logging import configure_logging
 from jobs.setup.setting_values import Bind
 from jobs.setup.settings import Settings
@@ -203,7 +203,7 @@ async def measure(learners: int, bursts: list[int], folder: Path) -> list[Burst]
             database_url=f"sqlite+aiosqlite:///{folder / f'burst-{learners}.db'}",
             wisenet_daily_quota=10_000_000,
         )
-        async with sync_context(settings, clock, rate_limit=1000) as ctx:
+        async with sync_context(settings, Parts(clock=clock, rate_limit=1000)) as ctx:
             await sync(ctx)
             assert await ctx.store.cursor(AUDIT) is not None
             for _ in range(2):  # scheduled polls past the overlap, as on a live account

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 from pydantic import SecretStr
 
+from jobs.setup.runtime import Runtime
 from jobs.setup.setting_sources import HIDDEN, masked_url, source_of
 from jobs.setup.setting_values import show_duration
 from jobs.setup.settings import (
@@ -20,7 +21,6 @@ from jobs.setup.settings import (
     ENV_PREFIX,
     PACKAGED_MAPPING_FILE,
     Settings,
-    load_settings,
 )
 
 _SHOWN_AS: tuple[tuple[type, Callable[[Any], str]], ...] = (
@@ -61,9 +61,10 @@ def effective_settings(settings: Settings) -> dict[str, dict[str, Any]]:
 
 @click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def config(as_json: bool) -> None:
+@click.pass_obj
+def config(runtime: Runtime, as_json: bool) -> None:
     """Print the effective settings and where each came from (default, environment, .env, file)."""
-    found = effective_settings(load_settings())
+    found = effective_settings(runtime.settings)
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return

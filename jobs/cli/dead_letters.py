@@ -19,7 +19,6 @@ from jobs.cli.dry_run_notice import outcome_lines
 from jobs.pipeline.sync import DecisionContext, SyncReport, decide
 from jobs.setup.composition import active_mapping, opened_store
 from jobs.setup.runtime import Runtime
-from jobs.setup.settings import load_settings
 
 
 @click.group("deadletters")
@@ -50,7 +49,7 @@ async def _existing(store: Store, chosen: list[int] | None) -> list[DeadLetter]:
 @click.pass_obj
 def list_command(runtime: Runtime, as_json: bool) -> None:
     """Every dead letter with its reason and attempt count (ids only, no personal data)."""
-    settings = load_settings()
+    settings = runtime.settings
 
     async def _list() -> list[DeadLetter]:
         async with opened_store(settings, runtime.clock) as store:
@@ -90,7 +89,7 @@ def list_command(runtime: Runtime, as_json: bool) -> None:
 def replay_command(runtime: Runtime, ids: tuple[int, ...], every: bool) -> None:
     """Decide the learners of these dead letters again and queue the writes wanted now."""
     chosen = _chosen(ids, every)
-    settings = load_settings()
+    settings = runtime.settings
 
     async def _replay() -> tuple[int, SyncReport]:
         async with opened_store(settings, runtime.clock) as store:
@@ -125,7 +124,7 @@ def replay_command(runtime: Runtime, ids: tuple[int, ...], every: bool) -> None:
 def discard_command(runtime: Runtime, ids: tuple[int, ...], every: bool) -> None:
     """Delete dead letters for good."""
     chosen = _chosen(ids, every)
-    settings = load_settings()
+    settings = runtime.settings
 
     async def _discard() -> int:
         async with opened_store(settings, runtime.clock) as store:

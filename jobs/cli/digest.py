@@ -14,7 +14,7 @@ from jobs.reports.digest_job import channels_from, send_digest, source_from
 from jobs.reports.digest_send import Delivery, DigestSender
 from jobs.setup.composition import opened_store
 from jobs.setup.runtime import Runtime
-from jobs.setup.settings import ENV_PREFIX, load_settings
+from jobs.setup.settings import ENV_PREFIX
 
 
 @click.command("digest")
@@ -26,7 +26,7 @@ from jobs.setup.settings import ENV_PREFIX, load_settings
 @click.pass_obj
 def digest_command(runtime: Runtime, send: bool, as_json: bool, by_owner: bool) -> int:
     """Today's digest: open work by flag, the most overdue, writes and budget, admin tasks."""
-    settings = load_settings()
+    settings = runtime.settings
     source = source_from(settings)
     if by_owner:
         source = replace(source, by_owner=True)

@@ -52,7 +52,7 @@ from jobs.service.healthcheck import probe_url, problem
 from jobs.setup.composition import build_client
 from jobs.setup.logging import configure_command_logging, for_person
 from jobs.setup.runtime import Runtime
-from jobs.setup.settings import load_log_settings, load_settings
+from jobs.setup.settings import load_log_settings
 
 DEFAULT_SANDBOX_KEY = "sandbox-key"
 EXIT_OK = 0
@@ -108,7 +108,7 @@ def cli(context: click.Context, verbose: int, quiet: int) -> None:
 @click.pass_obj
 def check(runtime: Runtime, embedded: bool) -> None:
     """Reach Wisenet, load the combos, warn about the mapping's names, report the budget."""
-    settings = load_settings()
+    settings = runtime.settings
     with ExitStack() as stack:
         if embedded:
             server = stack.enter_context(serve(Sandbox(SandboxConfig(learners=300))))
@@ -124,7 +124,7 @@ def check(runtime: Runtime, embedded: bool) -> None:
         mapping, _ = read_mapping_source(Path(settings.mapping_file), warn=False)
 
         async def _run() -> None:
-            async with build_client(settings, runtime.clock) as client:
+            async with build_client(settings, runtime.parts()) as client:
                 report = await run_check(client, mapping)
             for line in report.lines():
                 click.echo(line)
@@ -204,9 +204,10 @@ def sandbox(  # noqa: PLR0913, PLR0917 - one option per knob of the fake
     type=SecondsType(0.1, 60),
     help="Seconds to wait for an answer.",
 )
-def healthcheck(timeout: float) -> None:
+@click.pass_obj
+def healthcheck(runtime: Runtime, timeout: float) -> None:
     """Probe this host's `/healthz` on CONNECTOR_ADMIN_BIND (for container health checks)."""
-    settings = load_settings()
+    settings = runtime.settings
     url = probe_url(settings.admin_bind.host, settings.admin_bind.port)
     found = problem(url, timeout)
     if found is not None:

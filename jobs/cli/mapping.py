@@ -21,7 +21,7 @@ from jobs.reports.report_page import render_preview
 from jobs.setup.composition import opened_store
 from jobs.setup.mapping_file import cannot_read, read_mapping_text
 from jobs.setup.runtime import Runtime
-from jobs.setup.settings import Settings, load_settings
+from jobs.setup.settings import Settings
 from mappings.bundle import LearnerBundle
 from mappings.calendar import BusinessCalendar
 from mappings.compiler import CompiledMapping, compile_mapping
@@ -124,9 +124,10 @@ def schema() -> None:
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="A folder of case files (*.yaml).",
 )
-def test_mapping(file: Path, cases_dir: Path) -> None:
+@click.pass_obj
+def test_mapping(runtime: Runtime, file: Path, cases_dir: Path) -> None:
     """Run admin-written cases against a mapping; print a pass/fail table."""
-    compiled = read_mapping(file, load_settings().business_calendar())
+    compiled = read_mapping(file, runtime.settings.business_calendar())
     paths = sorted([*cases_dir.glob("*.yaml"), *cases_dir.glob("*.yml")])
     if not paths:
         raise click.ClickException(f"{cases_dir}: no case files (*.yaml)")
@@ -177,7 +178,7 @@ def preview_mapping(
     runtime: Runtime, file: Path, as_of: date | None, as_json: bool, html_file: Path | None
 ) -> None:
     """What switching to FILE would change for every stored learner; no call to Wisenet."""
-    settings = load_settings()
+    settings = runtime.settings
     proposed = compile_mapping(read_mapping_spec(file), settings.business_calendar())
     today = as_of or runtime.today(settings.timezone)
     found = asyncio.run(_impact_on_store(settings, runtime, proposed, today))
@@ -201,7 +202,7 @@ def preview_mapping(
 def apply_mapping(runtime: Runtime, file: Path, yes: bool) -> None:
     """Show what a mapping would change, switch to it, and re-decide every stored learner."""
     parsed, text = read_mapping_source(file)
-    settings = load_settings()
+    settings = runtime.settings
     proposed = compile_mapping(parsed.spec, settings.business_calendar())
     today = runtime.today(settings.timezone)
 
@@ -270,7 +271,7 @@ def explain_command(
     """
     if (learner_id is None) == (bundle_path is None):
         raise click.UsageError("give a LEARNER_ID or --bundle FILE (one of them)")
-    settings = load_settings()
+    settings = runtime.settings
     today = as_of or runtime.today(settings.timezone)
     if bundle_path is not None:
         compiled = read_mapping(

@@ -22,7 +22,6 @@ from jobs.cli.summary import stage_order
 from jobs.reports.report_page import report_html
 from jobs.setup.composition import opened_store
 from jobs.setup.runtime import Runtime
-from jobs.setup.settings import load_settings
 from mappings.loader import parse_mapping
 
 NOTICE = "this output holds personal data (learner ids and their lifecycle); handle it as such"
@@ -55,7 +54,7 @@ async def mapping_stages(store: Store) -> list[str]:
 @click.pass_obj
 def report(runtime: Runtime, as_csv: bool, as_json: bool, html_file: Path | None) -> None:
     """Learners per stage and flags by type, from the store (or the HTML report)."""
-    settings = load_settings()
+    settings = runtime.settings
     if html_file is not None:
 
         async def _page() -> str:
@@ -95,7 +94,7 @@ def report(runtime: Runtime, as_csv: bool, as_json: bool, html_file: Path | None
 @click.pass_obj
 def export(runtime: Runtime, as_json: bool) -> None:
     """One row per course enrolment: stages, flags, desired tags (streamed)."""
-    settings = load_settings()
+    settings = runtime.settings
     click.echo(NOTICE, err=True)
 
     async def _stream() -> None:
@@ -120,7 +119,7 @@ def _cell(value: Any) -> Any:
 @click.pass_obj
 def purge(runtime: Runtime) -> None:
     """Delete run log, dead letters and stage history older than CONNECTOR_RETENTION."""
-    settings = load_settings()
+    settings = runtime.settings
 
     async def _purge() -> dict[str, int]:
         async with opened_store(settings, runtime.clock) as store:

@@ -22,7 +22,7 @@ from jobs.reports.digest_job import channels_from
 from jobs.setup.composition import opened_store
 from jobs.setup.mapping_file import MappingFileWatch
 from jobs.setup.runtime import Runtime
-from jobs.setup.settings import Settings, load_settings
+from jobs.setup.settings import Settings
 
 
 def eta(backlog: int, remaining_today: int, quota: int, rate: float) -> str:
@@ -200,7 +200,7 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
 @click.pass_obj
 def status(runtime: Runtime, as_json: bool) -> None:
     """Cursors, last runs, the write backlog with an ETA, blocked writes, dead letters, budget."""
-    settings = load_settings()
+    settings = runtime.settings
     facts = asyncio.run(gather(settings, runtime.clock))
     if as_json:
         click.echo(json.dumps(facts, indent=2))

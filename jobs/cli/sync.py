@@ -26,9 +26,9 @@ from jobs.cli.summary import StoreFacts, store_facts, summary_lines
 from jobs.pipeline.sync import SyncContext, SyncReport, backfill, reconcile, sweep, sync
 from jobs.pipeline.write_outcomes import raise_unless_written
 from jobs.service.service import Job, run_job, run_service
-from jobs.setup.composition import sync_context
+from jobs.setup.composition import Parts, sync_context
 from jobs.setup.runtime import Runtime
-from jobs.setup.settings import Settings, load_settings
+from jobs.setup.settings import Settings
 
 DEMO_DATABASE = Path("var/demo.db")
 DEMO_LEARNERS = 300
@@ -79,7 +79,7 @@ def run_with_summary(
     progress = RunProgress(sys.stderr) if page_events or sys.stderr.isatty() else None
 
     async def _run() -> tuple[SyncReport, HeldWrites, StoreFacts]:
-        async with sync_context(settings, clock, rate_limit=rate_limit) as ctx:
+        async with sync_context(settings, Parts(clock=clock, rate_limit=rate_limit)) as ctx:
             if progress is not None:
                 progress.attach(ctx)
             report, held = await run_writing_job(ctx, name, job, lock=lock)
@@ -146,7 +146,7 @@ def passed(report: SyncReport) -> None:
 @click.pass_obj
 def sync_command(runtime: Runtime, dry_run: bool) -> None:
     """Poll Wisenet, decide the learners that changed, and write their tags back."""
-    settings = load_settings()
+    settings = runtime.settings
     if dry_run:
         settings = settings.model_copy(update={"dry_run": True})
     report, held, facts = run_with_summary(settings, runtime.clock, "sync", sync)
@@ -156,7 +156,7 @@ def sync_command(runtime: Runtime, dry_run: bool) -> None:
 
 def _full_read(runtime: Runtime, name: str, job: Job, dry_run: bool) -> None:
     """Run a job that reads every list, under the sync's lock, showing progress per page."""
-    settings = load_settings()
+    settings = runtime.settings
     if dry_run:
         settings = settings.model_copy(update={"dry_run": True})
     report, held, facts = run_with_summary(
@@ -192,12 +192,12 @@ def reconcile_command(runtime: Runtime, dry_run: bool) -> None:
 @click.pass_obj
 def sweep_command(runtime: Runtime, as_of: date | None) -> None:
     """Re-decide every stored learner for today (no reads), so time-driven flags appear."""
-    settings = load_settings()
+    settings = runtime.settings
     if as_of is not None:
         settings = settings.model_copy(update={"dry_run": True})
 
     async def _run() -> tuple[SyncReport, HeldWrites | None]:
-        async with sync_context(settings, runtime.clock) as ctx:
+        async with sync_context(settings, runtime.parts()) as ctx:
             ctx.as_of = as_of
             if ctx.as_of is not None:  # a plan only: no lock, no run recorded
                 return await sweep(ctx), None
@@ -214,7 +214,7 @@ def sweep_command(runtime: Runtime, as_of: date | None) -> None:
 @click.pass_obj
 def demo(runtime: Runtime) -> None:
     """Run the whole job on an embedded sandbox (300 learners) with its own var/demo.db."""
-    settings = load_settings()
+    settings = runtime.settings
     for leftover in DEMO_DATABASE.parent.glob(f"{DEMO_DATABASE.name}*"):
         leftover.unlink()
     sandbox = Sandbox(SandboxConfig(learners=DEMO_LEARNERS, rate_limit=0, daily_quota=0))
@@ -245,7 +245,7 @@ def demo(runtime: Runtime) -> None:
 @click.pass_obj
 def run(runtime: Runtime) -> None:
     """Run the service: poll and sync on schedule, the daily sweep, the writer."""
-    settings = load_settings()
+    settings = runtime.settings
 
     async def _serve() -> None:
         stop = asyncio.Event()
@@ -263,9 +263,10 @@ def db() -> None:
 
 
 @db.command("upgrade")
-def db_upgrade() -> None:
+@click.pass_obj
+def db_upgrade(runtime: Runtime) -> None:
     """Apply the store's migrations (under a lock on PostgreSQL)."""
-    settings = load_settings()
+    settings = runtime.settings
     if settings.dry_run:
         raise ConfigurationError("CONNECTOR_DRY_RUN=true: `db upgrade` only changes the schema")
     revision = asyncio.run(migrate.upgrade_database(settings.database_url))

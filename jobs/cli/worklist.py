@@ -16,7 +16,6 @@ from connector.store.worklist import KINDS, WorkItem, selected, worklist
 from connector.store.worklist import by_owner as _grouped
 from jobs.setup.composition import opened_store
 from jobs.setup.runtime import Runtime
-from jobs.setup.settings import load_settings
 from mappings.loader import parse_mapping
 
 COLUMNS = tuple(WorkItem.__dataclass_fields__)
@@ -81,7 +80,7 @@ def worklist_command(
         raise click.UsageError("give --csv or --json, not both")
     if course is not None and not course.strip():
         raise click.UsageError("--course needs a course code")
-    settings = load_settings()
+    settings = runtime.settings
 
     async def _read() -> tuple[list[WorkItem], set[str]]:
         async with opened_store(settings, runtime.clock) as store:

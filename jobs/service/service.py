@@ -55,7 +55,7 @@ from jobs.reports.digest_job import DailyDigest, channels_from, source_from
 from jobs.reports.digest_send import DigestSender
 from jobs.service.admin import Admin, ServiceState
 from jobs.service.body_deadline import BODY_SECONDS, BodyDeadline
-from jobs.setup.composition import sync_context
+from jobs.setup.composition import Parts, sync_context
 from jobs.setup.setting_values import Bind
 from jobs.setup.settings import ENV_PREFIX, Settings
 
@@ -330,7 +330,7 @@ async def run_service(
         log.warning("webhook.any_account", hint="set CONNECTOR_WISENET_ACCOUNT_NUMBER")
     http_socket = listen(settings.http_bind, "HTTP_BIND")
     admin_socket = listen(settings.admin_bind, "ADMIN_BIND")
-    async with sync_context(settings, clock, observer=metrics.observe_request) as ctx:
+    async with sync_context(settings, Parts(clock=clock, observer=metrics.observe_request)) as ctx:
         state = ServiceState(
             mapping_file=Path(settings.mapping_file),
             webhook_silence=2 * settings.effective_poll_interval,

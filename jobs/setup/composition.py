@@ -1,11 +1,17 @@
-"""The composition root: turns Settings into wired-up components."""
+"""The composition root: turns Settings, and any parts a caller brings, into wired-up components.
+
+Every caller wires through here: the commands, the service, the tests and the benches. A caller
+that needs a part other than the one settings would build (a fake clock, a faster retry, a
+seeded jitter, a smaller page, a request observer) hands it in as `Parts`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -15,6 +21,7 @@ from connector.errors import ConfigurationError
 from connector.store.budget import StoreBudget
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, RequestObserver, WisenetClient
+from connector.wisenet.retry import RetryPolicy
 from jobs.pipeline.sync import SyncContext
 from jobs.setup.mapping_file import MappingFileWatch, cannot_read, read_mapping_text
 from jobs.setup.settings import Settings
@@ -26,9 +33,22 @@ from mappings.problems import MappingError
 log = structlog.get_logger(__name__)
 
 
-def client_config(settings: Settings) -> ClientConfig:
+@dataclass(frozen=True)
+class Parts:
+    """Parts a caller brings instead of the ones settings would build; None means from settings."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    rate_limit: float | None = None  # requests per second, instead of CONNECTOR_WISENET_RATE_LIMIT
+    retry: RetryPolicy | None = None
+    page_size: int | None = None
+    rng: random.Random | None = None  # the retries' jitter
+    observer: RequestObserver | None = None  # told of every request (the service's metrics)
+
+
+def client_config(settings: Settings, parts: Parts | None = None) -> ClientConfig:
     """Build the client's configuration; stops when no API key is set."""
-    return ClientConfig(
+    parts = parts or Parts()
+    config = ClientConfig(
         base_url=settings.wisenet_base_url,
         api_key=settings.require_api_key(),
         account_tz=settings.timezone,
@@ -36,30 +56,35 @@ def client_config(settings: Settings) -> ClientConfig:
         daily_quota=settings.wisenet_daily_quota,
         quota_reset=settings.wisenet_quota_reset,
         timeout=settings.wisenet_timeout,
+        read_only=settings.dry_run,
     )
+    if parts.rate_limit is not None:
+        config = replace(config, rate_limit=parts.rate_limit)
+    if parts.retry is not None:
+        config = replace(config, retry=parts.retry)
+    if parts.page_size is not None:
+        config = replace(config, page_size=parts.page_size)
+    return config
 
 
-def build_client(settings: Settings, clock: Clock | None = None) -> WisenetClient:
-    """Build a Wisenet client on the real clock unless one is given."""
-    return WisenetClient(client_config(settings), clock=clock or SystemClock())
+def build_client(settings: Settings, parts: Parts | None = None) -> WisenetClient:
+    """A Wisenet client with no persisted budget (for `connector check`, which keeps no store)."""
+    parts = parts or Parts()
+    return WisenetClient(client_config(settings, parts), clock=parts.clock, rng=parts.rng)
 
 
 @asynccontextmanager
 async def sync_context(
-    settings: Settings,
-    clock: Clock,
-    *,
-    rate_limit: float | None = None,
-    observer: RequestObserver | None = None,
+    settings: Settings, parts: Parts | None = None
 ) -> AsyncIterator[SyncContext]:
     """Open the store, activate the mapping and wire the client to the persisted budget.
 
     A dry run works on a private copy of the store (left as it was) with a client that sends
     no writes. A missing API key stops before the store is opened (or created).
     """
-    config = replace(client_config(settings), read_only=settings.dry_run)
-    if rate_limit is not None:
-        config = replace(config, rate_limit=rate_limit)
+    parts = parts or Parts()
+    clock = parts.clock
+    config = client_config(settings, parts)
     store = await Store.open(
         settings.database_url,
         clock,
@@ -78,7 +103,9 @@ async def sync_context(
             settings.wisenet_quota_reset,
             clock,
         )
-        async with WisenetClient(config, clock=clock, budget=budget, observer=observer) as client:
+        async with WisenetClient(
+            config, clock=clock, budget=budget, observer=parts.observer, rng=parts.rng
+        ) as client:
             yield SyncContext(
                 client=client,
                 store=store,

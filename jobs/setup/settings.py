@@ -1,8 +1,9 @@
 """The one settings table (design.md §6): environment variables prefixed `CONNECTOR_`.
 
-Read once, at the composition root, by `load_settings`. A `.env` file in the working directory
-is read too (UTF-8); real environment variables win over it. Durations are plain seconds or carry
-a unit (`90s`, `65m`, `1h`, `7d`); times of day are `HH:MM` in the account's timezone.
+Read once per process (`jobs.setup.runtime`), by `load_settings`. A `.env` file in the working
+directory is read too (UTF-8); real environment variables win over it. Durations are plain
+seconds or carry a unit (`90s`, `65m`, `1h`, `7d`); times of day are `HH:MM` in the account's
+timezone (`jobs.setup.setting_values`).
 
 Every number and duration has bounds that make sense for it, checked here where it is parsed
 (`config/.env.example` lists them): a value outside them stops the program with one line naming

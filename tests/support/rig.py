@@ -6,25 +6,26 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from connector.bundles import Labels
 from connector.clock import Clock
 from connector.sandbox.app import SandboxServer
 from connector.store import migrate
-from connector.store.budget import StoreBudget
 from connector.store.schema import enrolment_state, flags, learner_state
 from connector.store.store import Store
-from connector.wisenet.client import ClientConfig, WisenetClient
 from connector.wisenet.retry import RetryPolicy
 from jobs.pipeline.sync import SyncContext
+from jobs.setup.composition import Parts, sync_context
+from jobs.setup.settings import Settings
 from tests.reference import decide
-from tests.support.bundles import DEFAULT_MAPPING, default_mapping
+from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
 from tests.support.databases import database
 from tests.support.sandbox import KEY, served
@@ -54,33 +55,25 @@ async def wired(
     daily_quota: int = 100_000,
     page_size: int = 1000,
 ) -> AsyncIterator[Rig]:
-    """A store at `url` with the default mapping active, and a sync context on `server`."""
-    store = await Store.open(url, clock, base_url=server.base_url, account_number=None)
-    version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
-    budget = StoreBudget(store, daily_quota, SYDNEY, datetime.min.time(), clock)
-    config = ClientConfig(
-        base_url=server.base_url,
-        api_key=KEY,
-        account_tz=SYDNEY,
-        rate_limit=rate_limit,
-        daily_quota=daily_quota,
-        retry=retry,
-        page_size=page_size,
+    """A store at `url` with the default mapping active, and a sync context on `server`.
+
+    Wired by the composition root, as the commands are, with the test's clock, retry policy,
+    page size and a seeded jitter.
+    """
+    settings = Settings(
+        _env_file=None,
+        wisenet_base_url=server.base_url,
+        wisenet_api_key=SecretStr(KEY),
+        wisenet_daily_quota=daily_quota,
+        timezone=SYDNEY,
+        database_url=url,
+        mapping_file=str(DEFAULT_MAPPING),
     )
-    client = WisenetClient(config, clock=clock, budget=budget, rng=random.Random(1))
-    ctx = SyncContext(
-        client=client,
-        store=store,
-        mapping=default_mapping(),
-        mapping_version=version,
-        account_tz=SYDNEY,
-        overlap=timedelta(minutes=65),
+    parts = Parts(
+        clock=clock, rate_limit=rate_limit, retry=retry, page_size=page_size, rng=random.Random(1)
     )
-    try:
-        yield Rig(server, store, ctx)
-    finally:
-        await client.aclose()
-        await store.close()
+    async with sync_context(settings, parts) as ctx:
+        yield Rig(server, ctx.store, ctx)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
