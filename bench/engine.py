@@ -18,7 +18,7 @@ from pathlib import Path
 import holidays
 
 from connector.public_holidays import business_calendar
-from connector.sandbox.generator import STATUS_WEIGHTS
+from connector.sandbox.generator.seed_data import STATUS_WEIGHTS
 from connector.wisenet.usi import usi_facts
 from mappings.bundle import (
     Address,

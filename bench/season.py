@@ -55,7 +55,7 @@ from bench.webhook_burst import MovedClock, receiver
 from connector.bundles import Labels
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
-from connector.sandbox.generator import IN_PROGRESS
+from connector.sandbox.generator.seed_data import IN_PROGRESS
 from connector.sandbox.service import Sandbox, SandboxConfig
 from connector.store.inbox import inbox_state
 from jobs.pipeline.sync import SyncContext, SyncReport, reconcile, sweep, sync

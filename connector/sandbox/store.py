@@ -1,9 +1,9 @@
 """The sandbox's records: one table per entity, in memory, with the indexes the API needs.
 
 Rows hold only the `Data` fields that are set (dates as `date`, timestamps as naive local
-`datetime`); `entities.py` fills the rest with nulls when a record is served. Every table keeps
-each record's modification time and an append-only modification log, so "modified since X" reads
-a suffix of the log instead of scanning the table.
+`datetime`); `wire_templates.py` fills the rest with nulls when a record is served. Every table
+keeps each record's modification time and an append-only modification log, so "modified since X"
+reads a suffix of the log instead of scanning the table.
 """
 
 from __future__ import annotations
