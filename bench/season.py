@@ -60,7 +60,7 @@ from connector.sandbox.service import Sandbox, SandboxConfig
 from connector.store.inbox import inbox_state
 from jobs.pipeline.sync import SyncContext, SyncReport, reconcile, sweep, sync
 from jobs.service.admin import ServiceState
-from jobs.service.service import JobRunner, write_only
+from jobs.service.job_runner import JobRunner, write_only
 from jobs.setup.composition import Parts, sync_context
 from jobs.setup.logging import configure_logging
 from jobs.setup.settings import Settings

@@ -46,7 +46,7 @@ from jobs.pipeline.inbox import drain_inbox
 from jobs.pipeline.read_costs import Strategy, listing_pages
 from jobs.pipeline.sync import AUDIT, SyncContext, sync
 from jobs.service.body_deadline import BODY_SECONDS
-from jobs.service.service import embedded_server, listen
+from jobs.service.servers import embedded_server, listen
 from jobs.setup.composition import Parts, sync_context
 from jobs.setup.logging import configure_logging
 from jobs.setup.setting_values import Bind

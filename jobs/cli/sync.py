@@ -25,7 +25,8 @@ from jobs.cli.progress import RunProgress
 from jobs.cli.summary import StoreFacts, store_facts, summary_lines
 from jobs.pipeline.sync import SyncContext, SyncReport, backfill, reconcile, sweep, sync
 from jobs.pipeline.write_outcomes import raise_unless_written
-from jobs.service.service import Job, run_job, run_service
+from jobs.service.job_runner import Job, run_job
+from jobs.service.service import run_service
 from jobs.setup.composition import Parts, sync_context
 from jobs.setup.runtime import Runtime
 from jobs.setup.settings import Settings

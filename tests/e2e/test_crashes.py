@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from connector.sandbox.app import SandboxServer
-from jobs.service.service import STOP_GRACE_SECONDS
+from jobs.service.leader import STOP_GRACE_SECONDS
 from tests.e2e.test_service import environment
 from tests.support.processes import CONNECTOR, run_connector
 from tests.support.receiving import acknowledged

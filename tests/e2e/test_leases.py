@@ -29,7 +29,7 @@ from connector.sandbox.app import SandboxServer
 from connector.store.store import Store, acquire_lock
 from connector.wisenet.retry import RetryPolicy
 from jobs.pipeline.sync import sync
-from jobs.service.service import STOP_GRACE_SECONDS
+from jobs.service.leader import STOP_GRACE_SECONDS
 from tests.e2e.test_crashes import kill_when, start
 from tests.e2e.test_replicas import rows
 from tests.e2e.test_service import environment, events

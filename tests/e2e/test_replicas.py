@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from connector.sandbox.app import SandboxServer, free_port
-from jobs.service.service import LEADER_LEASE, LEADER_RETRY_SECONDS
+from jobs.service.leader import LEADER_LEASE, LEADER_RETRY_SECONDS
 from tests.e2e.test_service import environment, events
 from tests.support.balancer import balancing
 from tests.support.databases import postgres_database

@@ -17,7 +17,7 @@ from connector.clock import SystemClock
 from connector.sandbox.app import free_port
 from connector.sandbox.webhooks import DEFAULT_SECRET
 from connector.store.store import Store, acquire_lock
-from jobs.service.service import STOP_GRACE_SECONDS
+from jobs.service.leader import STOP_GRACE_SECONDS
 from tests.support.processes import CONNECTOR
 from tests.support.rig import expected_tags
 from tests.support.sandbox import control, served, served_for_processes

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from jobs.service.service import STOP_GRACE_SECONDS
+from jobs.service.leader import STOP_GRACE_SECONDS
 from tests.e2e.test_service import environment, events, wait_for
 from tests.support.processes import CONNECTOR
 from tests.support.rig import expected_tags, owned_tags_in_wisenet

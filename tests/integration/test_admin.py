@@ -16,7 +16,7 @@ from connector.store.store import Store
 from jobs.pipeline.inbox import drain_inbox
 from jobs.pipeline.sync import sync
 from jobs.service.admin import Admin, ServiceState
-from jobs.service.service import JobRunner
+from jobs.service.job_runner import JobRunner
 from jobs.setup.composition import active_mapping
 from tests.support.bundles import CALENDAR, DEFAULT_MAPPING
 from tests.support.rig import Rig

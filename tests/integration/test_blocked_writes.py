@@ -23,7 +23,7 @@ from connector.errors import TagRefusedError
 from connector.sandbox.app import SandboxServer
 from jobs.cli.main import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
 from jobs.pipeline.sync import TagDefinitions, sync
-from jobs.service.service import write_only
+from jobs.service.job_runner import write_only
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock
 from tests.support.dead_letters import seed_dead_letter

@@ -27,7 +27,7 @@ from jobs.pipeline.inbox import InboxReport, drain_inbox
 from jobs.pipeline.read_costs import listing_pages
 from jobs.pipeline.sync import sync
 from jobs.service.admin import ServiceState
-from jobs.service.service import JobRunner
+from jobs.service.job_runner import JobRunner
 from tests.support.clock import FakeClock
 from tests.support.receiving import Receiving, receiving
 from tests.support.rig import SYDNEY, Rig, expected_tags, owned_tags_in_wisenet, wired

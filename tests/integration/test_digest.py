@@ -30,7 +30,8 @@ from jobs.reports.digest import Digest, DigestSource
 from jobs.reports.digest_job import DailyDigest, channels_from, send_digest, source_from
 from jobs.reports.digest_send import Channels, DigestSender
 from jobs.service.admin import ServiceState
-from jobs.service.service import JobRunner, build_scheduler
+from jobs.service.job_runner import JobRunner
+from jobs.service.scheduler import build_scheduler
 from jobs.setup.settings import Settings
 from tests.support.rig import SYDNEY, Rig
 

@@ -22,9 +22,10 @@ from connector.store.leadership import (
 from connector.store.store import Store
 from jobs.pipeline import sync as sync_module
 from jobs.pipeline.sync import SyncContext, SyncReport, write_back
-from jobs.service import service
+from jobs.service import job_runner
 from jobs.service.admin import ServiceState
-from jobs.service.service import JobRunner, Leader, run_job, stop_task
+from jobs.service.job_runner import JobRunner, run_job, stop_task
+from jobs.service.leader import Leader
 from jobs.setup.settings import Settings
 from tests.support.clock import FakeClock
 from tests.support.databases import database
@@ -210,7 +211,7 @@ async def test_a_cancelled_job_stays_cancelled_when_its_lock_cannot_be_released(
     async def unreachable(*_: object) -> None:
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(service, "release_lock", unreachable)
+    monkeypatch.setattr(job_runner, "release_lock", unreachable)
     started = asyncio.Event()
 
     async def endless(_: SyncContext) -> SyncReport:

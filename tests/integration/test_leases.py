@@ -20,7 +20,7 @@ from connector.store.schema import outbox, webhook_inbox
 from connector.store.store import Store, acquire_lock
 from jobs.pipeline.sync import SyncContext, SyncReport
 from jobs.service.admin import ServiceState
-from jobs.service.service import JobRunner
+from jobs.service.job_runner import JobRunner
 from tests.support.clock import FakeClock
 from tests.support.databases import database
 from tests.support.rig import Rig

@@ -18,7 +18,8 @@ from connector.metrics import ConnectorMetrics
 from jobs.pipeline.inbox import InboxReport
 from jobs.pipeline.sync import SyncContext, SyncReport, sync
 from jobs.service.admin import ServiceState
-from jobs.service.service import JobRunner, inbox_loop, stop_task
+from jobs.service.job_runner import JobRunner, stop_task
+from jobs.service.scheduler import inbox_loop
 from tests.support.receiving import receiving
 from tests.support.rig import Rig, expected_tags, owned_tags_in_wisenet
 from tests.support.sandbox import control

@@ -30,7 +30,7 @@ from connector.wisenet.budget import InMemoryDailyBudget
 from jobs.pipeline.inbox import drain_inbox
 from jobs.pipeline.sync import sync
 from jobs.service.admin import ServiceState
-from jobs.service.service import JobRunner
+from jobs.service.job_runner import JobRunner
 from tests.support.clock import FakeClock
 from tests.support.databases import database
 from tests.support.proxy import TcpProxy

@@ -16,7 +16,7 @@ from connector.webhooks.payload import ENTITIES
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
 from jobs.service.body_deadline import BODY_SECONDS
-from jobs.service.service import embedded_server, listen
+from jobs.service.servers import embedded_server, listen
 from jobs.setup.setting_values import Bind
 
 SANDBOX_ACCOUNT = "SANDBOX01"
