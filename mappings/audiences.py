@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 
+from mappings.catalogue import normalise
+
 
 def code_matcher(patterns: Iterable[str] | None) -> Callable[[str | None], bool]:
     """A test of one code against these codes or patterns (never true for a missing code)."""
-    folded = tuple(" ".join(p.split()).casefold() for p in patterns or ())
+    folded = tuple(normalise(p) for p in patterns or ())
 
     def matches(code: str | None) -> bool:
         if code is None or not folded:
             return False
-        wanted = " ".join(code.split()).casefold()
+        wanted = normalise(code)
         return any(fnmatchcase(wanted, pattern) for pattern in folded)
 
     return matches

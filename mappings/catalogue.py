@@ -17,9 +17,10 @@ exemption code), so no rule can match a pattern against a USI, a name or an addr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 
@@ -52,6 +53,12 @@ class FieldSpec:
     get: Callable[[Any], Any]
     description: str
     personal: bool = False
+
+
+@lru_cache(maxsize=4096)
+def normalise(text: str) -> str:
+    """The form names are compared in: whitespace folded, case ignored (few distinct values)."""
+    return " ".join(text.split()).casefold()
 
 
 def _present(flag: bool) -> bool | None:
@@ -270,23 +277,53 @@ CATALOGUE: dict[Subject, dict[str, FieldSpec]] = {
     Subject.CHECKLIST: CHECKLIST_FIELDS,
 }
 
-# Child collections a condition may quantify over (`some: units`), by subject, with their kind.
-CHILDREN: dict[Subject, dict[str, Subject]] = {
+
+@dataclass(frozen=True)
+class ChildCollection:
+    """A collection a condition may quantify over (`some: units`): its kind and its reader.
+
+    `read(ctx, record)` takes the evaluation context (`mappings.evaluation_context.Context`) and
+    the parent record, and returns the children.
+    """
+
+    kind: Subject
+    read: Callable[[Any, Any], Sequence[Any]]
+
+
+# Child collections a condition may quantify over, by subject.
+COLLECTIONS: dict[Subject, dict[str, ChildCollection]] = {
     Subject.LEARNER: {
-        "enrolments": Subject.COURSE_ENROLMENT,
-        "units": Subject.UNIT_ENROLMENT,
-        "credentials": Subject.CREDENTIAL,
-        "checklists": Subject.CHECKLIST,
+        "enrolments": ChildCollection(
+            Subject.COURSE_ENROLMENT, lambda ctx, _: ctx.bundle.course_enrolments
+        ),
+        "units": ChildCollection(Subject.UNIT_ENROLMENT, lambda ctx, _: ctx.bundle.unit_enrolments),
+        "credentials": ChildCollection(Subject.CREDENTIAL, lambda ctx, _: ctx.bundle.credentials),
+        "checklists": ChildCollection(Subject.CHECKLIST, lambda ctx, _: ctx.bundle.checklists),
     },
     Subject.COURSE_ENROLMENT: {
-        "units": Subject.UNIT_ENROLMENT,
-        "credentials": Subject.CREDENTIAL,
-        "checklists": Subject.CHECKLIST,
-        "other_enrolments": Subject.COURSE_ENROLMENT,
+        "units": ChildCollection(
+            Subject.UNIT_ENROLMENT, lambda ctx, ce: ctx.units_by_enrolment.get(ce.id, ())
+        ),
+        "credentials": ChildCollection(
+            Subject.CREDENTIAL, lambda ctx, ce: ctx.credentials_by_enrolment.get(ce.id, ())
+        ),
+        "checklists": ChildCollection(
+            Subject.CHECKLIST, lambda ctx, ce: ctx.checklists_by_enrolment.get(ce.id, ())
+        ),
+        "other_enrolments": ChildCollection(
+            Subject.COURSE_ENROLMENT,
+            lambda ctx, ce: [other for other in ctx.bundle.course_enrolments if other.id != ce.id],
+        ),
     },
     Subject.UNIT_ENROLMENT: {},
     Subject.CREDENTIAL: {},
     Subject.CHECKLIST: {},
+}
+
+# The kind of each child collection, by subject.
+CHILDREN: dict[Subject, dict[str, Subject]] = {
+    subject: {name: collection.kind for name, collection in collections.items()}
+    for subject, collections in COLLECTIONS.items()
 }
 
 # Subjects that have a parent course enrolment (`enrolment: …`).

@@ -10,8 +10,9 @@ from typing import Any
 
 from mappings.bundle import CourseEnrolment, LearnerBundle
 from mappings.catalogue import CATALOGUE, FieldKind, Subject
-from mappings.compiler import CompiledFlag, CompiledMapping, CompiledTagRule, Context
+from mappings.compiler import CompiledFlag, CompiledMapping, CompiledTagRule
 from mappings.decision import Decision, EnrolmentDecision, Flag
+from mappings.evaluation_context import Context
 from mappings.schema import UNMAPPED
 
 

@@ -23,9 +23,10 @@ from datetime import date
 from typing import Any
 
 from mappings.bundle import LearnerBundle
-from mappings.compiler import CompiledMapping, Context
+from mappings.compiler import CompiledMapping
 from mappings.decision import Decision
 from mappings.evaluate import evaluate
+from mappings.evaluation_context import Context
 
 
 @dataclass(frozen=True)

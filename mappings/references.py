@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from mappings.catalogue import Subject
-from mappings.schema import FlagRef, MappingSpec
+from mappings.condition_schema import FlagRef
+from mappings.schema import MappingSpec
 
 
 def flags_referenced(part: Any) -> frozenset[str]:

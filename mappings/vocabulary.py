@@ -10,26 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mappings.catalogue import CHILDREN, Subject
-from mappings.compiler import normalise
-from mappings.loader import Loc, ParsedMapping
+from mappings.catalogue import CHILDREN, Subject, normalise
+from mappings.condition_schema import FieldTest, inner_conditions
+from mappings.date_schema import Earliest, FirstOf, Latest
+from mappings.loader import ParsedMapping
+from mappings.positions import Loc
 from mappings.problems import Problem, shown
-from mappings.schema import (
-    AllOf,
-    AnyOf,
-    Count,
-    Earliest,
-    EnrolmentScope,
-    Every,
-    FieldTest,
-    FirstOf,
-    Latest,
-    LearnerScope,
-    NoneOf,
-    Not,
-    Some,
-    TagSelect,
-)
+from mappings.schema import TagSelect
 
 # Wisenet's documented values per combo (wisenet-api.md §6), in the form names are compared in.
 WISENET_VOCABULARY: dict[str, frozenset[str]] = {
@@ -158,25 +145,6 @@ def _walk(
             name = str(node.in_set)
             for index, value in enumerate(parsed.spec.sets[name]):  # the loader checked it
                 yield subject, node.field, value, ("sets", name, index)
-    elif isinstance(node, AllOf | AnyOf):
-        key = "all" if isinstance(node, AllOf) else "any"
-        for index, part in enumerate(node.all if isinstance(node, AllOf) else node.any):
-            yield from _walk(part, subject, (*loc, key, index), parsed)
-    elif isinstance(node, Not):
-        yield from _walk(node.not_, subject, (*loc, "not"), parsed)
-    elif isinstance(node, LearnerScope):
-        yield from _walk(node.learner, Subject.LEARNER, (*loc, "learner"), parsed)
-    elif isinstance(node, EnrolmentScope):
-        yield from _walk(node.enrolment, Subject.COURSE_ENROLMENT, (*loc, "enrolment"), parsed)
-    elif isinstance(node, Some | Every | NoneOf | Count) and node.where is not None:
-        collection = (
-            node.some
-            if isinstance(node, Some)
-            else node.every
-            if isinstance(node, Every)
-            else node.none
-            if isinstance(node, NoneOf)
-            else node.count
-        )
-        child = CHILDREN[subject][collection]  # checked by the loader
-        yield from _walk(node.where, child, (*loc, "where"), parsed)
+        return
+    for below, inner, inner_subject in inner_conditions(node, subject):  # checked by the loader
+        yield from _walk(inner, inner_subject, (*loc, *below), parsed)

@@ -9,8 +9,9 @@ import pytest
 
 from mappings.bundle import Checklist, CourseEnrolment, Credential, LearnerBundle, UnitEnrolment
 from mappings.catalogue import Subject
-from mappings.compiler import CompiledMapping, Context
+from mappings.compiler import CompiledMapping
 from mappings.evaluate import evaluate
+from mappings.evaluation_context import Context
 from mappings.explain import explain, explanation_json, explanation_lines
 from mappings.loader import load_mapping
 from tests.support.bundles import CALENDAR, TODAY, ago, learner

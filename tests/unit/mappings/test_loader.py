@@ -5,26 +5,20 @@ from __future__ import annotations
 import pytest
 
 from mappings.catalogue import Subject
-from mappings.compiler import Context
-from mappings.loader import load_mapping
-from mappings.problems import MappingError
-from mappings.schema import (
-    DateOfField,
+from mappings.condition_schema import (
     DateOffset,
     DateTest,
     FieldTest,
-    FirstOf,
-    Selection,
     StageIs,
-    StageRule,
-    TagSelect,
-    TagWhen,
     TodayOffset,
     condition_kind,
-    date_kind,
     point_kind,
-    tag_rule_kind,
 )
+from mappings.date_schema import DateOfField, FirstOf, date_kind
+from mappings.evaluation_context import Context
+from mappings.loader import load_mapping
+from mappings.problems import MappingError
+from mappings.schema import Selection, StageRule, TagSelect, TagWhen, tag_rule_kind
 from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, TODAY, ago, bundle, enrolment
 
 

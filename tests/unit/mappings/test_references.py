@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mappings.condition_schema import Not
 from mappings.loader import load_mapping
 from mappings.references import flags_referenced
-from mappings.schema import Not
 from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, default_mapping
 
 DIRECT = "when: {flag: certificate-overdue}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mappings.catalogue import Subject
-from mappings.compiler import Context
 from mappings.evaluate import evaluate
+from mappings.evaluation_context import Context
 from mappings.loader import load_mapping
 from mappings.problems import MappingError
 from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, TODAY, bundle, enrolment, learner
