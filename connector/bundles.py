@@ -286,19 +286,3 @@ def bundle_of(
         ),
         checklists=tuple(sorted(checklist_values, key=lambda r: r.id)),
     )
-
-
-def snapshot_values(item: Item[Any], labels: Labels) -> Any:
-    """The bundle value of a learner, enrolment, unit, credential or checklist item."""
-    data = item.data
-    if isinstance(data, LearnerData):
-        return learner_of(item, labels)
-    if isinstance(data, CourseEnrolmentData):
-        return course_enrolment_of(item, labels)
-    if isinstance(data, UnitEnrolmentData):
-        return unit_enrolment_of(item, labels)
-    if isinstance(data, CredentialData):
-        return credential_of(item, labels)
-    if isinstance(data, ChecklistData):
-        return checklist_of(item)
-    raise TypeError(f"no bundle value for {type(data).__name__}")

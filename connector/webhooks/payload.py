@@ -16,17 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.store.encoding import MAX_BIGINT, integer_problem, text_problem
+from connector.wisenet.entities import ENTITIES as REGISTRY
 
 CREATED, UPDATED, DELETED = "Created", "Updated", "Deleted"
 EVENTS = {"created": CREATED, "updated": UPDATED, "deleted": DELETED, "triggered": UPDATED}
 # Wisenet entity name (normalised) → the name the connector uses; the others are not read.
-ENTITIES = {
-    "learner": "Learner",
-    "courseenrolment": "CourseEnrolment",
-    "unitenrolment": "UnitEnrolment",
-    "credential": "Credential",
-    "checklist": "Checklist",
-}
+ENTITIES = {entity.name.lower(): entity.name for entity in REGISTRY}  # names: no blanks or _
 MAX_RECORD_ID = MAX_BIGINT
 MAX_TEXT = 100
 MAX_DIGITS = 20  # more than any 64-bit integer has; longer numbers are never converted

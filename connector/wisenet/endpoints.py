@@ -1,7 +1,9 @@
 """The Wisenet v1 endpoints the connector calls, each named by its path template.
 
 Error messages, logs and metrics name endpoints by these templates (never by filled-in paths,
-which carry record ids).
+which carry record ids). The endpoints of the entities kept as records are in their registry
+entries (`connector.wisenet.entities`); the ones here are reference data, the audit log and
+writes.
 """
 
 from __future__ import annotations
@@ -25,18 +27,10 @@ class Endpoint:
         return self.template.format(**params)
 
 
-LEARNERS = Endpoint("/learnersAU", MODIFIED_FILTER)
-LEARNER = Endpoint("/learnersAU/{id}", paged=False)
-COURSE_ENROLMENTS = Endpoint("/course-enrolments", MODIFIED_FILTER)
-COURSE_ENROLMENT = Endpoint("/course-enrolments/{id}", paged=False)
-UNIT_ENROLMENTS = Endpoint("/unit-enrolments", MODIFIED_FILTER_UNIT_ENROLMENTS)
-UNIT_ENROLMENT = Endpoint("/unit-enrolments/{id}", paged=False)
+COURSE_ENROLMENT = Endpoint("/course-enrolments/{id}", paged=False)  # read by id, and PATCHed
 COURSE_OFFERS = Endpoint("/course-offers", MODIFIED_FILTER)
 COURSE_OFFER = Endpoint("/course-offers/{id}", paged=False)
 COURSES = Endpoint("/courses")
-CHECKLISTS = Endpoint("/checklists", MODIFIED_FILTER)
-CREDENTIALS = Endpoint("/credentials")  # no modified filter: changes come from the audit log
-CREDENTIAL = Endpoint("/credentials/{id}", paged=False)
 TAGS = Endpoint("/tags", paged=False)
 FILENOTES = Endpoint("/filenotes", paged=False)
 AUDIT_LOGS = Endpoint("/audit-logs", MODIFIED_FILTER)

@@ -26,17 +26,17 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 
 from connector.bundles import Labels
 from connector.errors import NotFoundError, QuotaExhaustedError, TransientError
 from connector.store.inbox import InboxEntry, announced, claim, complete, release
-from connector.store.store import CHECKLIST, CREDENTIAL, ENROLMENT, LEARNER, UNIT
+from connector.store.store import CREDENTIAL, ENROLMENT, UNIT
 from connector.webhooks.payload import DELETED, UPDATED
+from connector.wisenet.entities import POLLED as POLLED_ENTITIES
+from connector.wisenet.entities import entity_named
 from connector.wisenet.timestamps import format_body_timestamp
-from connector.wisenet.wire import Item
 from jobs.pipeline.course_offers import refresh_course_offers
 from jobs.pipeline.echoes import ExpectedEchoes
 from jobs.pipeline.read_costs import Strategy, cheapest, counted, listing_pages
@@ -57,7 +57,7 @@ from jobs.pipeline.sync import (
 log = structlog.get_logger(__name__)
 BATCH = 2000
 LEASE = timedelta(minutes=5)
-POLLED = (LEARNER, ENROLMENT, UNIT, CHECKLIST)  # entities with a modified filter
+POLLED = tuple(entity.name for entity in POLLED_ENTITIES)  # entities with a modified filter
 
 
 @dataclass
@@ -206,7 +206,7 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
                 ctx,
                 entity,
                 _listing(ctx, entity),
-                sorted_by_modified=entity == ENROLMENT,
+                sorted_by_modified=entity_named(entity).sorted_by_modified,
                 labels=labels,
                 report=report,
                 listed=listed,
@@ -214,7 +214,7 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
         report.note_read(entity, listed, began)
         if by_parent is not None:
             listed |= await _read_by_parent(ctx, by_parent, wanted - listed, labels, report)
-        if entity != CHECKLIST:  # no read by id exists for checklists; the poll covers them
+        if entity_named(entity).readable_by_id:  # not checklists: the poll covers them
             await _read_each(ctx, entity, wanted - listed, labels, report, fetched, gone)
     credentials = _still_wanted(batch, CREDENTIAL, report)
     began = ctx.store.clock.now()
@@ -261,7 +261,7 @@ async def _poll_is_cheaper(
     cursor = await ctx.store.cursor(entity)
     if cursor is None or await ctx.store.progress(entity) is not None:
         return False
-    if entity == CHECKLIST:
+    if not entity_named(entity).readable_by_id:
         return True
     since = format_body_timestamp(cursor - ctx.overlap, ctx.account_tz)
     again = await ctx.store.count_modified_since(entity, since)
@@ -276,14 +276,8 @@ async def _poll_is_cheaper(
 
 
 def _listing(ctx: SyncContext, entity: str) -> Listing:
-    client = ctx.client
-    if entity == LEARNER:
-        return lambda since, start: client.learners(modified_since=since, start=start)
-    if entity == ENROLMENT:
-        return lambda since, start: client.course_enrolments(modified_since=since, start=start)
-    if entity == UNIT:
-        return lambda since, start: client.unit_enrolments(modified_since=since, start=start)
-    return lambda since, start: client.checklists(modified_since=since, start=start)
+    kind = entity_named(entity)
+    return lambda since, start: ctx.client.pages(kind, modified_since=since, start=start)
 
 
 @dataclass(frozen=True)
@@ -358,24 +352,13 @@ async def _read_each(
             report.note_read(entity, [record_id], began)
 
 
-async def _get(ctx: SyncContext, entity: str, record_id: int) -> Item[Any]:
-    client = ctx.client
-    if entity == LEARNER:
-        return await client.get_learner(record_id)
-    if entity == ENROLMENT:
-        return await client.get_course_enrolment(record_id)
-    if entity == UNIT:
-        return await client.get_unit_enrolment(record_id)
-    return await client.get_credential(record_id)
-
-
 async def _read_one(
     ctx: SyncContext, entity: str, record_id: int, labels: Labels, report: InboxReport
 ) -> bool:
     """Read one record by id into the store; False when Wisenet no longer has it."""
     report.reads_by_id += 1
     try:
-        item = await _get(ctx, entity, record_id)
+        item = await ctx.client.get(entity_named(entity), record_id)
     except NotFoundError:
         return False
     snapshot = snapshot_of(entity, item, labels)

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector.bundles import Labels, snapshot_values
+from connector.bundles import Labels
 from connector.errors import (
     ConfigurationError,
     InactiveLearnerError,
@@ -39,11 +39,8 @@ from connector.errors import (
     TransientError,
 )
 from connector.store.store import (
-    CHECKLIST,
     CREDENTIAL,
     ENROLMENT,
-    LEARNER,
-    UNIT,
     BlockedWrites,
     PendingWrite,
     Progress,
@@ -54,6 +51,7 @@ from connector.store.store import (
 )
 from connector.wisenet.client import WisenetClient
 from connector.wisenet.endpoints import COURSE_ENROLMENT
+from connector.wisenet.entities import ENTITIES, POLLED, Entity, entity_named
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, Combo
 from connector.wisenet.wire import ComboEntry, Item
@@ -69,13 +67,7 @@ from mappings.plan import Ownership, plan
 
 log = structlog.get_logger(__name__)
 AUDIT = "AuditLog"
-DELETABLE = {
-    "Learner": LEARNER,
-    "CourseEnrolment": ENROLMENT,
-    "UnitEnrolment": UNIT,
-    "Checklist": CHECKLIST,
-    "Credential": CREDENTIAL,  # cancelled, not deleted, in Wisenet; gone with its enrolment
-}
+DELETABLE = frozenset(entity.name for entity in ENTITIES if entity.deletable)
 RECENT, BACKLOG = 0, 1
 Listing = Callable[[datetime | None, int], AsyncIterator[list[Item[Any]]]]
 PageProgress = Callable[[str, int], None]  # entity, records read so far in this listing
@@ -239,31 +231,19 @@ def _stamp(item: Item[Any], zone: tzinfo) -> datetime | None:
 
 def snapshot_of(entity: str, item: Item[Any], labels: Labels) -> Snapshot | None:
     """What the store keeps of one listed or fetched record (None for one it does not keep)."""
-    value = snapshot_values(item, labels)
+    kind = entity_named(entity)
+    value = kind.bundle_value(item, labels)
     if value is None:
         return None
     data = item.data
-    learner_id = {
-        LEARNER: getattr(data, "learner_id", None),
-        ENROLMENT: getattr(data, "learner_id", None),
-    }.get(entity)
-    if entity == CHECKLIST and data.entity_name == "Learner":
-        learner_id = data.record_id
-    parent = {
-        UNIT: getattr(data, "course_enrolment_id", None),
-        CREDENTIAL: getattr(data, "course_enrolment_id", None),
-    }.get(entity)
-    if entity == CHECKLIST and data.entity_name == "CourseEnrolment":
-        parent = data.record_id
-    tags = tuple(t.tag_id for t in data.tag_ids or ()) if entity == ENROLMENT else None
     return Snapshot(
         entity,
         data.key(),
         value,
         getattr(data, "last_modified_time_stamp", None),
-        learner_id=learner_id,
-        parent_id=parent,
-        tag_ids=tags,
+        learner_id=kind.learner_id(data),
+        parent_id=kind.parent_id(data),
+        tag_ids=kind.tag_ids(data),
     )
 
 
@@ -272,24 +252,7 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
     labels = await labels_for(ctx)
     changed: set[int] = set()
     first_sync = await ctx.store.cursor(AUDIT) is None
-    listings: list[tuple[str, Listing, bool]] = [
-        (
-            LEARNER,
-            lambda since, start: ctx.client.learners(modified_since=since, start=start),
-            False,
-        ),
-        (ENROLMENT, _enrolment_listing(ctx), True),
-        (
-            UNIT,
-            lambda since, start: ctx.client.unit_enrolments(modified_since=since, start=start),
-            False,
-        ),
-        (
-            CHECKLIST,
-            lambda since, start: ctx.client.checklists(modified_since=since, start=start),
-            False,
-        ),
-    ]
+    listings = [(e.name, _listing(ctx, e), e.sorted_by_modified) for e in POLLED]
     newest: datetime | None = None
     for entity, listing, sorted_by_modified in listings:
         high = await poll_list(ctx, entity, listing, sorted_by_modified, labels, report)
@@ -308,8 +271,12 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
     return changed
 
 
+def _listing(ctx: SyncContext, entity: Entity[Any]) -> Listing:
+    return lambda since, start: ctx.client.pages(entity, modified_since=since, start=start)
+
+
 def _enrolment_listing(ctx: SyncContext) -> Listing:
-    return lambda since, start: ctx.client.course_enrolments(modified_since=since, start=start)
+    return _listing(ctx, entity_named(ENROLMENT))
 
 
 async def poll_list(
@@ -389,8 +356,8 @@ async def _audit(
                 stamp = _stamp(item, ctx.account_tz)
                 high = max(high, stamp) if stamp else high
                 if entry.audit_action == "D" and entry.entity_name in DELETABLE:
-                    deletes.setdefault(DELETABLE[entry.entity_name], set()).add(entry.record_id)
-                elif entry.entity_name == "Credential" and credentials_too:
+                    deletes.setdefault(entry.entity_name, set()).add(entry.record_id)
+                elif entry.entity_name == CREDENTIAL and credentials_too:
                     credentials.add(entry.record_id)
     wanted = credentials - deletes.get(CREDENTIAL, set())
     learners, gone = await read_credentials(ctx, wanted, labels, report)

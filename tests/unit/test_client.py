@@ -19,7 +19,7 @@ from connector.errors import (
     RejectedError,
     ServerError,
 )
-from connector.wisenet.endpoints import CREDENTIALS
+from connector.wisenet.entities import CREDENTIALS
 from connector.wisenet.retry import RetryPolicy
 from connector.wisenet.usi import UsiFacts
 from connector.wisenet.wire import CredentialData
@@ -217,7 +217,7 @@ async def test_equality_filters_are_plain_values(wisenet: respx.MockRouter) -> N
 async def test_credentials_cannot_be_filtered_by_modification() -> None:
     """The client refuses to invent a modified filter an endpoint does not have."""
     client = make_client()
-    pages = client._pages(CREDENTIALS, CredentialData, {}, datetime(2025, 1, 1, tzinfo=UTC))
+    pages = client._pages(CREDENTIALS.listing, CredentialData, {}, datetime(2025, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="no modified filter"):
         await collect(pages)
 
