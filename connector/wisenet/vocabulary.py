@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from connector.wisenet.wire import ComboEntry, TagData
+from mappings.catalogue import normalise
 
 # The combos whose values rules compare by name (lifecycle.md §1); `connector check` loads these.
 LIFECYCLE_COMBOS = (
@@ -20,11 +21,6 @@ LIFECYCLE_COMBOS = (
     "credential-statuses",
     "countries",
 )
-
-
-def normalise(label: str) -> str:
-    """Return the form descriptions are compared in."""
-    return " ".join(label.split()).casefold()
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field, replace
 
 from connector.wisenet.budget import BudgetState
 from connector.wisenet.client import WisenetClient
-from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, normalise
+from connector.wisenet.vocabulary import LIFECYCLE_COMBOS
 from connector.wisenet.wire import ComboEntry, Item, LearnerData
 from mappings.audiences import code_matcher, is_pattern
+from mappings.catalogue import normalise
 from mappings.loader import ParsedMapping
 from mappings.vocabulary import never_matching
 

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from connector.sandbox.vocabulary import Vocabulary as SandboxVocabulary
-from connector.wisenet.vocabulary import Combo, TagCatalogue, normalise
+from connector.wisenet.vocabulary import Combo, TagCatalogue
 from connector.wisenet.wire import ComboEntry, TagData
+from mappings.catalogue import normalise
 from mappings.vocabulary import WISENET_VOCABULARY
 
 
