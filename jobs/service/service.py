@@ -34,19 +34,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
 from connector.clock import Clock
-from connector.errors import ConfigurationError, ConnectorError, NotLeaderError
+from connector.errors import ConfigurationError, ConnectorError, JobBusyError, NotLeaderError
 from connector.metrics import ConnectorMetrics
-from connector.store.inbox import inbox_state
-from connector.store.leadership import Leadership, leadership_for
-from connector.store.leases import take_over
-from connector.store.store import (
-    JobBusyError,
-    acquire_lock,
-    finish_run,
-    purge_older_than,
-    release_lock,
-    start_run,
-)
+from connector.store.leadership import Leadership
 from connector.webhooks.receiver import Receiver
 from jobs.pipeline.echoes import ExpectedEchoes
 from jobs.pipeline.inbox import drain_inbox, unannounced_changes
@@ -79,23 +69,23 @@ async def job_lock(ctx: SyncContext, name: str, owner: str) -> AsyncIterator[Non
     With the lock taken, the leases of gone owners (and this owner's own, left by a job cut
     short) are taken over, so the job works every row nobody live is working.
     """
-    await acquire_lock(ctx.store, name, owner, LOCK_TTL)
+    await ctx.store.locks.acquire(name, owner, LOCK_TTL)
 
     async def renew() -> None:
         while True:
             await asyncio.sleep(LOCK_RENEW_SECONDS)
-            await acquire_lock(ctx.store, name, owner, LOCK_TTL)
+            await ctx.store.locks.acquire(name, owner, LOCK_TTL)
 
     heartbeat = asyncio.get_running_loop().create_task(renew())
     try:
-        taken = await take_over(ctx.store, owner)
+        taken = await ctx.store.locks.take_over(owner)
         if any(taken.values()):
             log.info("leases.taken_over", job=name, **taken)
         yield
     finally:
         await stop_task(heartbeat)
         try:
-            await release_lock(ctx.store, name, owner)
+            await ctx.store.locks.release(name, owner)
         except (SQLAlchemyError, OSError) as exc:
             # Raised here it would replace the job's own outcome, a cancellation included;
             # the lock's lease ends by itself within LOCK_TTL.
@@ -148,13 +138,13 @@ async def run_job(
     async with job_lock(ctx, lock or name, owner):
         if not record:
             return await job(ctx)
-        run_id = await start_run(ctx.store, name)
+        run_id = await ctx.store.runs.start(name)
         try:
             report = await job(ctx)
         except ConnectorError as exc:
-            await finish_run(ctx.store, run_id, "failed", {"error": str(exc)[:200]})
+            await ctx.store.runs.finish(run_id, "failed", {"error": str(exc)[:200]})
             raise
-        await finish_run(ctx.store, run_id, "done", counts(report))
+        await ctx.store.runs.finish(run_id, "done", counts(report))
         return report
 
 
@@ -248,7 +238,7 @@ class JobRunner:
 
     async def sync_watching_webhooks(self, ctx: SyncContext) -> SyncReport:
         """The scheduled sync, counting the changes it finds that no delivery announced."""
-        first_read = await ctx.store.cursor(AUDIT) is None
+        first_read = await ctx.store.cursors.high_water(AUDIT) is None
         began = ctx.store.clock.now()
         ctx.changed_records = None if first_read else {}
         try:
@@ -354,7 +344,7 @@ async def run_service(
             clock, source_from(settings), DigestSender(channels_from(settings), metrics)
         )
         leader = Leader(
-            leadership_for(ctx.store, runner.owner, LEADER_LEASE, wake.set),
+            ctx.store.scheduler_lock.leadership(runner.owner, LEADER_LEASE, wake.set),
             settings,
             runner,
             wake,
@@ -446,7 +436,7 @@ class Leader:
         """Run the jobs while the lock is confirmed every `renew_seconds`; then stop them."""
         state, metrics = self.runner.state, self.metrics
         try:
-            reclaimed = await take_over(self.runner.ctx.store, self.runner.owner)
+            reclaimed = await self.runner.ctx.store.locks.take_over(self.runner.owner)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("leader.store_unreachable", error=type(exc).__name__)
             await self.leadership.release()
@@ -521,7 +511,7 @@ def build_scheduler(
     retention = settings.retention
 
     async def purge(ctx: SyncContext) -> SyncReport:
-        removed = await purge_older_than(ctx.store, ctx.store.clock.now() - retention)
+        removed = await ctx.store.runs.purge(ctx.store.clock.now() - retention)
         log.info("store.purged", **removed)
         return SyncReport()
 
@@ -564,7 +554,7 @@ async def inbox_loop(
                 await wake.wait()
         wake.clear()
         try:
-            pending = (await inbox_state(runner.ctx.store)).depth
+            pending = (await runner.ctx.store.inbox.state()).depth
         except (SQLAlchemyError, OSError) as exc:
             log.warning("inbox.store_unreachable", error=type(exc).__name__)
             continue

@@ -56,8 +56,8 @@ async def wired(
 ) -> AsyncIterator[Rig]:
     """A store at `url` with the default mapping active, and a sync context on `server`."""
     store = await Store.open(url, clock, base_url=server.base_url, account_number=None)
-    version = await store.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
-    budget = StoreBudget(store, daily_quota, SYDNEY, datetime.min.time(), clock)
+    version = await store.mappings.activate(DEFAULT_MAPPING.read_text(), "mapping.yaml")
+    budget = StoreBudget(store.budget, daily_quota, SYDNEY, datetime.min.time(), clock)
     config = ClientConfig(
         base_url=server.base_url,
         api_key=KEY,
@@ -161,7 +161,7 @@ def expected_decisions(server: SandboxServer, on: date | None = None) -> Decided
 
 async def stored_decisions(store: Store) -> Decided:
     """What the store holds as decided: stages of learners and enrolments, and flags."""
-    async with store.engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         learners = await conn.execute(select(learner_state.c.learner_id, learner_state.c.stage))
         enrolments = await conn.execute(
             select(enrolment_state.c.course_enrolment_id, enrolment_state.c.stage)
