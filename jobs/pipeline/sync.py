@@ -664,9 +664,8 @@ class TagDefinitions:
             raise TagRefusedError(name, reason)
         tag = self.by_name.get(name)
         if tag is None:
-            await self.ctx.store.vocabulary.creating_tag(
-                name
-            )  # known as ours if the answer is lost
+            # known as ours if the answer is lost
+            await self.ctx.store.vocabulary.creating_tag(name)
             created = await self.ctx.client.create_tag(name)
             tag = StoredTag(created.data.tag_id, name, archived=False, created_by_connector=True)
             await self.ctx.store.vocabulary.save_tags([tag])
