@@ -57,7 +57,6 @@ from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
 from connector.sandbox.generator.seed_data import IN_PROGRESS
 from connector.sandbox.service import Sandbox, SandboxConfig
-from connector.store.inbox import inbox_state
 from jobs.pipeline.sync import SyncContext, SyncReport, reconcile, sweep, sync
 from jobs.service.admin import ServiceState
 from jobs.service.job_runner import JobRunner, write_only
@@ -434,11 +433,11 @@ async def run_day(season: Season, staff: Staff, schedule: Schedule, day: date) -
             schedule.done(name)
         await season.control("POST", "/webhooks/flush")
         busy = False
-        if (await inbox_state(season.ctx.store)).depth:
+        if (await season.ctx.store.inbox.state()).depth:
             await season.advance_to(season.clock.now() + season.coalesce)  # as the worker waits
             note(today, await runner.guarded("inbox", runner.drain, "sync", record=False))
             busy = True
-        if await season.ctx.store.outbox_size():
+        if await season.ctx.store.outbox.size():
             note(today, await runner.guarded("write", write_only))
             busy = True
         season.arrived(today)

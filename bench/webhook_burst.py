@@ -38,7 +38,6 @@ from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
 from connector.sandbox.service import Sandbox, SandboxConfig
 from connector.sandbox.webhooks import DEFAULT_SECRET
-from connector.store.inbox import inbox_state
 from connector.store.store import CREDENTIAL, ENROLMENT, UNIT
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
@@ -155,7 +154,7 @@ async def floor(ctx: SyncContext, sandbox: Sandbox, touched: dict[str, int]) -> 
     for entity, table in tables.items():
         if not touched[entity]:
             continue
-        cursor = await ctx.store.cursor(entity)
+        cursor = await ctx.store.cursors.high_water(entity)
         assert cursor is not None
         since = (cursor - ctx.overlap).astimezone(ctx.account_tz).replace(tzinfo=None)
         listed = len(list(table.modified_since(since)))
@@ -179,7 +178,7 @@ async def drain_until_quiet(ctx: SyncContext, server: SandboxServer) -> int:
     checks = 0
     while True:
         await call(server, "POST", "/webhooks/flush")
-        if not (await inbox_state(ctx.store)).depth:
+        if not (await ctx.store.inbox.state()).depth:
             return checks
         report = await drain_inbox(ctx, "bench")
         checks += report.reads[(CREDENTIAL, str(Strategy.BY_PARENT))]
@@ -205,7 +204,7 @@ async def measure(learners: int, bursts: list[int], folder: Path) -> list[Burst]
         )
         async with sync_context(settings, Parts(clock=clock, rate_limit=1000)) as ctx:
             await sync(ctx)
-            assert await ctx.store.cursor(AUDIT) is not None
+            assert await ctx.store.cursors.high_water(AUDIT) is not None
             for _ in range(2):  # scheduled polls past the overlap, as on a live account
                 await call(server, "POST", "/clock", json={"advance": {"seconds": STEP.seconds}})
                 clock.offset += STEP
@@ -247,7 +246,7 @@ async def settled(ctx: SyncContext, server: SandboxServer) -> bool:
     Agreement with the reference is tested in tests/integration/test_burst_reads.py.
     """
     del server
-    return await ctx.store.outbox_size() == 0 and not await ctx.store.dirty_learners()
+    return await ctx.store.outbox.size() == 0 and not await ctx.store.snapshots.dirty_learners()
 
 
 def main() -> None:

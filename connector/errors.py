@@ -3,10 +3,14 @@
 ```
 ConnectorError
 ├── ConfigurationError            refuse to start; the message names the file, line or setting
+│   ├── MissingStoreError         a command that only reads the store found none
 │   └── TagRefusedError           an owned tag cannot be written (foreign or archived): its
 │                                 writes are blocked until the mapping or Wisenet is fixed
 ├── StoreUnavailableError         the store's database cannot be reached (refused, unknown host)
+├── JobBusyError                  another process holds the job's lock: try again later
+├── WritesHeldError               a run ended with due writes leased by another live process
 ├── DryRunWriteError              a dry run tried to send a write to Wisenet (a bug; nothing sent)
+├── NotLeaderError                this replica lost the scheduler lock: it must not call Wisenet
 └── WisenetError                  a Wisenet call failed; carries method and endpoint template
     ├── AuthenticationError       401/403: the key is missing or wrong (configuration, no retry)
     ├── NotFoundError             404: the record is gone (a delete, whatever the event said)
@@ -51,6 +55,14 @@ class TagRefusedError(ConfigurationError):
 
 class StoreUnavailableError(ConnectorError):
     """The store's database did not answer: refused, unknown host, timed out. Worth a retry."""
+
+
+class JobBusyError(ConnectorError):
+    """Another process holds a job's lock."""
+
+
+class WritesHeldError(ConnectorError):
+    """A run ended with due writes still leased by another live process."""
 
 
 class DryRunWriteError(ConnectorError):

@@ -134,7 +134,7 @@ class PostgresInbox:
     async def insert(self, rows: list[Delivery], now: datetime) -> set[str]:
         """One statement, atomic by itself (one round trip, no explicit transaction)."""
         if self._connection is None:
-            self._connection = await self.store.engine.connect()
+            self._connection = await self.store.db.engine.connect()
         driver = (await self._connection.get_raw_connection()).driver_connection
         assert driver is not None  # noqa: S101 - a live pooled connection has its driver
         found = await driver.fetch(
@@ -162,8 +162,8 @@ class SqliteInbox:
     """Inserts on a SQLite connection of its own, one worker-thread call per batch."""
 
     def __init__(self, store: Store) -> None:
-        dialect = store.engine.dialect
-        self.path = str(store.engine.url.database)
+        dialect = store.db.engine.dialect
+        self.path = str(store.db.engine.url.database)
         # SQLAlchemy's own conversion, so that the store reads these stamps back as its own.
         processor = webhook_inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
         self._stamp: Callable[[datetime], Any] = processor or (lambda moment: moment)
@@ -207,7 +207,7 @@ class SqliteInbox:
 
 def open_inbox(store: Store) -> InboxConnection:
     """The inbox connection for the store's database."""
-    if store.engine.dialect.name == "postgresql":
+    if store.db.dialect == "postgresql":
         return PostgresInbox(store)
     return SqliteInbox(store)
 

@@ -25,8 +25,11 @@ import structlog
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from connector.errors import JobBusyError
+from connector.store.database import Database
+from connector.store.locks import Locks
 from connector.store.schema import locks
-from connector.store.store import JobBusyError, Store, acquire_lock, aware, release_lock
+from connector.store.sql import aware
 
 log = structlog.get_logger(__name__)
 SCHEDULER_LOCK = "scheduler"
@@ -57,11 +60,9 @@ class AdvisoryLeadership:
     """The PostgreSQL advisory lock on a dedicated connection."""
 
     def __init__(
-        self, store: Store, owner: str, lease: timedelta, on_inbox: Callable[[], None]
+        self, db: Database, owner: str, lease: timedelta, on_inbox: Callable[[], None]
     ) -> None:
-        self.dsn = store.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
+        self.dsn = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.owner = owner
         self.lease = lease
         self.on_inbox = on_inbox
@@ -127,8 +128,8 @@ class AdvisoryLeadership:
 class TableLeadership:
     """A row in the `locks` table with a lease (SQLite: one process, kept honest)."""
 
-    def __init__(self, store: Store, owner: str, lease: timedelta) -> None:
-        self.store = store
+    def __init__(self, locks: Locks, owner: str, lease: timedelta) -> None:
+        self.locks = locks
         self.owner = owner
         self.lease = lease
 
@@ -139,7 +140,7 @@ class TableLeadership:
     async def acquire(self) -> bool:
         """Take the row unless a live lease of another process holds it."""
         try:
-            await acquire_lock(self.store, SCHEDULER_LOCK, self.owner, self.lease)
+            await self.locks.acquire(SCHEDULER_LOCK, self.owner, self.lease)
         except JobBusyError:
             return False
         except (SQLAlchemyError, OSError) as exc:
@@ -154,18 +155,9 @@ class TableLeadership:
     async def release(self) -> None:
         """Delete the row if still this process's."""
         try:
-            await release_lock(self.store, SCHEDULER_LOCK, self.owner)
+            await self.locks.release(SCHEDULER_LOCK, self.owner)
         except Exception as exc:  # noqa: BLE001 - releasing must not raise; the lease ends anyway
             log.warning("leader.release_failed", error=type(exc).__name__)
-
-
-def leadership_for(
-    store: Store, owner: str, lease: timedelta, on_inbox: Callable[[], None]
-) -> Leadership:
-    """The advisory lock on PostgreSQL, the lock row elsewhere."""
-    if store.engine.dialect.name == "postgresql":
-        return AdvisoryLeadership(store, owner, lease, on_inbox)
-    return TableLeadership(store, owner, lease)
 
 
 def _server_settings(owner: str, lease_seconds: float) -> dict[str, str]:
@@ -182,30 +174,43 @@ def _server_settings(owner: str, lease_seconds: float) -> dict[str, str]:
     }
 
 
-async def scheduler_holder(store: Store) -> str | None:
-    """Which process holds the scheduler lock now, if any (for `status`)."""
-    async with store.engine.connect() as conn:
-        if store.engine.dialect.name == "postgresql":
-            name = (
+class SchedulerLock:
+    """The scheduler lock of this store: who may take it, and who holds it."""
+
+    def __init__(self, db: Database, locks: Locks) -> None:
+        self._db = db
+        self._locks = locks
+
+    def leadership(self, owner: str, lease: timedelta, on_inbox: Callable[[], None]) -> Leadership:
+        """The advisory lock on PostgreSQL, the lock row elsewhere."""
+        if self._db.dialect == "postgresql":
+            return AdvisoryLeadership(self._db, owner, lease, on_inbox)
+        return TableLeadership(self._locks, owner, lease)
+
+    async def holder(self) -> str | None:
+        """Which process holds the scheduler lock now, if any (for `status`)."""
+        async with self._db.connect() as conn:
+            if self._db.dialect == "postgresql":
+                name = (
+                    await conn.execute(
+                        text(
+                            "SELECT a.application_name FROM pg_locks l "
+                            "JOIN pg_stat_activity a ON a.pid = l.pid "
+                            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                            "AND l.classid::bigint = :high AND l.objid::bigint = :low "
+                            # advisory locks are per database; pg_locks lists the whole cluster's
+                            "AND l.database = "
+                            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                        ),
+                        {"high": ADVISORY_KEY >> 32, "low": ADVISORY_KEY & 0xFFFFFFFF},
+                    )
+                ).scalar()
+                return None if name is None else str(name).removeprefix(APPLICATION_PREFIX)
+            row = (
                 await conn.execute(
-                    text(
-                        "SELECT a.application_name FROM pg_locks l "
-                        "JOIN pg_stat_activity a ON a.pid = l.pid "
-                        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-                        "AND l.classid::bigint = :high AND l.objid::bigint = :low "
-                        # advisory locks are per database; pg_locks lists the whole cluster's
-                        "AND l.database = "
-                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                    ),
-                    {"high": ADVISORY_KEY >> 32, "low": ADVISORY_KEY & 0xFFFFFFFF},
+                    select(locks.c.owner, locks.c.expires_at).where(locks.c.name == SCHEDULER_LOCK)
                 )
-            ).scalar()
-            return None if name is None else str(name).removeprefix(APPLICATION_PREFIX)
-        row = (
-            await conn.execute(
-                select(locks.c.owner, locks.c.expires_at).where(locks.c.name == SCHEDULER_LOCK)
-            )
-        ).first()
-    if row is None or aware(row.expires_at) <= store.clock.now():
-        return None
-    return str(row.owner)
+            ).first()
+        if row is None or aware(row.expires_at) <= self._db.clock.now():
+            return None
+        return str(row.owner)

@@ -14,8 +14,10 @@ from itertools import pairwise
 
 from sqlalchemy import func, select
 
+from connector.store.database import Database
+from connector.store.decisions import Decisions
 from connector.store.schema import budget, flags, runs, stage_history
-from connector.store.store import Store, aware, summary
+from connector.store.sql import aware
 
 OVERDUE_BUCKETS = (
     (7, "0-7 days"),
@@ -66,45 +68,52 @@ class ReportData:
     budget_days: list[tuple[date, int]] = field(default_factory=list)
 
 
-async def report_data(store: Store, *, runs_shown: int = 12, days_shown: int = 14) -> ReportData:
-    """Read the report's figures from the store (no call to Wisenet)."""
-    now = store.clock.now()
-    counts = await summary(store)
-    async with store.engine.connect() as conn:
-        history = await conn.execute(
-            select(
-                stage_history.c.subject_id,
-                stage_history.c.from_stage,
-                stage_history.c.to_stage,
-                stage_history.c.observed_at,
+class Report:
+    """The admin report's figures, read from the decisions, run log and budget tables."""
+
+    def __init__(self, db: Database, decisions: Decisions) -> None:
+        self._db = db
+        self._decisions = decisions
+
+    async def data(self, *, runs_shown: int = 12, days_shown: int = 14) -> ReportData:
+        """Read the report's figures from the store (no call to Wisenet)."""
+        now = self._db.clock.now()
+        counts = await self._decisions.summary()
+        async with self._db.connect() as conn:
+            history = await conn.execute(
+                select(
+                    stage_history.c.subject_id,
+                    stage_history.c.from_stage,
+                    stage_history.c.to_stage,
+                    stage_history.c.observed_at,
+                )
+                .where(stage_history.c.subject == "learner")
+                .order_by(stage_history.c.subject_id, stage_history.c.id)
             )
-            .where(stage_history.c.subject == "learner")
-            .order_by(stage_history.c.subject_id, stage_history.c.id)
-        )
-        times = _stage_times([(r[0], r[1], r[2], aware(r[3])) for r in history])
-        raised = await conn.execute(
-            select(flags.c.flag, func.count()).group_by(flags.c.flag).order_by(flags.c.flag)
-        )
-        counted = [FlagCount(str(flag), int(count)) for flag, count in raised]
-        recent = await conn.execute(select(runs).order_by(runs.c.id.desc()).limit(runs_shown))
-        lines = [
-            RunLine(
-                row.job,
-                aware(row.started_at),
-                aware(row.finished_at) if row.finished_at else None,
-                row.outcome,
-                dict(row.detail or {}),
+            times = _stage_times([(r[0], r[1], r[2], aware(r[3])) for r in history])
+            raised = await conn.execute(
+                select(flags.c.flag, func.count()).group_by(flags.c.flag).order_by(flags.c.flag)
             )
-            for row in recent
-        ]
-        used = await conn.execute(
-            select(budget.c.day, func.max(budget.c.used))
-            .group_by(budget.c.day)
-            .order_by(budget.c.day.desc())
-            .limit(days_shown)
-        )
-        days = sorted((row[0], int(row[1])) for row in used)
-    return ReportData(now, counts["stages"], times, counted, lines, days)
+            counted = [FlagCount(str(flag), int(count)) for flag, count in raised]
+            recent = await conn.execute(select(runs).order_by(runs.c.id.desc()).limit(runs_shown))
+            lines = [
+                RunLine(
+                    row.job,
+                    aware(row.started_at),
+                    aware(row.finished_at) if row.finished_at else None,
+                    row.outcome,
+                    dict(row.detail or {}),
+                )
+                for row in recent
+            ]
+            used = await conn.execute(
+                select(budget.c.day, func.max(budget.c.used))
+                .group_by(budget.c.day)
+                .order_by(budget.c.day.desc())
+                .limit(days_shown)
+            )
+            days = sorted((row[0], int(row[1])) for row in used)
+        return ReportData(now, counts["stages"], times, counted, lines, days)
 
 
 def _stage_times(rows: list[tuple[int, str | None, str | None, datetime]]) -> list[StageTime]:

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connector.store.course_offers import course_codes
+from connector.store.course_offers import CourseOffers
+from connector.store.database import Database
+from connector.store.entities import ENROLMENT, LEARNER
 from connector.store.schema import flags, records
-from connector.store.store import ENROLMENT, LEARNER, Store
 
 KINDS = ("overdue", "missing_data", "other")  # also the order of urgency
 _CHUNK = 500
@@ -53,38 +54,6 @@ def urgency(item: WorkItem) -> tuple[int, int, int, str, int, str, int]:
     undated = item.days_overdue is None
     lateness = -(item.days_overdue or 0)
     return (rank, int(undated), lateness, item.flag, item.learner_id, item.subject, item.id)
-
-
-async def worklist(store: Store, today: date) -> list[WorkItem]:
-    """Every raised flag as a work item, most urgent first."""
-    async with store.engine.connect() as conn:
-        raised = (await conn.execute(select(flags))).all()
-    learners = {row.learner_id for row in raised}
-    enrolments = {row.course_enrolment_id for row in raised if row.course_enrolment_id}
-    numbers = await _fields(store, LEARNER, learners, "number")
-    offers = await _fields(store, ENROLMENT, enrolments, "course_offer_id")
-    codes = await course_codes(store, (int(v) for v in offers.values() if v is not None))
-    items = []
-    for row in raised:
-        offer = offers.get(row.course_enrolment_id) if row.course_enrolment_id else None
-        known = codes.get(int(offer)) if offer is not None else None
-        items.append(
-            WorkItem(
-                flag=row.flag,
-                kind=row.kind or "other",
-                subject=row.subject,
-                id=row.subject_id,
-                learner_id=row.learner_id,
-                learner_number=_text(numbers.get(row.learner_id)),
-                course_enrolment_id=row.course_enrolment_id,
-                course_code=None if known is None else known.course_code,
-                owner_id=row.owner_id,
-                due=row.due,
-                days_overdue=None if row.due is None else (today - row.due).days,
-                reason=row.reason,
-            )
-        )
-    return sorted(items, key=urgency)
 
 
 def selected(
@@ -125,20 +94,58 @@ def by_owner(items: Sequence[WorkItem]) -> list[tuple[int | None, list[WorkItem]
     return [(owner, groups[owner]) for owner in sorted(groups, key=weight)]
 
 
-async def _fields(store: Store, entity: str, ids: Iterable[int], name: str) -> dict[int, Any]:
-    """One stored field of these records, by id."""
-    wanted = sorted(ids)
-    found: dict[int, Any] = {}
-    async with store.engine.connect() as conn:
-        for start in range(0, len(wanted), _CHUNK):
-            rows = await conn.execute(
-                select(records.c.id, records.c.fields).where(
-                    records.c.entity == entity, records.c.id.in_(wanted[start : start + _CHUNK])
+class Worklist:
+    """Work items read from the `flags` and `records` tables."""
+
+    def __init__(self, db: Database, offers: CourseOffers) -> None:
+        self._db = db
+        self._offers = offers
+
+    async def items(self, today: date) -> list[WorkItem]:
+        """Every raised flag as a work item, most urgent first."""
+        async with self._db.connect() as conn:
+            raised = (await conn.execute(select(flags))).all()
+        learners = {row.learner_id for row in raised}
+        enrolments = {row.course_enrolment_id for row in raised if row.course_enrolment_id}
+        numbers = await self._fields(LEARNER, learners, "number")
+        offers = await self._fields(ENROLMENT, enrolments, "course_offer_id")
+        codes = await self._offers.codes(int(v) for v in offers.values() if v is not None)
+        items = []
+        for row in raised:
+            offer = offers.get(row.course_enrolment_id) if row.course_enrolment_id else None
+            known = codes.get(int(offer)) if offer is not None else None
+            items.append(
+                WorkItem(
+                    flag=row.flag,
+                    kind=row.kind or "other",
+                    subject=row.subject,
+                    id=row.subject_id,
+                    learner_id=row.learner_id,
+                    learner_number=_text(numbers.get(row.learner_id)),
+                    course_enrolment_id=row.course_enrolment_id,
+                    course_code=None if known is None else known.course_code,
+                    owner_id=row.owner_id,
+                    due=row.due,
+                    days_overdue=None if row.due is None else (today - row.due).days,
+                    reason=row.reason,
                 )
             )
-            for ident, fields in rows:
-                found[ident] = (fields or {}).get(name)
-    return found
+        return sorted(items, key=urgency)
+
+    async def _fields(self, entity: str, ids: Iterable[int], name: str) -> dict[int, Any]:
+        """One stored field of these records, by id."""
+        wanted = sorted(ids)
+        found: dict[int, Any] = {}
+        async with self._db.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(
+                    select(records.c.id, records.c.fields).where(
+                        records.c.entity == entity, records.c.id.in_(wanted[start : start + _CHUNK])
+                    )
+                )
+                for ident, fields in rows:
+                    found[ident] = (fields or {}).get(name)
+        return found
 
 
 def _text(value: Any) -> str | None:

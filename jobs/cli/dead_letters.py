@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from connector.store.dead_letters import DeadLetter, list_dead_letters, remove_dead_letters
+from connector.store.dead_letters import DeadLetter
 from connector.store.store import Store
 from jobs.cli.arguments import RECORD_ID
 from jobs.cli.dry_run_notice import outcome_lines
@@ -34,7 +34,7 @@ def _chosen(ids: tuple[int, ...], every: bool) -> list[int] | None:
 
 async def _existing(store: Store, chosen: list[int] | None) -> list[DeadLetter]:
     """The chosen dead letters; an id the store does not hold refuses them all (nothing done)."""
-    letters = await list_dead_letters(store, chosen)
+    letters = await store.dead_letters.read(chosen)
     unknown = sorted(set(chosen or ()) - {letter.id for letter in letters})
     if unknown:
         raise click.UsageError(
@@ -53,7 +53,7 @@ def list_command(runtime: Runtime, as_json: bool) -> None:
 
     async def _list() -> list[DeadLetter]:
         async with opened_store(settings, runtime.clock) as store:
-            return await list_dead_letters(store)
+            return await store.dead_letters.read()
 
     letters = asyncio.run(_list())
     for letter in letters:
@@ -103,7 +103,7 @@ def replay_command(runtime: Runtime, ids: tuple[int, ...], every: bool) -> None:
             report = SyncReport()
             learners = {letter.learner_id for letter in letters if letter.learner_id is not None}
             await decide(ctx, learners, report)
-            await remove_dead_letters(store, [letter.id for letter in letters])
+            await store.dead_letters.remove([letter.id for letter in letters])
             return len(letters), report
 
     count, report = asyncio.run(_replay())
@@ -129,7 +129,7 @@ def discard_command(runtime: Runtime, ids: tuple[int, ...], every: bool) -> None
     async def _discard() -> int:
         async with opened_store(settings, runtime.clock) as store:
             letters = await _existing(store, chosen)
-            return await remove_dead_letters(store, [letter.id for letter in letters])
+            return await store.dead_letters.remove([letter.id for letter in letters])
 
     count = asyncio.run(_discard())
     for line in outcome_lines(

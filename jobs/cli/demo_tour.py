@@ -12,7 +12,7 @@ import shlex
 from pathlib import Path
 
 from connector.clock import Clock
-from connector.store.store import Store, export_rows
+from connector.store.store import Store
 
 PROGRAM = "connector"
 
@@ -54,7 +54,7 @@ async def learner_to_explain(database_url: str, clock: Clock) -> int | None:
     """A stored learner with a stage (the first by course enrolment), for `explain`."""
     store = await Store.open_existing(database_url, clock)
     try:
-        async for row in export_rows(store):
+        async for row in store.runs.export():
             if row["learner_stage"] is not None:
                 return int(row["learner_id"])
         return None

@@ -72,8 +72,8 @@ async def _stored(
 ) -> tuple[LearnerBundle, CompiledMapping]:
     """A stored learner's bundle and the mapping to explain it with (the active one)."""
     async with opened_store(settings, runtime.clock) as store:
-        bundle = await store.bundle(learner_id)
-        active = await store.active_mapping()
+        bundle = await store.bundles.one(learner_id)
+        active = await store.mappings.active()
     if bundle is None:
         raise ConfigurationError(f"learner {learner_id} is not in the store")
     if mapping_path is not None:
@@ -156,7 +156,7 @@ async def _impact_on_store(
 ) -> Impact | None:
     """The impact of `proposed` on every stored learner; None when no mapping is active."""
     async with opened_store(settings, runtime.clock) as store:
-        active = await store.active_mapping()
+        active = await store.mappings.active()
         if active is None:
             return None
         current = compile_mapping(parse_mapping(active[2], active[1]), settings.business_calendar())
@@ -216,12 +216,12 @@ def apply_mapping(runtime: Runtime, file: Path, yes: bool) -> None:
 
     async def _switch() -> tuple[int, SyncReport]:
         async with opened_store(settings, runtime.clock) as store:
-            version = await store.activate_mapping(text, str(file))
+            version = await store.mappings.activate(text, str(file))
             ctx = DecisionContext(
                 store=store, mapping=proposed, mapping_version=version, account_tz=settings.timezone
             )
             report = SyncReport()
-            await decide(ctx, await store.learner_ids(), report, priority=BACKLOG)
+            await decide(ctx, await store.snapshots.learner_ids(), report, priority=BACKLOG)
             return version, report
 
     version, report = asyncio.run(_switch())

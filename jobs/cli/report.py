@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from connector.store.store import Store, export_rows, purge_older_than, summary
+from connector.store.store import Store
 from jobs.cli.arguments import OUTPUT_FILE, write_output
 from jobs.cli.dry_run_notice import outcome_lines
 from jobs.cli.summary import stage_order
@@ -38,7 +38,7 @@ EXPORT_COLUMNS = (
 
 async def mapping_stages(store: Store) -> list[str]:
     """The active mapping's stages in lifecycle order (none without a mapping)."""
-    active = await store.active_mapping()
+    active = await store.mappings.active()
     return list(parse_mapping(active[2], active[1]).stages) if active else []
 
 
@@ -67,7 +67,7 @@ def report(runtime: Runtime, as_csv: bool, as_json: bool, html_file: Path | None
 
     async def _counts() -> tuple[dict[str, dict[str, int]], list[str]]:
         async with opened_store(settings, runtime.clock) as store:
-            return await summary(store), await mapping_stages(store)
+            return await store.decisions.summary(), await mapping_stages(store)
 
     counts, stages = asyncio.run(_counts())
     click.echo(NOTICE, err=True)
@@ -102,7 +102,7 @@ def export(runtime: Runtime, as_json: bool) -> None:
             writer = None if as_json else csv.writer(sys.stdout)
             if writer is not None:
                 writer.writerow(EXPORT_COLUMNS)
-            async for row in export_rows(store):
+            async for row in store.runs.export():
                 if writer is None:
                     click.echo(json.dumps(row))
                 else:
@@ -123,7 +123,7 @@ def purge(runtime: Runtime) -> None:
 
     async def _purge() -> dict[str, int]:
         async with opened_store(settings, runtime.clock) as store:
-            return await purge_older_than(store, runtime.clock.now() - settings.retention)
+            return await store.runs.purge(runtime.clock.now() - settings.retention)
 
     removed = asyncio.run(_purge())
     counts = ", ".join(f"{name} {count}" for name, count in removed.items())

@@ -13,10 +13,6 @@ import click
 
 from connector.clock import Clock
 from connector.store.budget import StoreBudget
-from connector.store.digests import last_digest
-from connector.store.inbox import inbox_state
-from connector.store.leadership import scheduler_holder
-from connector.store.store import status_facts
 from jobs.pipeline.sync import write_reserve
 from jobs.reports.digest_job import channels_from
 from jobs.setup.composition import opened_store
@@ -38,21 +34,21 @@ def eta(backlog: int, remaining_today: int, quota: int, rate: float) -> str:
 async def gather(settings: Settings, clock: Clock) -> dict[str, Any]:
     """Everything `status` shows."""
     async with opened_store(settings, clock) as store:
-        facts = await status_facts(store)
+        facts = await store.runs.status_facts()
         budget = await StoreBudget(
-            store,
+            store.budget,
             settings.wisenet_daily_quota,
             settings.timezone,
             settings.wisenet_quota_reset,
             clock,
         ).state()
-        active = await store.active_mapping()
+        active = await store.mappings.active()
         on_disk = await MappingFileWatch(Path(settings.mapping_file)).check(
             active[2] if active else None
         )
-        inbox = await inbox_state(store)
-        digest = await last_digest(store)
-        leader = await scheduler_holder(store)
+        inbox = await store.inbox.state()
+        digest = await store.digests.last()
+        leader = await store.scheduler_lock.holder()
         binding = await store.binding()
     facts.update(
         wisenet=None

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from connector.store.store import summary
 from jobs.pipeline.sync import SyncContext, SyncReport
 from jobs.reports.report_page import flag_kinds
 
@@ -36,15 +35,15 @@ class StoreFacts:
 
 async def store_facts(ctx: SyncContext) -> StoreFacts:
     """Read the facts of the summary from the store (no call to Wisenet)."""
-    counts = await summary(ctx.store)
+    counts = await ctx.store.decisions.summary()
     budget = await ctx.client.budget.state()
     return StoreFacts(
         stages=ctx.mapping.spec.stages,
         learners_by_stage=counts["stages"],
         flags_raised=counts["flags"],
         flag_kinds=flag_kinds(ctx.mapping.spec),
-        writes_waiting=await ctx.store.outbox_size(),
-        writes_blocked=sum(group.writes for group in await ctx.store.blocked_writes()),
+        writes_waiting=await ctx.store.outbox.size(),
+        writes_blocked=sum(group.writes for group in await ctx.store.outbox.blocked()),
         requests_used=budget.used,
         requests_quota=budget.quota,
     )

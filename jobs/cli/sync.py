@@ -13,11 +13,11 @@ import click
 from pydantic import SecretStr
 
 from connector.clock import Clock
-from connector.errors import ConfigurationError
+from connector.errors import ConfigurationError, WritesHeldError
 from connector.sandbox.app import serve
 from connector.sandbox.service import Sandbox, SandboxConfig
 from connector.store import migrate
-from connector.store.leases import HeldWrites, WritesHeldError, held_writes
+from connector.store.outbox import HeldWrites
 from jobs.cli.arguments import ACCOUNT_DATE
 from jobs.cli.demo_tour import demo_tour
 from jobs.cli.plan_lines import plan_lines
@@ -98,7 +98,7 @@ async def run_writing_job(
 ) -> tuple[SyncReport, HeldWrites]:
     """Run a job that writes, under its lock; and the due writes another live process holds."""
     report = await run_job(ctx, name, job, ctx.worker, lock=lock)
-    return report, await held_writes(ctx.store, ctx.worker)
+    return report, await ctx.store.outbox.held(ctx.worker)
 
 
 def failure_lines(report: SyncReport) -> list[str]:

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from connector.store.worklist import KINDS, WorkItem, selected, worklist
+from connector.store.worklist import KINDS, WorkItem, selected
 from connector.store.worklist import by_owner as _grouped
 from jobs.setup.composition import opened_store
 from jobs.setup.runtime import Runtime
@@ -84,11 +84,11 @@ def worklist_command(
 
     async def _read() -> tuple[list[WorkItem], set[str]]:
         async with opened_store(settings, runtime.clock) as store:
-            active = await store.active_mapping()
+            active = await store.mappings.active()
             known = (
                 {rule.id for rule in parse_mapping(active[2], active[1]).flags} if active else set()
             )
-            return await worklist(store, runtime.today(settings.timezone)), known
+            return await store.worklist.items(runtime.today(settings.timezone)), known
 
     found, known = asyncio.run(_read())
     unknown = sorted(set(flag_names) - known - {item.flag for item in found})

@@ -16,9 +16,6 @@ import structlog
 from connector.errors import QuotaExhaustedError, WisenetError
 from connector.store.course_offers import (
     CourseOfferCodes,
-    newest_listed,
-    save_course_offers,
-    unknown_course_offers,
 )
 from connector.store.store import Store
 from connector.wisenet.client import WisenetClient
@@ -57,10 +54,10 @@ async def refresh_course_offers(
     Its requests are counted in `reads` (as `CourseOffer`). A failed listing is logged and left
     for the next run (the codes are only labels); a spent budget is not swallowed.
     """
-    missing = await unknown_course_offers(store, learner_ids)
+    missing = await store.course_offers.unknown(learner_ids)
     if not missing:
         return 0
-    newest = await newest_listed(store)
+    newest = await store.course_offers.newest_listed()
     since = None if newest is None else parse_timestamp(newest, zone)
     listed: list[CourseOfferCodes] = []
     strategy = Strategy.WHOLE_LISTING if since is None else Strategy.MODIFIED_SINCE
@@ -73,6 +70,6 @@ async def refresh_course_offers(
     except WisenetError as exc:
         log.warning("course_offers.unread", reason=type(exc).__name__, missing=len(missing))
         return 0
-    await save_course_offers(store, listed, missing)
+    await store.course_offers.save(listed, missing)
     log.info("course_offers.listed", listed=len(listed), missing=len(missing))
     return len(listed)

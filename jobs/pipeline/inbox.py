@@ -31,7 +31,7 @@ import structlog
 
 from connector.bundles import Labels
 from connector.errors import NotFoundError, QuotaExhaustedError, TransientError
-from connector.store.inbox import InboxEntry, announced, claim, complete, release
+from connector.store.inbox import InboxEntry
 from connector.store.store import CREDENTIAL, ENROLMENT, UNIT
 from connector.webhooks.payload import DELETED, UPDATED
 from connector.wisenet.entities import POLLED as POLLED_ENTITIES
@@ -145,23 +145,23 @@ def webhook_floor(quota: int) -> int:
 async def drain_inbox(ctx: SyncContext, owner: str, *, batch_size: int = BATCH) -> InboxReport:
     """Process pending deliveries batch by batch until none is left (or reading must wait)."""
     report = InboxReport()
-    while entries := await claim(ctx.store, owner, batch_size, LEASE):
+    while entries := await ctx.store.inbox.claim(owner, batch_size, LEASE):
         waiting = await _must_wait(ctx)
         if waiting is not None:
-            await release(ctx.store, [e.id for e in entries], owner)
+            await ctx.store.inbox.release([e.id for e in entries], owner)
             report.paused = waiting
             break
         try:
             outcomes = await _process(ctx, Batch.of(entries), report)
         except QuotaExhaustedError:
-            await release(ctx.store, [e.id for e in entries], owner)
+            await ctx.store.inbox.release([e.id for e in entries], owner)
             report.paused = "inbox: the day's budget is spent; deliveries wait for the reset"
             break
         except TransientError:
             # Wisenet is failing: give the rows back now so the next drain retries them.
-            await release(ctx.store, [e.id for e in entries], owner)
+            await ctx.store.inbox.release([e.id for e in entries], owner)
             raise
-        await complete(ctx.store, outcomes, owner)
+        await ctx.store.inbox.complete(outcomes, owner)
         report.events.update(outcomes.values())
         if len(entries) < batch_size:
             break
@@ -179,7 +179,7 @@ async def drain_inbox(ctx: SyncContext, owner: str, *, batch_size: int = BATCH) 
 
 async def _must_wait(ctx: SyncContext) -> str | None:
     """Why deliveries cannot be processed now, or None."""
-    if await ctx.store.cursor(AUDIT) is None:
+    if await ctx.store.cursors.high_water(AUDIT) is None:
         return "inbox: deliveries wait for the first full read"
     state = await ctx.client.budget.state()
     if state.remaining < webhook_floor(state.quota):
@@ -224,9 +224,9 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
     fetched.setdefault(CREDENTIAL, set()).update(credentials - missing)
     gone.setdefault(CREDENTIAL, set()).update(missing)
     for entity, ids in gone.items():
-        await ctx.store.forget(entity, ids)
+        await ctx.store.snapshots.forget(entity, ids)
         report.deleted += len(ids)
-    dirty = await ctx.store.dirty_learners()
+    dirty = await ctx.store.snapshots.dirty_learners()
     await refresh_course_offers(ctx.store, ctx.client, ctx.account_tz, report.reads, dirty)
     await decide(ctx, dirty, report)
     return batch.outcomes(fetched, gone, echoed)
@@ -258,13 +258,13 @@ async def _poll_is_cheaper(
     finds unannounced changes too, and moves the cursor. Checklists have no read by id: they
     are always polled.
     """
-    cursor = await ctx.store.cursor(entity)
-    if cursor is None or await ctx.store.progress(entity) is not None:
+    cursor = await ctx.store.cursors.high_water(entity)
+    if cursor is None or await ctx.store.cursors.progress(entity) is not None:
         return False
     if not entity_named(entity).readable_by_id:
         return True
     since = format_body_timestamp(cursor - ctx.overlap, ctx.account_tz)
-    again = await ctx.store.count_modified_since(entity, since)
+    again = await ctx.store.snapshots.count_modified_since(entity, since)
     pages = listing_pages(again + wanted, ctx.client.page_size)
     choice = cheapest(
         entity,
@@ -295,9 +295,9 @@ class ParentPlan:
 
 async def _by_parent(ctx: SyncContext, wanted: set[int]) -> ParentPlan:
     children: dict[int, set[int]] = {}
-    for unit_id, parent in (await ctx.store.parents(UNIT, wanted)).items():
+    for unit_id, parent in (await ctx.store.snapshots.parents(UNIT, wanted)).items():
         children.setdefault(parent, set()).add(unit_id)
-    siblings = await ctx.store.count_children(UNIT, children)
+    siblings = await ctx.store.snapshots.count_children(UNIT, children)
     listings: dict[int, set[int]] = {}
     cost = len(wanted)
     for parent, units in children.items():
@@ -327,7 +327,7 @@ async def _read_by_parent(
                 snaps = [s for s in (snapshot_of(UNIT, item, labels) for item in page) if s]
                 listed.update(key for key in (item.data.key() for item in page) if key is not None)
                 report.records_changed += len(
-                    await ctx.store.save(snaps, entity=UNIT, high_water=None)
+                    await ctx.store.snapshots.save(snaps, entity=UNIT, high_water=None)
                 )
         report.note_read(UNIT, units & wanted & listed, began)
         read |= units & wanted & listed
@@ -364,7 +364,7 @@ async def _read_one(
     snapshot = snapshot_of(entity, item, labels)
     if snapshot is not None:
         report.records_changed += len(
-            await ctx.store.save([snapshot], entity=entity, high_water=None)
+            await ctx.store.snapshots.save([snapshot], entity=entity, high_water=None)
         )
     return True
 
@@ -374,7 +374,7 @@ async def unannounced_changes(
 ) -> dict[str, int]:
     """Per entity, how many records a poll found changed that no delivery since `since` named."""
     return {
-        entity: len(ids - await announced(ctx.store, entity, ids, since))
+        entity: len(ids - await ctx.store.inbox.announced(entity, ids, since))
         for entity, ids in changed.items()
         if ids
     }

@@ -121,9 +121,9 @@ async def impact(
     """Evaluate every stored learner with both mappings and count the differences."""
     found = Impact()
     written: set[int] = set()  # enrolments whose tags the new mapping changes
-    ids = await store.learner_ids()
+    ids = await store.snapshots.learner_ids()
     for start in range(0, len(ids), BATCH):
-        for bundle, _ in (await store.bundles(ids[start : start + BATCH])).values():
+        for bundle, _ in (await store.bundles.many(ids[start : start + BATCH])).values():
             before = evaluate(bundle, current, today)
             after = evaluate(bundle, proposed, today)
             found.learners += 1
@@ -182,10 +182,10 @@ async def released_writes(store: Store, proposed: CompiledMapping, written: set[
 
     The refusal is the write-back's own, judged on the tag definitions the store last read.
     """
-    blocked = await store.blocked_write_rows()
+    blocked = await store.outbox.blocked_rows()
     if not blocked:
         return 0
-    known = {tag.name: tag for tag in await store.tags()}
+    known = {tag.name: tag for tag in await store.vocabulary.tags()}
     owned = {tag.name for tag in proposed.spec.tags.owned}
     adoptable = {tag.name for tag in proposed.spec.tags.owned if tag.adopt_existing}
 

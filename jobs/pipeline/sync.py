@@ -207,13 +207,13 @@ async def labels_for(ctx: SyncContext) -> Labels:
     """Labels from the stored combos, loading them from Wisenet when the store has none."""
     if ctx.labels is not None:
         return ctx.labels
-    stored = await ctx.store.load_combos()
+    stored = await ctx.store.vocabulary.combos()
     if not all(name in stored for name in LIFECYCLE_COMBOS):
         loaded = {
             name: [e.model_dump() for e in await ctx.client.combo(name)]
             for name in LIFECYCLE_COMBOS
         }
-        await ctx.store.save_combos(loaded)
+        await ctx.store.vocabulary.save_combos(loaded)
         stored = loaded
     ctx.labels = Labels.from_combos(
         {
@@ -251,12 +251,12 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
     """Read what changed since each cursor; return the learners whose bundle changed."""
     labels = await labels_for(ctx)
     changed: set[int] = set()
-    first_sync = await ctx.store.cursor(AUDIT) is None
+    first_sync = await ctx.store.cursors.high_water(AUDIT) is None
     listings = [(e.name, _listing(ctx, e), e.sorted_by_modified) for e in POLLED]
     newest: datetime | None = None
     for entity, listing, sorted_by_modified in listings:
         high = await poll_list(ctx, entity, listing, sorted_by_modified, labels, report)
-        changed |= await ctx.store.dirty_learners()
+        changed |= await ctx.store.snapshots.dirty_learners()
         if high is not None:
             newest = max(newest, high) if newest else high
     if first_sync:
@@ -265,7 +265,7 @@ async def poll(ctx: SyncContext, report: SyncReport) -> set[int]:
         if ctx.seen is not None:
             ctx.seen[CREDENTIAL] = ids
         if newest is not None:
-            await ctx.store.save([], entity=AUDIT, high_water=newest)
+            await ctx.store.snapshots.save([], entity=AUDIT, high_water=newest)
     else:
         changed |= await _audit(ctx, labels, report)
     return changed
@@ -295,11 +295,11 @@ async def poll_list(
     its progress with each page and moves its cursor once complete. Returns the new cursor;
     the ids read are added to `listed` when it is given.
     """
-    progress = await ctx.store.progress(entity)
+    progress = await ctx.store.cursors.progress(entity)
     if progress is not None:
         since, skip, high = progress.since, progress.skip, progress.high
     else:
-        cursor = await ctx.store.cursor(entity)
+        cursor = await ctx.store.cursors.high_water(entity)
         since, skip, high = (None if cursor is None else cursor - ctx.overlap), 0, cursor
     collect = ctx.seen is not None and since is None and skip == 0  # a whole read, for reconcile
     began = ctx.store.clock.now()
@@ -317,11 +317,11 @@ async def poll_list(
             skip += len(page)
             snaps = [s for s in (snapshot_of(entity, item, labels) for item in page) if s]
             if sorted_by_modified:
-                touched = await ctx.store.save(
+                touched = await ctx.store.snapshots.save(
                     snaps, entity=entity, high_water=high, changed_records=changed
                 )
             else:
-                touched = await ctx.store.save(
+                touched = await ctx.store.snapshots.save(
                     snaps,
                     entity=entity,
                     high_water=None,
@@ -331,7 +331,7 @@ async def poll_list(
             report.records_changed += len(touched)
             if ctx.on_page is not None:
                 ctx.on_page(entity, skip)
-    await ctx.store.finish_listing(entity, high)
+    await ctx.store.cursors.finish_listing(entity, high)
     if entity == ENROLMENT:
         ctx.enrolments_verified_at = began
     if collect and ctx.seen is not None:
@@ -343,7 +343,7 @@ async def _audit(
     ctx: SyncContext, labels: Labels, report: SyncReport, *, credentials_too: bool = True
 ) -> set[int]:
     """Credentials and deletes since the audit cursor (neither shows in modified lists)."""
-    cursor = await ctx.store.cursor(AUDIT)
+    cursor = await ctx.store.cursors.high_water(AUDIT)
     assert cursor is not None  # noqa: S101 - set by the first sync
     changed: set[int] = set()
     high = cursor
@@ -365,9 +365,9 @@ async def _audit(
     if gone:  # gone since their entries were written
         deletes.setdefault(CREDENTIAL, set()).update(gone)
     for entity, ids in deletes.items():
-        changed |= await ctx.store.forget(entity, ids)
+        changed |= await ctx.store.snapshots.forget(entity, ids)
         report.deleted += len(ids)
-    await ctx.store.save([], entity=AUDIT, high_water=high)
+    await ctx.store.snapshots.save([], entity=AUDIT, high_water=high)
     return changed
 
 
@@ -382,7 +382,7 @@ async def read_credentials(
     """
     if not ids:
         return set(), set()
-    stored = await ctx.store.count_records(CREDENTIAL)
+    stored = await ctx.store.snapshots.count(CREDENTIAL)
     pages = listing_pages(stored + len(ids), ctx.client.page_size)
     choice = cheapest(CREDENTIAL, by_id=len(ids), whole_listing=pages)
     if choice.strategy is Strategy.WHOLE_LISTING:
@@ -398,7 +398,9 @@ async def read_credentials(
                 continue
             snapshot = snapshot_of(CREDENTIAL, credential, labels)
             if snapshot is not None:
-                changed |= await ctx.store.save([snapshot], entity=CREDENTIAL, high_water=None)
+                changed |= await ctx.store.snapshots.save(
+                    [snapshot], entity=CREDENTIAL, high_water=None
+                )
     return changed, gone
 
 
@@ -416,7 +418,7 @@ async def list_credentials(
         async for page in ctx.client.credentials():
             ids.update(key for item in page if (key := item.data.key()) is not None)
             snaps = [s for s in (snapshot_of(CREDENTIAL, item, labels) for item in page) if s]
-            changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
+            changed |= await ctx.store.snapshots.save(snaps, entity=CREDENTIAL, high_water=None)
             if ctx.on_page is not None:
                 ctx.on_page(CREDENTIAL, len(ids))
     ctx.credentials_verified_at = began
@@ -433,13 +435,13 @@ async def decide(
 
     With `as_of` set nothing is stored: the patches are only listed in the report.
     """
-    catalogue = {tag.tag_id: tag.name for tag in await ctx.store.tags()}
+    catalogue = {tag.tag_id: tag.name for tag in await ctx.store.vocabulary.tags()}
     today = ctx.today()
     ownership = ctx.ownership
     ordered = sorted(learner_ids)
     to_decide = report.learners_evaluated + len(ordered)
     for start in range(0, len(ordered), DECIDE_BATCH):
-        loaded = await ctx.store.bundles(ordered[start : start + DECIDE_BATCH])
+        loaded = await ctx.store.bundles.many(ordered[start : start + DECIDE_BATCH])
         decided = []
         correlations = {}
         for learner_id, (bundle, tag_ids) in sorted(loaded.items()):
@@ -479,7 +481,7 @@ async def _record(
     today: date,
 ) -> None:
     """Store a batch of decisions; count and log the stage moves they make."""
-    changes = await ctx.store.record_decisions(
+    changes = await ctx.store.decisions.record_many(
         decided, mapping_version=ctx.mapping_version, today=today
     )
     for (decision, _, _), moved in zip(decided, changes, strict=True):
@@ -586,7 +588,7 @@ class TagDefinitions:
 
     async def load_stored(self) -> None:
         """Take the definitions the store last read (no request)."""
-        self.by_name = {tag.name: tag for tag in await self.ctx.store.tags()}
+        self.by_name = {tag.name: tag for tag in await self.ctx.store.vocabulary.tags()}
 
     async def refresh(self) -> None:
         """Read the account's tag definitions into the store."""
@@ -600,8 +602,8 @@ class TagDefinitions:
             )
             for t in await self.ctx.client.tags()
         ]
-        await self.ctx.store.save_tags(found)
-        self.by_name = {tag.name: tag for tag in await self.ctx.store.tags()}
+        await self.ctx.store.vocabulary.save_tags(found)
+        self.by_name = {tag.name: tag for tag in await self.ctx.store.vocabulary.tags()}
         self.ctx.tags_read_at = began
         self.read = True
 
@@ -629,10 +631,11 @@ class TagDefinitions:
             raise TagRefusedError(name, reason)
         tag = self.by_name.get(name)
         if tag is None:
-            await self.ctx.store.creating_tag(name)  # known as ours if the answer is lost
+            # known as ours if the answer is lost
+            await self.ctx.store.vocabulary.creating_tag(name)
             created = await self.ctx.client.create_tag(name)
             tag = StoredTag(created.data.tag_id, name, archived=False, created_by_connector=True)
-            await self.ctx.store.save_tags([tag])
+            await self.ctx.store.vocabulary.save_tags([tag])
             self.by_name[name] = tag
             log.info("tag.created", tag=name, tag_id=tag.tag_id)
         return tag.tag_id
@@ -662,7 +665,7 @@ async def write_back(
         while True:
             handled = report.writes_handled
             if ctx.on_written is not None:
-                state.queued = handled + await ctx.store.outbox_size()
+                state.queued = handled + await ctx.store.outbox.size()
                 ctx.on_written(handled, state.queued)
             drained, stale = await _drain(ctx, report, limit, state)
             if stale:
@@ -686,7 +689,7 @@ async def _release_fixed(
     anyway once it sends); otherwise the store's copy decides. Writes of a tag the mapping no
     longer owns are planned again from the current mapping.
     """
-    blocked = await ctx.store.blocked_writes()
+    blocked = await ctx.store.outbox.blocked()
     if not blocked:
         return
     if read:
@@ -697,7 +700,7 @@ async def _release_fixed(
     for tag in sorted({group.tag for group in blocked}):
         if tag in owned and definitions.refusal(tag) is not None:
             continue
-        learners = await ctx.store.release_blocked(tag)
+        learners = await ctx.store.outbox.release_blocked(tag)
         log.info("write.released", tag=tag, learners=len(learners))
         if tag not in owned:
             await decide(ctx, learners, report)
@@ -705,7 +708,7 @@ async def _release_fixed(
 
 async def _count_blocked(ctx: SyncContext, report: SyncReport, state: WritePass) -> None:
     """Put the writes still blocked in the report: one error per tag newly refused in this run."""
-    groups = await ctx.store.blocked_writes()
+    groups = await ctx.store.outbox.blocked()
     for group in groups:
         if group.tag in state.refused and group.tag not in report.blocked and not ctx.dry_run:
             log.error("write.blocked", tag=group.tag, writes=group.writes, fix=group.reason)
@@ -749,14 +752,14 @@ async def _drain(
     if ctx.dry_run:
         await _plan(ctx, report, state)
         return 0, set()
-    pending = await ctx.store.claim_writes(ctx.worker, limit, WRITE_LEASE)
+    pending = await ctx.store.outbox.claim(ctx.worker, limit, WRITE_LEASE)
     if not pending:
         return 0, set()
     try:
         return len(pending), await _send(ctx, report, pending, state)
     finally:
         try:
-            await ctx.store.release_writes(ctx.worker)
+            await ctx.store.outbox.release(ctx.worker)
         except (SQLAlchemyError, OSError) as exc:
             # Raised here it would hide the batch's own outcome, a cancellation included; the
             # leases end by themselves after WRITE_LEASE and the next job takes them over.
@@ -769,7 +772,7 @@ async def _plan(ctx: SyncContext, report: SyncReport, state: WritePass) -> None:
     The due writes a real run would block are blocked as it would block them (on the dry run's
     private copy of the store), after the same one read of the tag definitions.
     """
-    due = await ctx.store.pending_writes()
+    due = await ctx.store.outbox.pending()
     if due:
         await state.definitions.refresh_once()
     to_send = []
@@ -781,7 +784,7 @@ async def _plan(ctx: SyncContext, report: SyncReport, state: WritePass) -> None:
             await _block(ctx, report, state, write, refused)
     blocked = [
         PlannedWrite.of(write, tag, reason)
-        for write, tag, reason in await ctx.store.blocked_write_rows()
+        for write, tag, reason in await ctx.store.outbox.blocked_rows()
     ]
     report.plan = to_send + blocked
 
@@ -799,7 +802,7 @@ async def _send(
     refresh_before = ctx.mapping.flag_driven_tags
     learners = {write.learner_id for write in pending}
     await _credentials_for(ctx, report, state, [w for w in pending if w.add & refresh_before])
-    marked = await ctx.store.dirty_learners(among=learners)
+    marked = await ctx.store.snapshots.dirty_learners(among=learners)
     not_started = len(pending)
     verifying = asyncio.Lock()
 
@@ -814,7 +817,7 @@ async def _send(
         async with verifying:
             others_follow = not_started > 1
             not_started -= 1
-            if others_follow and _unverified(ctx) and await ctx.store.cursor(ENROLMENT):
+            if others_follow and _unverified(ctx) and await ctx.store.cursors.high_water(ENROLMENT):
                 await poll_list(
                     ctx,
                     ENROLMENT,
@@ -823,7 +826,7 @@ async def _send(
                     labels=await labels_for(ctx),
                     report=report,
                 )
-                marked.update(await ctx.store.dirty_learners(among=learners))
+                marked.update(await ctx.store.snapshots.dirty_learners(among=learners))
 
     async def send_one(write: PendingWrite) -> None:
         refused = state.definitions.blocking(write.add, write.remove)
@@ -861,7 +864,7 @@ async def _block(
     ctx: SyncContext, report: SyncReport, state: WritePass, write: PendingWrite, tag: str
 ) -> None:
     """Keep a write queued as blocked by its refused tag (no request is spent on it)."""
-    await ctx.store.block_write(write, tag, state.definitions.refusal(tag) or "refused")
+    await ctx.store.outbox.block(write, tag, state.definitions.refusal(tag) or "refused")
     state.refused.add(tag)
     report.newly_blocked += 1
 
@@ -892,24 +895,24 @@ async def _attempt(
         written = await _write_one(ctx, state.definitions, write, report)
     except NotFoundError as exc:
         if exc.endpoint != COURSE_ENROLMENT.template:  # a tag or the learner went missing
-            await ctx.store.dead_letter(write, str(exc))
+            await ctx.store.outbox.dead_letter(write, str(exc))
             _failed(report, write, exc)
             return False
         # The enrolment was deleted since the last poll (the audit log will say so too).
-        await ctx.store.forget(ENROLMENT, [write.course_enrolment_id])
+        await ctx.store.snapshots.forget(ENROLMENT, [write.course_enrolment_id])
         report.deleted += 1
         report.writes_skipped += 1
         return True
     except InactiveLearnerError:
-        await ctx.store.finish_write(write)
+        await ctx.store.outbox.finish(write)
         report.writes_skipped += 1
     except TagRefusedError as exc:
         await _block(ctx, report, state, write, exc.tag)
     except (ConfigurationError, RejectedError) as exc:
-        await ctx.store.dead_letter(write, str(exc))
+        await ctx.store.outbox.dead_letter(write, str(exc))
         _failed(report, write, exc)
     except TransientError as exc:
-        await ctx.store.postpone_write(write, ctx.store.clock.now() + timedelta(minutes=5))
+        await ctx.store.outbox.postpone(write, ctx.store.clock.now() + timedelta(minutes=5))
         _failed(report, write, exc)
     else:
         if written in (Written.SENT, Written.DRIFTED):
@@ -937,7 +940,7 @@ async def _credentials_for(
     unchecked = {w.learner_id for w in writes} - state.credentials_checked
     if not unchecked or _credentials_fresh(ctx):
         return
-    pages = listing_pages(await ctx.store.count_records(CREDENTIAL), ctx.client.page_size)
+    pages = listing_pages(await ctx.store.snapshots.count(CREDENTIAL), ctx.client.page_size)
     choice = cheapest(CREDENTIAL, by_parent=len(unchecked), whole_listing=pages)
     if choice.strategy is Strategy.WHOLE_LISTING:
         await list_credentials(ctx, await labels_for(ctx), report)
@@ -953,7 +956,7 @@ async def _credentials_changed(
     with counted(report.reads, CREDENTIAL, Strategy.BY_PARENT):
         async for page in ctx.client.credentials(learner_id=write.learner_id):
             snaps = [s for s in (snapshot_of(CREDENTIAL, item, labels) for item in page) if s]
-            changed |= await ctx.store.save(snaps, entity=CREDENTIAL, high_water=None)
+            changed |= await ctx.store.snapshots.save(snaps, entity=CREDENTIAL, high_water=None)
     return bool(changed)
 
 
@@ -969,12 +972,12 @@ async def _write_one(
     """
     # Read just before the PATCH, not with the batch: a snapshot stored meanwhile (a poll of
     # this write-back, another process) holds tags the PATCH must keep.
-    if not await ctx.store.learner_is_active(write.learner_id):
-        await ctx.store.finish_write(write)
+    if not await ctx.store.snapshots.learner_is_active(write.learner_id):
+        await ctx.store.outbox.finish(write)
         return Written.UNNEEDED
-    snapshot = await ctx.store.enrolment_snapshot(write.course_enrolment_id)
+    snapshot = await ctx.store.snapshots.enrolment_tags(write.course_enrolment_id)
     if snapshot is None:
-        await ctx.store.finish_write(write)
+        await ctx.store.outbox.finish(write)
         return Written.UNNEEDED
     current, fetched_at = snapshot
     labels = await labels_for(ctx)
@@ -984,21 +987,23 @@ async def _write_one(
             fresh = await ctx.client.get_course_enrolment(write.course_enrolment_id)
         current = tuple(t.tag_id for t in fresh.data.tag_ids or ())
         read = snapshot_of(ENROLMENT, fresh, labels)
-        if read is not None and await ctx.store.save([read], entity=ENROLMENT, high_water=None):
+        if read is not None and await ctx.store.snapshots.save(
+            [read], entity=ENROLMENT, high_water=None
+        ):
             return Written.STALE
     remove_ids = {definitions.by_name[n].tag_id for n in write.remove if n in definitions.by_name}
     add_ids = [await definitions.id_for(name) for name in sorted(write.add)]
     wanted = [t for t in current if t not in remove_ids]
     wanted += [t for t in add_ids if t not in wanted]
     if wanted == list(current):
-        await ctx.store.finish_write(write)
+        await ctx.store.outbox.finish(write)
         return Written.UNNEEDED
     sent_at = ctx.store.clock.now()
     item = await ctx.client.set_course_enrolment_tags(
         write.course_enrolment_id, wanted, learner_id=write.learner_id
     )
     ctx.echoes.expect(write.course_enrolment_id, sent_at)
-    drifted = await ctx.store.finish_write(
+    drifted = await ctx.store.outbox.finish(
         write, snapshot_of(ENROLMENT, item, labels), sent=wanted, day=ctx.today()
     )
     log.info(
@@ -1030,7 +1035,7 @@ async def sync(ctx: SyncContext) -> SyncReport:
         report.paused = "poll: the day's budget is kept for writes"
         await write_back(ctx, report)
         return report
-    backfill = await ctx.store.cursor(AUDIT) is None
+    backfill = await ctx.store.cursors.high_water(AUDIT) is None
     try:
         changed = await poll(ctx, report)
         await refresh_course_offers(
@@ -1051,9 +1056,9 @@ async def backfill(ctx: SyncContext) -> SyncReport:
     unfinished backfill (or first sync) is resumed rather than restarted.
     """
     report = SyncReport()
-    if await ctx.store.cursor(AUDIT) is not None:
+    if await ctx.store.cursors.high_water(AUDIT) is not None:
         await _audit(ctx, await labels_for(ctx), report, credentials_too=False)
-        await ctx.store.reset_cursors()
+        await ctx.store.cursors.reset()
     result = await sync(ctx)
     result.deleted += report.deleted
     result.records_changed += report.records_changed
@@ -1076,10 +1081,10 @@ async def reconcile(ctx: SyncContext) -> SyncReport:
         return report
     touched: set[int] = set()
     for entity, ids in seen.items():
-        stale = set(await ctx.store.record_ids(entity)) - ids
+        stale = set(await ctx.store.snapshots.record_ids(entity)) - ids
         if stale:
             log.info("reconcile.forgotten", entity=entity, ids=sorted(stale)[:50], count=len(stale))
-            touched |= await ctx.store.forget(entity, stale)
+            touched |= await ctx.store.snapshots.forget(entity, stale)
             report.deleted += len(stale)
     if touched:
         await decide(ctx, touched, report, priority=BACKLOG)
@@ -1112,7 +1117,7 @@ async def sweep(ctx: SyncContext) -> SyncReport:
     definitions that write-back would make).
     """
     report = SyncReport()
-    await decide(ctx, await ctx.store.learner_ids(), report, priority=BACKLOG)
+    await decide(ctx, await ctx.store.snapshots.learner_ids(), report, priority=BACKLOG)
     if ctx.as_of is None:
         await write_back(ctx, report)
     else:

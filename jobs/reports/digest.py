@@ -17,9 +17,8 @@ from typing import Any
 
 from connector.clock import Clock
 from connector.store.budget import StoreBudget
-from connector.store.digests import last_digest
-from connector.store.store import Store, status_facts, writes_on
-from connector.store.worklist import WorkItem, by_owner, worklist
+from connector.store.store import Store
+from connector.store.worklist import WorkItem, by_owner
 
 MOST_OVERDUE = 10
 
@@ -192,10 +191,10 @@ async def compose_digest(store: Store, clock: Clock, source: DigestSource) -> Di
     """Today's digest from the store (no call to Wisenet)."""
     now = clock.now()
     today = now.astimezone(source.zone).date()
-    work = await worklist(store, today)
+    work = await store.worklist.items(today)
     counted = Counter(item.flag for item in work)
     kinds = {item.flag: item.kind for item in work}
-    before = await last_digest(store, before=today, delivered=True)
+    before = await store.digests.last(before=today, delivered=True)
     previous = before.counts if before else None
     flags = [
         FlagLine(
@@ -212,7 +211,9 @@ async def compose_digest(store: Store, clock: Clock, source: DigestSource) -> Di
             for flag, count in sorted(previous.items())
             if flag not in counted and count
         ]
-    budget = await StoreBudget(store, source.quota, source.zone, source.quota_reset, clock).state()
+    budget = await StoreBudget(
+        store.budget, source.quota, source.zone, source.quota_reset, clock
+    ).state()
     binding = await store.binding()
     return Digest(
         day=today,
@@ -223,7 +224,7 @@ async def compose_digest(store: Store, clock: Clock, source: DigestSource) -> Di
         else f"account {binding.account_number or '-'} at {binding.base_url}",
         flags=flags,
         most_overdue=[item for item in work if item.kind == "overdue"][:MOST_OVERDUE],
-        writes=await writes_on(store, today),
+        writes=await store.outbox.writes_on(today),
         budget_used=budget.used,
         budget_quota=budget.quota,
         attention=await _attention(store, today),
@@ -239,7 +240,7 @@ async def compose_digest(store: Store, clock: Clock, source: DigestSource) -> Di
 
 async def _attention(store: Store, today: date) -> list[str]:
     """What an admin must act on: blocked writes, dead letters, failed runs, an unsent digest."""
-    facts = await status_facts(store)
+    facts = await store.runs.status_facts()
     lines = [f"{group['writes']} write(s) blocked: {group['reason']}" for group in facts["blocked"]]
     if facts["dead_letters"]:
         lines.append(
@@ -248,7 +249,7 @@ async def _attention(store: Store, today: date) -> list[str]:
     for job, run in sorted(facts["last_runs"].items()):
         if run["outcome"] == "failed":
             lines.append(f"the last {job} failed: {run['detail'].get('error', 'see the log')}")
-    last = await last_digest(store, before=today)
+    last = await store.digests.last(before=today)
     if last is not None and last.outcome == "sending":
         lines.append(f"the digest of {last.day.isoformat()} was never finished (stopped mid-send)")
     elif last is not None and last.outcome != "sent":

@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.clock import Clock
-from connector.store.digests import FAILED, SENT, digest_of, finish_digest, start_digest
+from connector.store.digests import FAILED, SENT
 from connector.store.store import Store
 from jobs.pipeline.sync import SyncContext, SyncReport
 from jobs.reports.digest import DigestSource, compose_digest
@@ -56,17 +56,17 @@ async def send_digest(
 ) -> Delivery | None:
     """Make today's digest, send it and record how it went; None when it was sent already."""
     digest = await compose_digest(store, clock, source)
-    before = await digest_of(store, digest.day)
+    before = await store.digests.of(digest.day)
     if before is not None and before.outcome == SENT and not again:
         log.info("digest.already_sent", day=digest.day.isoformat())
         return None
-    await start_digest(store, digest.day, digest.counts())
+    await store.digests.start(digest.day, digest.counts())
     try:
         delivery = await sender.send(digest)
     except asyncio.CancelledError:  # the service is stopping: say so rather than "sending"
-        await finish_digest(store, digest.day, FAILED, 0, "stopped before it was sent")
+        await store.digests.finish(digest.day, FAILED, 0, "stopped before it was sent")
         raise
-    await finish_digest(store, digest.day, delivery.outcome, delivery.attempts, delivery.detail)
+    await store.digests.finish(digest.day, delivery.outcome, delivery.attempts, delivery.detail)
     return delivery
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from html import escape
 
-from connector.store.report_data import OVERDUE_BUCKETS, ReportData, overdue_bucket, report_data
+from connector.store.report_data import OVERDUE_BUCKETS, ReportData, overdue_bucket
 from connector.store.store import Store
-from connector.store.worklist import WorkItem, worklist
+from connector.store.worklist import WorkItem
 from jobs.pipeline.mapping_apply import Impact
 from mappings.loader import parse_mapping
 from mappings.schema import MappingSpec
@@ -382,13 +382,13 @@ def render_preview(found: Impact, daily_quota: int, proposed: str) -> str:
 
 async def report_html(store: Store, quota: int, zone: tzinfo) -> str:
     """The report page for the store's state, its active mapping and its worklist."""
-    active = await store.active_mapping()
+    active = await store.mappings.active()
     kinds = flag_kinds(parse_mapping(active[2], active[1])) if active else {}
     binding = await store.binding()
     today = store.clock.now().astimezone(zone).date()
     facts = PageFacts(
         kinds=kinds,
-        work=await worklist(store, today),
+        work=await store.worklist.items(today),
         zone=zone,
         today=today,
         mapping="none yet" if active is None else f"version {active[0]} ({active[1]})",
@@ -396,4 +396,4 @@ async def report_html(store: Store, quota: int, zone: tzinfo) -> str:
         if binding is None
         else f"account {binding.account_number or '-'} at {binding.base_url}",
     )
-    return render_report(await report_data(store), facts, quota)
+    return render_report(await store.report.data(), facts, quota)

@@ -27,8 +27,6 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from connector.metrics import ConnectorMetrics
-from connector.store.inbox import inbox_state
-from connector.store.store import summary
 from jobs.pipeline.sync import SyncContext, write_reserve
 from jobs.reports.report_page import report_html
 from jobs.setup.mapping_file import MappingFileWatch
@@ -115,13 +113,13 @@ class Admin:
     async def checks(self) -> dict[str, Any]:
         """Every check's facts, with the essential and the degrading ones summed up."""
         store, clock = self.ctx.store, self.ctx.store.clock
-        async with store.engine.connect() as conn:
+        async with store.db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         now = clock.now()
-        active = await store.active_mapping()
+        active = await store.mappings.active()
         on_disk = await self.state.mapping_watch.check(active[2] if active else None)
         budget = await self.ctx.client.budget.state()
-        inbox = await inbox_state(store)
+        inbox = await store.inbox.state()
         last = inbox.last_delivery
         quiet = last is None or now - last > self.state.webhook_silence
         silent = quiet and self.state.last_unannounced > 0
@@ -182,7 +180,7 @@ class Admin:
     async def refresh(self) -> None:
         """Set the gauges that describe the store and the budget."""
         store, m = self.ctx.store, self.metrics
-        inbox = await inbox_state(store)
+        inbox = await store.inbox.state()
         now = store.clock.now()
         m.inbox_depth.set(inbox.depth)
         oldest = inbox.oldest_pending
@@ -193,13 +191,13 @@ class Admin:
         m.wisenet_up.set(0 if self.state.wisenet_error else 1)
         m.budget_remaining.set(budget.remaining)
         m.budget_exhausted.set(1 if budget.exhausted else 0)
-        blocked = {group.tag: group.writes for group in await store.blocked_writes()}
-        m.outbox_depth.set(await store.outbox_size() - sum(blocked.values()))
+        blocked = {group.tag: group.writes for group in await store.outbox.blocked()}
+        m.outbox_depth.set(await store.outbox.size() - sum(blocked.values()))
         m.set_counts(m.writes_blocked, blocked)
-        counts = await summary(store)
+        counts = await store.decisions.summary()
         m.set_counts(m.learners_by_stage, counts["stages"])
         m.set_counts(m.flags_by_type, counts["flags"])
-        active = await store.active_mapping()
+        active = await store.mappings.active()
         on_disk = await self.state.mapping_watch.check(active[2] if active else None)
         m.mapping_differs.set(1 if on_disk.differs else 0)
         m.mapping_file_bad.set(1 if on_disk.bad else 0)

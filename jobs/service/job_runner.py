@@ -16,16 +16,8 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector.errors import ConnectorError, NotLeaderError
+from connector.errors import ConnectorError, JobBusyError, NotLeaderError
 from connector.metrics import ConnectorMetrics
-from connector.store.leases import take_over
-from connector.store.store import (
-    JobBusyError,
-    acquire_lock,
-    finish_run,
-    release_lock,
-    start_run,
-)
 from jobs.pipeline.inbox import drain_inbox, unannounced_changes
 from jobs.pipeline.sync import AUDIT, SyncContext, SyncReport, sync, write_back
 from jobs.service.admin import ServiceState
@@ -43,23 +35,23 @@ async def job_lock(ctx: SyncContext, name: str, owner: str) -> AsyncIterator[Non
     With the lock taken, the leases of gone owners (and this owner's own, left by a job cut
     short) are taken over, so the job works every row nobody live is working.
     """
-    await acquire_lock(ctx.store, name, owner, LOCK_TTL)
+    await ctx.store.locks.acquire(name, owner, LOCK_TTL)
 
     async def renew() -> None:
         while True:
             await asyncio.sleep(LOCK_RENEW_SECONDS)
-            await acquire_lock(ctx.store, name, owner, LOCK_TTL)
+            await ctx.store.locks.acquire(name, owner, LOCK_TTL)
 
     heartbeat = asyncio.get_running_loop().create_task(renew())
     try:
-        taken = await take_over(ctx.store, owner)
+        taken = await ctx.store.locks.take_over(owner)
         if any(taken.values()):
             log.info("leases.taken_over", job=name, **taken)
         yield
     finally:
         await stop_task(heartbeat)
         try:
-            await release_lock(ctx.store, name, owner)
+            await ctx.store.locks.release(name, owner)
         except (SQLAlchemyError, OSError) as exc:
             # Raised here it would replace the job's own outcome, a cancellation included;
             # the lock's lease ends by itself within LOCK_TTL.
@@ -112,13 +104,13 @@ async def run_job(
     async with job_lock(ctx, lock or name, owner):
         if not record:
             return await job(ctx)
-        run_id = await start_run(ctx.store, name)
+        run_id = await ctx.store.runs.start(name)
         try:
             report = await job(ctx)
         except ConnectorError as exc:
-            await finish_run(ctx.store, run_id, "failed", {"error": str(exc)[:200]})
+            await ctx.store.runs.finish(run_id, "failed", {"error": str(exc)[:200]})
             raise
-        await finish_run(ctx.store, run_id, "done", counts(report))
+        await ctx.store.runs.finish(run_id, "done", counts(report))
         return report
 
 
@@ -212,7 +204,7 @@ class JobRunner:
 
     async def sync_watching_webhooks(self, ctx: SyncContext) -> SyncReport:
         """The scheduled sync, counting the changes it finds that no delivery announced."""
-        first_read = await ctx.store.cursor(AUDIT) is None
+        first_read = await ctx.store.cursors.high_water(AUDIT) is None
         began = ctx.store.clock.now()
         ctx.changed_records = None if first_read else {}
         try:

@@ -17,7 +17,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from connector.errors import NotLeaderError
 from connector.metrics import ConnectorMetrics
 from connector.store.leadership import Leadership
-from connector.store.leases import take_over
 from jobs.pipeline.echoes import ExpectedEchoes
 from jobs.reports.digest_job import DailyDigest
 from jobs.service.job_runner import JobRunner, stop_task
@@ -92,7 +91,7 @@ class Leader:
         """Run the jobs while the lock is confirmed every `renew_seconds`; then stop them."""
         state, metrics = self.runner.state, self.metrics
         try:
-            reclaimed = await take_over(self.runner.ctx.store, self.runner.owner)
+            reclaimed = await self.runner.ctx.store.locks.take_over(self.runner.owner)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("leader.store_unreachable", error=type(exc).__name__)
             await self.leadership.release()

@@ -18,10 +18,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector.store.inbox import inbox_state
-from connector.store.store import (
-    purge_older_than,
-)
 from jobs.pipeline.sync import SyncContext, SyncReport, reconcile, sweep
 from jobs.reports.digest_job import DailyDigest
 from jobs.service.job_runner import JobRunner, write_only
@@ -70,7 +66,7 @@ def build_scheduler(
     retention = settings.retention
 
     async def purge(ctx: SyncContext) -> SyncReport:
-        removed = await purge_older_than(ctx.store, ctx.store.clock.now() - retention)
+        removed = await ctx.store.runs.purge(ctx.store.clock.now() - retention)
         log.info("store.purged", **removed)
         return SyncReport()
 
@@ -113,7 +109,7 @@ async def inbox_loop(
                 await wake.wait()
         wake.clear()
         try:
-            pending = (await inbox_state(runner.ctx.store)).depth
+            pending = (await runner.ctx.store.inbox.state()).depth
         except (SQLAlchemyError, OSError) as exc:
             log.warning("inbox.store_unreachable", error=type(exc).__name__)
             continue

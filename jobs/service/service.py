@@ -24,7 +24,6 @@ import structlog
 from connector.clock import Clock
 from connector.errors import ConfigurationError
 from connector.metrics import ConnectorMetrics
-from connector.store.leadership import leadership_for
 from connector.webhooks.receiver import Receiver
 from jobs.reports.digest_job import DailyDigest, channels_from, source_from
 from jobs.reports.digest_send import DigestSender
@@ -84,7 +83,7 @@ async def run_service(
             clock, source_from(settings), DigestSender(channels_from(settings), metrics)
         )
         leader = Leader(
-            leadership_for(ctx.store, runner.owner, LEADER_LEASE, wake.set),
+            ctx.store.scheduler_lock.leadership(runner.owner, LEADER_LEASE, wake.set),
             settings,
             runner,
             wake,

@@ -97,7 +97,7 @@ async def sync_context(
             store, Path(settings.mapping_file), settings.business_calendar()
         )
         budget = StoreBudget(
-            store,
+            store.budget,
             settings.wisenet_daily_quota,
             settings.timezone,
             settings.wisenet_quota_reset,
@@ -127,11 +127,11 @@ async def active_mapping(
 
     Once a mapping is active, a file on disk that differs or turned bad is only reported.
     """
-    active = await store.active_mapping()
+    active = await store.mappings.active()
     if active is None:
         on_disk = await asyncio.to_thread(_seed_text, path)
         compiled = _compile(on_disk, str(path), calendar)
-        version = await store.activate_mapping(on_disk, str(path))
+        version = await store.mappings.activate(on_disk, str(path))
         log.info("mapping.activated", version=version, source=str(path))
         return version, compiled
     version, source, text = active

@@ -26,7 +26,7 @@ import pytest
 
 from connector.clock import SystemClock
 from connector.sandbox.app import SandboxServer
-from connector.store.store import Store, acquire_lock
+from connector.store.store import Store
 from connector.wisenet.retry import RetryPolicy
 from jobs.pipeline.sync import sync
 from jobs.service.leader import STOP_GRACE_SECONDS
@@ -150,8 +150,8 @@ def test_a_sync_names_writes_a_live_process_holds_and_does_not_exit_0(tmp_path: 
                 base_url=server.base_url,
                 account_number="SANDBOX01",
             )
-            await acquire_lock(store, "write", holder, timedelta(minutes=10))
-            assert len(await store.claim_writes(holder, 10_000, timedelta(minutes=10))) == queued
+            await store.locks.acquire("write", holder, timedelta(minutes=10))
+            assert len(await store.outbox.claim(holder, 10_000, timedelta(minutes=10))) == queued
             await store.close()
 
         asyncio.run(hold())

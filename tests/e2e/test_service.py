@@ -16,7 +16,7 @@ import pytest
 from connector.clock import SystemClock
 from connector.sandbox.app import free_port
 from connector.sandbox.webhooks import DEFAULT_SECRET
-from connector.store.store import Store, acquire_lock
+from connector.store.store import Store
 from jobs.service.leader import STOP_GRACE_SECONDS
 from tests.support.processes import CONNECTOR
 from tests.support.rig import expected_tags
@@ -115,7 +115,7 @@ def test_a_cli_sync_beside_a_running_job_says_so(tmp_path: Path) -> None:
                 base_url=server.base_url,
                 account_number=None,
             )
-            await acquire_lock(store, "sync", "the-service", timedelta(minutes=10))
+            await store.locks.acquire("sync", "the-service", timedelta(minutes=10))
             await store.close()
 
         asyncio.run(hold())

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector.metrics import ConnectorMetrics
+from connector.store.database import Database
 from connector.store.inbox_writer import Delivery, enqueue_many
 from connector.store.store import Store
 from jobs.pipeline.inbox import drain_inbox
@@ -74,8 +75,10 @@ async def test_readiness_says_ready_then_names_each_degradation(rig: Rig, tmp_pa
 async def test_an_unreachable_store_makes_the_service_unready(rig: Rig, tmp_path: Path) -> None:
     """With the store gone, /readyz answers 503 and /metrics still answers."""
     gone = Store(
-        create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'store.db'}"),
-        rig.store.clock,
+        Database(
+            create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'store.db'}"),
+            rig.store.clock,
+        )
     )
     service = ServiceState(mapping_file=DEFAULT_MAPPING, webhook_silence=timedelta(hours=2))
     admin = Admin(replace(rig.ctx, store=gone), service, ConnectorMetrics())
@@ -130,7 +133,7 @@ async def test_blocked_writes_are_a_gauge_of_their_own_not_part_of_the_outbox_de
         ConnectorMetrics(),
     )
     text = (await get(admin, "/metrics")).text
-    waiting = await rig.store.outbox_size()
+    waiting = await rig.store.outbox.size()
     assert f'connector_writes_blocked{{tag="certified"}} {float(report.writes_blocked)}' in text
     assert f"connector_outbox_depth {float(waiting - report.writes_blocked)}" in text
 

@@ -455,21 +455,23 @@ async def test_a_tag_created_by_a_process_that_died_before_storing_it_stays_the_
     Without the creation recorded first, the tag read back from Wisenet looked like a same-named
     staff tag and blocked every write that needs it.
     """
-    save_tags = rig.store.save_tags
+    save_tags = rig.store.vocabulary.save_tags
 
     async def killed(*_: object) -> None:
         raise SystemExit("killed")  # the process ends before the answer is stored
 
-    monkeypatch.setattr(rig.store, "save_tags", killed)
+    monkeypatch.setattr(rig.store.vocabulary, "save_tags", killed)
     with pytest.raises(SystemExit):
         await TagDefinitions(rig.ctx, []).id_for(CERTIFIED)
-    monkeypatch.setattr(rig.store, "save_tags", save_tags)
+    monkeypatch.setattr(rig.store.vocabulary, "save_tags", save_tags)
 
     report = await sync(rig.ctx)
     assert report.writes_blocked == 0
     assert report.writes_done > 0
     assert tag_names(rig.server).count(CERTIFIED) == 1  # used, not made again
-    assert [t.created_by_connector for t in await rig.store.tags() if t.name == CERTIFIED] == [True]
+    assert [
+        t.created_by_connector for t in await rig.store.vocabulary.tags() if t.name == CERTIFIED
+    ] == [True]
 
 
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # the definitions' logic: store-neutral

@@ -33,7 +33,7 @@ async def test_a_backfill_spreads_over_days_without_a_single_429(tmp_path: Path)
             for _ in range(5):
                 report = await sync(rig.ctx)
                 writes_per_day.append(report.writes_done)
-                if await rig.store.outbox_size() == 0 and writes_per_day[-1] == 0:
+                if await rig.store.outbox.size() == 0 and writes_per_day[-1] == 0:
                     break
                 clock.advance(86400)
                 control(server, "POST", "/clock", json={"advance": {"days": 1}})

@@ -19,7 +19,6 @@ import pytest
 
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
-from connector.store.inbox import inbox_state
 from connector.store.inbox_writer import Delivery, enqueue_many
 from connector.wisenet.retry import RetryPolicy
 from connector.wisenet.timestamps import format_body_timestamp
@@ -95,7 +94,7 @@ async def drain_until_quiet(rig: Rig, served: Receiving) -> list[InboxReport]:
         assert (await sandbox(rig.server, "POST", "/webhooks/flush"))["flushed"] is not None
         delivered = await sandbox(rig.server, "GET", "/webhooks/deliveries?limit=100000")
         assert len(served.accepted) == len(delivered)
-        if not (await inbox_state(rig.store)).depth:
+        if not (await rig.store.inbox.state()).depth:
             return drains
         drains.append(await drain_inbox(rig.ctx, OWNER))
         assert len(drains) < 5, "the echoes of the echoes never settle"
@@ -276,10 +275,10 @@ async def test_after_a_large_write_back_a_few_edits_are_read_by_id_not_by_paging
                 f"/course-enrolments/{ce}/status",
                 json={"status": "Withdrawn"},
             )
-        cursor = await small.store.cursor("CourseEnrolment")
+        cursor = await small.store.cursors.high_water("CourseEnrolment")
         assert cursor is not None
         since = format_body_timestamp(cursor - small.ctx.overlap, SYDNEY)
-        again = await small.store.count_modified_since("CourseEnrolment", since)
+        again = await small.store.snapshots.count_modified_since("CourseEnrolment", since)
         assert listing_pages(again + 3, 40) == listing_pages(again + 4, 40) == 4
         for chosen, expected in (
             (edited[:3], {"GET /course-enrolments/{id}": 3}),
@@ -315,10 +314,10 @@ async def test_units_of_one_enrolment_are_read_by_one_listing_of_its_units(
         for unit_id in others:
             await sandbox(small.server, "POST", f"/unit-enrolments/{unit_id}/outcome", json={})
         await sync(small.ctx)
-        cursor = await small.store.cursor("UnitEnrolment")
+        cursor = await small.store.cursors.high_water("UnitEnrolment")
         assert cursor is not None
         since = format_body_timestamp(cursor - small.ctx.overlap, SYDNEY)
-        again = await small.store.count_modified_since("UnitEnrolment", since)
+        again = await small.store.snapshots.count_modified_since("UnitEnrolment", since)
         assert listing_pages(again + 3, 40) >= 2
 
         edited = units_of[target][:3]
@@ -334,7 +333,7 @@ async def test_units_of_one_enrolment_are_read_by_one_listing_of_its_units(
         report = await drain_inbox(small.ctx, OWNER)
         made = reads((await sandbox(small.server, "GET", "/counters"))["by_endpoint"])
         learner = small.server.sandbox.db.course_enrolments.rows[target]["LearnerId"]
-        bundle = await small.store.bundle(learner)
+        bundle = await small.store.bundles.one(learner)
     assert {e: n for e, n in made.items() if "unit-enrolments" in e} == {
         "GET /unit-enrolments": 1
     }, made

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector.bundles import Labels
 from connector.store import migrate
-from connector.store.report_data import report_data
 from connector.store.schema import (
     dead_letters,
     dirty_learners,
@@ -29,7 +28,7 @@ from connector.store.schema import (
     records,
     stage_history,
 )
-from connector.store.store import PendingWrite, Store, export_rows
+from connector.store.store import PendingWrite, Store
 from jobs.pipeline.inbox import drain_inbox
 from jobs.pipeline.mapping_apply import impact
 from jobs.pipeline.sync import SyncReport, reconcile, sync, write_back
@@ -58,7 +57,7 @@ def reference(rig: Rig) -> dict[int, Outcome]:
 
 async def export(store: Store) -> dict[int, dict[str, Any]]:
     """The export's rows by course enrolment."""
-    return {row["course_enrolment_id"]: row async for row in export_rows(store)}
+    return {row["course_enrolment_id"]: row async for row in store.runs.export()}
 
 
 async def derived_from(store: Store, subject: str, ids: set[int]) -> dict[str, int]:
@@ -76,7 +75,7 @@ async def derived_from(store: Store, subject: str, ids: set[int]) -> dict[str, i
             for table in (enrolment_state, outbox, dead_letters)
         ]
     found = {}
-    async with store.engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         for table, where in keyed:
             count = await conn.execute(select(func.count()).select_from(table).where(where))
             found[table.name] = int(count.scalar_one())
@@ -95,7 +94,7 @@ async def derived_from(store: Store, subject: str, ids: set[int]) -> dict[str, i
 
 async def learner_stages(store: Store) -> dict[int, str | None]:
     """Each decided learner's stage."""
-    async with store.engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         rows = await conn.execute(select(learner_state.c.learner_id, learner_state.c.stage))
         return {row[0]: row[1] for row in rows}
 
@@ -112,14 +111,14 @@ async def assert_store_agrees_with_wisenet(rig: Rig) -> None:
         for outcome in wanted.values()
         for ce_id, (stage, tags) in outcome.enrolments.items()
     }
-    data = await report_data(rig.store)
+    data = await rig.store.report.data()
     assert data.learners_by_stage == Counter(
         str(outcome.learner_stage or "none") for outcome in wanted.values()
     )
     assert {f.flag: f.count for f in data.flags} == Counter(
         flag for outcome in wanted.values() for flag, _, _ in outcome.flags
     )
-    assert await rig.store.dirty_learners() == set()
+    assert await rig.store.snapshots.dirty_learners() == set()
 
 
 async def assert_preview_counts_what_wisenet_holds(
@@ -172,7 +171,7 @@ async def test_a_deleted_course_enrolment_leaves_decisions_flags_export_report_a
     refused = PendingWrite(
         chosen[0], before[chosen[0]]["learner_id"], frozenset(), frozenset(), 0, "earlier", 0
     )
-    await rig.store.dead_letter(refused, "rejected with 400")
+    await rig.store.outbox.dead_letter(refused, "rejected with 400")
     db = rig.server.sandbox.db
     units = {u for ce in chosen for u in db.unit_enrolments.ids_where("CourseEnrolmentId", ce)}
     stages_before = await learner_stages(rig.store)
@@ -197,8 +196,8 @@ async def test_a_deleted_course_enrolment_leaves_decisions_flags_export_report_a
 
     assert await derived_from(rig.store, "course_enrolment", set(chosen)) == {}
     assert await derived_from(rig.store, "unit_enrolment", units) == {}
-    assert not set(chosen) & set(await rig.store.record_ids("CourseEnrolment"))
-    assert not units & set(await rig.store.record_ids("UnitEnrolment"))
+    assert not set(chosen) & set(await rig.store.snapshots.record_ids("CourseEnrolment"))
+    assert not units & set(await rig.store.snapshots.record_ids("UnitEnrolment"))
     stages_after = await learner_stages(rig.store)
     assert any(stages_after[i] != stages_before[i] for i in learners)  # decided again
     assert set(stages_after) >= learners  # the learners stay
@@ -220,7 +219,7 @@ async def test_a_deleted_record_takes_its_flag_with_it(
 ) -> None:
     """A unit enrolment or checklist deleted in Wisenet: its overdue flag goes in the next sync."""
     await sync(rig.ctx)
-    async with rig.store.engine.connect() as conn:
+    async with rig.store.db.engine.connect() as conn:
         raised = (
             (
                 await conn.execute(
@@ -240,7 +239,7 @@ async def test_a_deleted_record_takes_its_flag_with_it(
     assert report.deleted == 1
     assert report.learners_evaluated == 1
     assert await derived_from(rig.store, subject, {gone}) == {}
-    assert gone not in await rig.store.record_ids(entity)
+    assert gone not in await rig.store.snapshots.record_ids(entity)
     assert not any(
         f"{flag}@{subject}:{gone}" in row["flags"] for row in (await export(rig.store)).values()
     )
@@ -254,7 +253,7 @@ async def test_a_write_to_an_enrolment_deleted_since_the_poll_forgets_it(rig: Ri
     rig.ctx.dry_run = True
     await sync(rig.ctx)
     rig.ctx.dry_run = False
-    planned = {write.course_enrolment_id: write for write in await rig.store.pending_writes(10_000)}
+    planned = {write.course_enrolment_id: write for write in await rig.store.outbox.pending(10_000)}
     rows = await export(rig.store)
     per_learner = Counter(row["learner_id"] for row in rows.values())
     gone = min(ce for ce in planned if per_learner[rows[ce]["learner_id"]] > 1)
@@ -269,7 +268,7 @@ async def test_a_write_to_an_enrolment_deleted_since_the_poll_forgets_it(rig: Ri
     assert report.deleted == 1
     assert counts.get("404", 0) == 1
     assert await derived_from(rig.store, "course_enrolment", {gone}) == {}
-    assert await rig.store.outbox_size() == 0
+    assert await rig.store.outbox.size() == 0
     await assert_store_agrees_with_wisenet(rig)
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
 
@@ -469,6 +468,6 @@ async def test_a_deleted_credential_takes_certified_off_its_enrolment(rig: Rig) 
     assert [entry["id"] for entry in patched] == [ce]
     assert "certified" not in owned_tags_in_wisenet(rig.server)[ce]
     assert await derived_from(rig.store, "credential", {gone}) == {}
-    assert gone not in await rig.store.record_ids("Credential")
+    assert gone not in await rig.store.snapshots.record_ids("Credential")
     await assert_store_agrees_with_wisenet(rig)
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)

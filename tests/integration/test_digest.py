@@ -22,8 +22,6 @@ from aiosmtpd.controller import Controller
 
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import free_port
-from connector.store.digests import digest_of, finish_digest, start_digest
-from connector.store.worklist import worklist
 from jobs.cli.status import digest_line
 from jobs.pipeline.sync import sweep, sync
 from jobs.reports.digest import Digest, DigestSource
@@ -142,7 +140,7 @@ async def test_the_digest_reaches_a_real_smtp_server_with_counts_and_no_names(ri
     assert set(text) == {"text/plain", "text/html"}
     plain = text["text/plain"]
     today = rig.store.clock.now().astimezone(SYDNEY).date()
-    work = await worklist(rig.store, today)
+    work = await rig.store.worklist.items(today)
     counted = Counter(item.flag for item in work)
     for flag, count in counted.items():
         assert f"  {flag}: {count}\n" in plain
@@ -153,7 +151,7 @@ async def test_the_digest_reaches_a_real_smtp_server_with_counts_and_no_names(ri
     assert message["Subject"].endswith(f": {overdue} overdue item(s)")
     shown = " ".join([message["Subject"], message["To"], plain, text["text/html"]])
     assert not named(shown, rig)
-    stored = await digest_of(rig.store, today)
+    stored = await rig.store.digests.of(today)
     assert stored is not None
     assert (stored.outcome, stored.counts) == ("sent", dict(counted))
 
@@ -168,14 +166,16 @@ async def test_the_next_digest_says_what_changed_since_the_last(rig: Rig) -> Non
         await send_digest(rig.store, rig.store.clock, SOURCE, sender)
         first = Counter(
             item.flag
-            for item in await worklist(rig.store, rig.store.clock.now().astimezone(SYDNEY).date())
+            for item in await rig.store.worklist.items(
+                rig.store.clock.now().astimezone(SYDNEY).date()
+            )
         )
         rig.store.clock.advance(timedelta(days=1).total_seconds())  # type: ignore[attr-defined]
         await sweep(rig.ctx)
         assert await send_digest(rig.store, rig.store.clock, SOURCE, sender) is not None
         assert await send_digest(rig.store, rig.store.clock, SOURCE, sender) is None  # once a day
     today = rig.store.clock.now().astimezone(SYDNEY).date()
-    second = Counter(item.flag for item in await worklist(rig.store, today))
+    second = Counter(item.flag for item in await rig.store.worklist.items(today))
     assert second != first  # a day passed: time-driven flags moved
     plain = parts(email.message_from_bytes(mailbox.received[1][2]))["text/plain"]
     for flag in second:
@@ -260,7 +260,7 @@ async def test_a_refusing_smtp_server_is_retried_and_reported_without_holding_th
     assert waits == [60, 120, 240]  # exponential backoff between the four attempts
     assert delivery.detail == "mail: the server replied 451"
     today = rig.store.clock.now().astimezone(SYDNEY).date()
-    stored = await digest_of(rig.store, today)
+    stored = await rig.store.digests.of(today)
     assert stored is not None
     line = digest_line(
         {
@@ -291,13 +291,13 @@ async def test_the_digest_command_prints_and_sends(
     await sync(rig.ctx)
     capsys.readouterr()  # the sync's own log lines
     monkeypatch.setenv(
-        "CONNECTOR_DATABASE_URL", rig.store.engine.url.render_as_string(hide_password=False)
+        "CONNECTOR_DATABASE_URL", rig.store.db.engine.url.render_as_string(hide_password=False)
     )
     clock = rig.store.clock
     assert await asyncio.to_thread(main, ["digest", "--json"], clock=clock) == EXIT_OK
     printed = json.loads(capsys.readouterr().out)
     today = clock.now().astimezone(SYDNEY).date()
-    counted = Counter(item.flag for item in await worklist(rig.store, today))
+    counted = Counter(item.flag for item in await rig.store.worklist.items(today))
     assert {line["flag"]: line["count"] for line in printed["flags"]} == dict(counted)
     assert printed["day"] == today.isoformat()
     assert await asyncio.to_thread(main, ["digest", "--send"], clock=clock) == EXIT_CONFIGURATION
@@ -349,11 +349,11 @@ async def test_a_channel_that_fails_oddly_ends_as_failed_not_as_a_traceback() ->
 async def test_a_later_failure_never_hides_a_send_that_worked_nor_a_stop(rig: Rig) -> None:
     """The day stays `sent` when a retry gives up afterwards; a cancelled send says so."""
     today = rig.store.clock.now().astimezone(SYDNEY).date()
-    await start_digest(rig.store, today, {"missing-usi": 2})
-    await finish_digest(rig.store, today, "sent", 1, None)
-    await start_digest(rig.store, today, {"missing-usi": 2})
-    await finish_digest(rig.store, today, "failed", 6, "mail: the server replied 451")
-    stored = await digest_of(rig.store, today)
+    await rig.store.digests.start(today, {"missing-usi": 2})
+    await rig.store.digests.finish(today, "sent", 1, None)
+    await rig.store.digests.start(today, {"missing-usi": 2})
+    await rig.store.digests.finish(today, "failed", 6, "mail: the server replied 451")
+    stored = await rig.store.digests.of(today)
     assert stored is not None
     assert stored.outcome == "sent"
 
@@ -369,12 +369,12 @@ async def test_a_later_failure_never_hides_a_send_that_worked_nor_a_stop(rig: Ri
     task = daily.start(rig.store)
     assert task is not None
     for _ in range(200):
-        if (found := await digest_of(rig.store, today + timedelta(days=1))) and found.made_at:
+        if (found := await rig.store.digests.of(today + timedelta(days=1))) and found.made_at:
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # the first attempt is refused; the retry waits
     await daily.stop()
-    stopped = await digest_of(rig.store, today + timedelta(days=1))
+    stopped = await rig.store.digests.of(today + timedelta(days=1))
     assert stopped is not None
     assert (stopped.outcome, stopped.detail) == ("failed", "stopped before it was sent")
 

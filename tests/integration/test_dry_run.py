@@ -233,20 +233,20 @@ async def test_a_dry_runs_store_writes_its_copy_and_cannot_write_the_store(
         if kind == "postgresql":
             await migrate.upgrade_database(url)
         real = await Store.open(url, clock, base_url="https://w.test", account_number=None)
-        await real.activate_mapping(DEFAULT_MAPPING.read_text(), "mapping.yaml")
+        await real.mappings.activate(DEFAULT_MAPPING.read_text(), "mapping.yaml")
         dry = await Store.open(
             url, clock, base_url="https://w.test", account_number=None, dry_run=True
         )
         try:
-            await dry.activate_mapping(DEFAULT_MAPPING.read_text(), "again.yaml")
-            assert (await dry.active_mapping() or (0,))[0] == 2
+            await dry.mappings.activate(DEFAULT_MAPPING.read_text(), "again.yaml")
+            assert (await dry.mappings.active() or (0,))[0] == 2
             real_table = "main.mapping_versions" if kind == "sqlite" else "public.mapping_versions"
             with pytest.raises(DBAPIError, match=r"read-?only"):
-                async with dry.engine.begin() as conn:
+                async with dry.db.engine.begin() as conn:
                     await conn.execute(text(f"DELETE FROM {real_table}"))  # noqa: S608
         finally:
             await dry.close()
-        assert (await real.active_mapping() or (0,))[0] == 1
+        assert (await real.mappings.active() or (0,))[0] == 1
         await real.close()
 
 

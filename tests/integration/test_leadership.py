@@ -16,13 +16,10 @@ from connector.store.inbox_writer import Delivery, PostgresInbox
 from connector.store.leadership import (
     AdvisoryLeadership,
     TableLeadership,
-    leadership_for,
-    scheduler_holder,
 )
 from connector.store.store import Store
 from jobs.pipeline import sync as sync_module
 from jobs.pipeline.sync import SyncContext, SyncReport, write_back
-from jobs.service import job_runner
 from jobs.service.admin import ServiceState
 from jobs.service.job_runner import JobRunner, run_job, stop_task
 from jobs.service.leader import Leader
@@ -50,19 +47,19 @@ async def pg_store(tmp_path: Path) -> AsyncIterator[Store]:
 async def test_one_advisory_holder_at_a_time_and_death_frees_it(pg_store: Store) -> None:
     """A second replica waits; the lock is free again once the holder's connection is gone."""
     lease = timedelta(seconds=15)
-    first = leadership_for(pg_store, "host:1:a", lease, lambda: None)
-    second = leadership_for(pg_store, "host:2:b", lease, lambda: None)
+    first = pg_store.scheduler_lock.leadership("host:1:a", lease, lambda: None)
+    second = pg_store.scheduler_lock.leadership("host:2:b", lease, lambda: None)
     assert isinstance(first, AdvisoryLeadership)
     assert await first.acquire()
     assert not await second.acquire()
     assert await first.renew()
-    assert await scheduler_holder(pg_store) == "host:1:a"
+    assert await pg_store.scheduler_lock.holder() == "host:1:a"
     await first.release()  # as when the process dies: its session ends
     assert await second.acquire()
-    assert await scheduler_holder(pg_store) == "host:2:b"
+    assert await pg_store.scheduler_lock.holder() == "host:2:b"
     assert not await first.renew()  # no connection, no lock
     await second.release()
-    assert await scheduler_holder(pg_store) is None
+    assert await pg_store.scheduler_lock.holder() is None
 
 
 async def test_each_deployment_of_a_cluster_names_its_own_holder(
@@ -74,13 +71,13 @@ async def test_each_deployment_of_a_cluster_names_its_own_holder(
         await migrate.upgrade_database(url)
         other = await Store.open(url, FakeClock(), base_url=BASE, account_number=None)
         try:
-            theirs = leadership_for(other, "host:9:z", lease, lambda: None)
+            theirs = other.scheduler_lock.leadership("host:9:z", lease, lambda: None)
             assert await theirs.acquire()
-            assert await scheduler_holder(pg_store) is None
-            ours = leadership_for(pg_store, "host:1:a", lease, lambda: None)
+            assert await pg_store.scheduler_lock.holder() is None
+            ours = pg_store.scheduler_lock.leadership("host:1:a", lease, lambda: None)
             assert await ours.acquire()  # the same key in another database is another lock
-            assert await scheduler_holder(pg_store) == "host:1:a"
-            assert await scheduler_holder(other) == "host:9:z"
+            assert await pg_store.scheduler_lock.holder() == "host:1:a"
+            assert await other.scheduler_lock.holder() == "host:9:z"
             await ours.release()
             await theirs.release()
         finally:
@@ -90,8 +87,8 @@ async def test_each_deployment_of_a_cluster_names_its_own_holder(
 async def test_a_silent_holder_loses_the_lock_after_the_lease(pg_store: Store) -> None:
     """A holder that stops speaking (a frozen process) is dropped by the server itself."""
     lease = timedelta(seconds=2)
-    frozen = AdvisoryLeadership(pg_store, "host:1:a", lease, lambda: None)
-    other = AdvisoryLeadership(pg_store, "host:2:b", lease, lambda: None)
+    frozen = AdvisoryLeadership(pg_store.db, "host:1:a", lease, lambda: None)
+    other = AdvisoryLeadership(pg_store.db, "host:2:b", lease, lambda: None)
     assert await frozen.acquire()
     assert not await other.acquire()
     await asyncio.sleep(3)  # past idle_session_timeout: the server ends the silent session
@@ -103,7 +100,7 @@ async def test_a_silent_holder_loses_the_lock_after_the_lease(pg_store: Store) -
 async def test_the_leader_hears_deliveries_committed_by_any_replica(pg_store: Store) -> None:
     """The receiver's NOTIFY reaches the holder's connection."""
     heard = asyncio.Event()
-    holder = AdvisoryLeadership(pg_store, "host:1:a", timedelta(seconds=15), heard.set)
+    holder = AdvisoryLeadership(pg_store.db, "host:1:a", timedelta(seconds=15), heard.set)
     assert await holder.acquire()
     inbox = PostgresInbox(pg_store)  # another replica's receiver would do the same
     try:
@@ -125,8 +122,8 @@ async def test_the_lock_row_on_sqlite_is_leased(tmp_path: Path) -> None:
     )
     try:
         lease = timedelta(seconds=15)
-        first = leadership_for(store, "elsewhere:1:a", lease, lambda: None)
-        second = leadership_for(store, "elsewhere:2:b", lease, lambda: None)
+        first = store.scheduler_lock.leadership("elsewhere:1:a", lease, lambda: None)
+        second = store.scheduler_lock.leadership("elsewhere:2:b", lease, lambda: None)
         assert isinstance(first, TableLeadership)
         assert await first.acquire()
         assert not await second.acquire()
@@ -134,7 +131,7 @@ async def test_the_lock_row_on_sqlite_is_leased(tmp_path: Path) -> None:
         assert await first.renew()
         clock.advance(10)
         assert not await second.acquire()  # renewed 10 s ago: still held
-        assert await scheduler_holder(store) == "elsewhere:1:a"
+        assert await store.scheduler_lock.holder() == "elsewhere:1:a"
         clock.advance(16)
         assert await second.acquire()
         assert not await first.renew()
@@ -211,7 +208,7 @@ async def test_a_cancelled_job_stays_cancelled_when_its_lock_cannot_be_released(
     async def unreachable(*_: object) -> None:
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(job_runner, "release_lock", unreachable)
+    monkeypatch.setattr(rig.store.locks, "release", unreachable)
     started = asyncio.Event()
 
     async def endless(_: SyncContext) -> SyncReport:
@@ -267,8 +264,8 @@ async def test_a_cancelled_write_batch_stays_cancelled_when_its_leases_cannot_be
     async def unreachable(*_: object) -> None:
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(rig.store, "claim_writes", claimed)
-    monkeypatch.setattr(rig.store, "release_writes", unreachable)
+    monkeypatch.setattr(rig.store.outbox, "claim", claimed)
+    monkeypatch.setattr(rig.store.outbox, "release", unreachable)
     monkeypatch.setattr(sync_module, "_send", endless)
     task = asyncio.create_task(write_back(rig.ctx, SyncReport()))
     await started.wait()

@@ -15,9 +15,8 @@ from sqlalchemy.exc import OperationalError
 
 from connector.metrics import ConnectorMetrics
 from connector.store import migrate
-from connector.store.leases import held_writes, take_over
 from connector.store.schema import outbox, webhook_inbox
-from connector.store.store import Store, acquire_lock
+from connector.store.store import Store
 from jobs.pipeline.sync import SyncContext, SyncReport
 from jobs.service.admin import ServiceState
 from jobs.service.job_runner import JobRunner
@@ -60,7 +59,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 async def lease_rows(store: Store, owners: dict[int, str]) -> None:
     """One outbox row and one pending delivery per id, leased to the given owner."""
     now = store.clock.now()
-    async with store.engine.begin() as conn:
+    async with store.db.engine.begin() as conn:
         for key, owner in owners.items():
             await conn.execute(
                 outbox.insert().values(
@@ -91,7 +90,7 @@ async def lease_rows(store: Store, owners: dict[int, str]) -> None:
 
 async def owners(store: Store) -> dict[str, dict[int, str | None]]:
     """Each queue's rows and who leases them now."""
-    async with store.engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         writes = await conn.execute(select(outbox.c.course_enrolment_id, outbox.c.lease_owner))
         deliveries = await conn.execute(
             select(webhook_inbox.c.record_id, webhook_inbox.c.lease_owner)
@@ -108,16 +107,16 @@ async def test_the_lock_holder_takes_over_its_own_leases_and_those_of_gone_owner
     """Own, lockless, expired-lock and dead-process leases are freed; a live holder's stay."""
     dead = dead_owner()
     expired = "elsewhere:1:expired"
-    await acquire_lock(store, "write", ALIVE, LEASE)
-    await acquire_lock(store, "sweep", expired, timedelta(seconds=30))
-    await acquire_lock(store, "sync", dead, LEASE)  # unexpired, but its process has ended
+    await store.locks.acquire("write", ALIVE, LEASE)
+    await store.locks.acquire("sweep", expired, timedelta(seconds=30))
+    await store.locks.acquire("sync", dead, LEASE)  # unexpired, but its process has ended
     await lease_rows(store, {1: ME, 2: ALIVE, 3: "elsewhere:2:lockless", 4: expired, 5: dead})
     store.clock.advance(60)  # type: ignore[attr-defined]  # the "sweep" lock has run out
-    await acquire_lock(store, "inbox", ME, LEASE)
-    assert await take_over(store, ME) == {"webhook_inbox": 4, "outbox": 4}
+    await store.locks.acquire("inbox", ME, LEASE)
+    assert await store.locks.take_over(ME) == {"webhook_inbox": 4, "outbox": 4}
     left = {1: None, 2: ALIVE, 3: None, 4: None, 5: None}
     assert await owners(store) == {"outbox": left, "webhook_inbox": left}
-    held = await held_writes(store, ME)
+    held = await store.outbox.held(ME)
     assert (held.count, held.owners) == (1, (ALIVE,))
     assert "1 writes are held by another running process" in held.message()
 
@@ -126,16 +125,16 @@ async def test_processed_deliveries_and_postponed_writes_are_neither_freed_nor_h
     store: Store,
 ) -> None:
     """Only waiting rows count: a handled delivery keeps its record; a later write is not held."""
-    await acquire_lock(store, "write", ALIVE, LEASE)
+    await store.locks.acquire("write", ALIVE, LEASE)
     await lease_rows(store, {1: ALIVE})
-    async with store.engine.begin() as conn:
+    async with store.db.engine.begin() as conn:
         later = store.clock.now() + timedelta(minutes=5)
         await conn.execute(outbox.update().values(not_before=later))
         await conn.execute(
             webhook_inbox.update().values(processed_at=store.clock.now(), lease_owner="gone:1:x")
         )
-    assert await take_over(store, ME) == {"webhook_inbox": 0, "outbox": 0}
-    assert (await held_writes(store, ME)).count == 0
+    assert await store.locks.take_over(ME) == {"webhook_inbox": 0, "outbox": 0}
+    assert (await store.outbox.held(ME)).count == 0
 
 
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
@@ -146,11 +145,11 @@ async def test_a_job_cut_short_by_the_store_leaves_its_leases_to_the_next_job(ri
     taken: list[int] = []
 
     async def cut_short(ctx: SyncContext) -> SyncReport:
-        taken.extend(w.course_enrolment_id for w in await ctx.store.claim_writes(ME, 10, LEASE))
+        taken.extend(w.course_enrolment_id for w in await ctx.store.outbox.claim(ME, 10, LEASE))
         raise OperationalError("UPDATE outbox", {}, OSError("the database went away"))
 
     async def next_job(ctx: SyncContext) -> SyncReport:
-        taken.extend(w.course_enrolment_id for w in await ctx.store.claim_writes(ME, 10, LEASE))
+        taken.extend(w.course_enrolment_id for w in await ctx.store.outbox.claim(ME, 10, LEASE))
         return SyncReport()
 
     assert await runner.guarded("write", cut_short) is None

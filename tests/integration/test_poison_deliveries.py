@@ -23,7 +23,6 @@ from sqlalchemy import select
 from connector.clock import SystemClock
 from connector.sandbox.webhooks import WebhookConfig, sign
 from connector.store import migrate
-from connector.store.inbox import inbox_state
 from connector.store.inbox_writer import (
     Delivery,
     InboxConnection,
@@ -97,7 +96,7 @@ def with_poison_in_the_middle(valid: dict[str, bytes], poison: bytes) -> dict[st
 
 async def stored_ids(store: Store) -> list[int]:
     """The record ids of every inbox row."""
-    async with store.engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         rows = await conn.execute(select(webhook_inbox.c.record_id))
         return sorted(int(row.record_id) for row in rows)
 
@@ -142,7 +141,7 @@ async def test_a_poison_delivery_gets_400_and_300_concurrent_valid_ones_are_kept
 async def test_the_valid_neighbours_of_a_poison_delivery_are_processed(rig: Rig) -> None:
     """A lone surrogate (SQLite) or a NUL (PostgreSQL) among 300: 300 processed, right tags."""
     await sync(rig.ctx)
-    poison = "nul" if rig.store.engine.dialect.name == "postgresql" else "lone-surrogate"
+    poison = "nul" if rig.store.db.engine.dialect.name == "postgresql" else "lone-surrogate"
     fields, field = POISONS[poison]
     learners = sorted(rig.server.sandbox.db.learners.ids())
     enrolments = sorted(rig.server.sandbox.db.course_enrolments.ids())
@@ -153,7 +152,7 @@ async def test_the_valid_neighbours_of_a_poison_delivery_are_processed(rig: Rig)
     assert_only_the_poison_refused(answers, field)
     report = await drain_inbox(rig.ctx, "test-worker")
     assert sum(report.events.values()) == VALID
-    assert (await inbox_state(rig.store)).depth == 0
+    assert (await rig.store.inbox.state()).depth == 0
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
 
 

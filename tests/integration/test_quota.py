@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from connector.errors import RateLimitedError
-from connector.store.inbox import inbox_state
 from connector.store.inbox_writer import Delivery, enqueue_many
 from jobs.pipeline.inbox import drain_inbox
 from jobs.pipeline.sync import sync
@@ -53,7 +52,7 @@ async def test_a_spent_quota_stops_calls_probes_hourly_and_catches_up(rig: Rig) 
     await sync(rig.ctx)
     assert sent(rig) == 1  # an hour on: one probe, refused, and nothing more
     assert (await rig.ctx.client.budget.state()).exhausted
-    assert (await inbox_state(rig.store)).depth == 1  # the delivery is kept
+    assert (await rig.store.inbox.state()).depth == 1  # the delivery is kept
 
     control(rig.server, "POST", "/limits", json={"daily_quota": 0})  # Wisenet answers again
     clock.advance(3600)

@@ -14,9 +14,7 @@ import httpx
 import pytest
 
 from connector.metrics import ConnectorMetrics
-from connector.store.report_data import OVERDUE_BUCKETS, overdue_bucket, report_data
-from connector.store.store import summary
-from connector.store.worklist import worklist
+from connector.store.report_data import OVERDUE_BUCKETS, overdue_bucket
 from jobs.pipeline.sync import sync
 from jobs.reports.report_page import flag_kinds, report_html
 from jobs.service.admin import Admin, ServiceState
@@ -61,11 +59,11 @@ async def test_the_report_renders_in_chromium_with_the_stores_numbers(
     page.write_text(await report_html(rig.store, 1000, SYDNEY), encoding="utf-8")
 
     dom = headless("--dump-dom", page.as_uri()).stdout
-    counts = (await summary(rig.store))["stages"]
+    counts = (await rig.store.decisions.summary())["stages"]
     funnel = re.findall(r'data-stage="([^"]+)" data-count="(\d+)"', dom)
     assert {stage: int(n) for stage, n in funnel} == counts
     assert [stage for stage, _ in funnel][:2] == ["Sales", "Progression"]
-    data = await report_data(rig.store)
+    data = await rig.store.report.data()
     kinds = flag_kinds(rig.ctx.mapping.spec)
     chart = re.search(r'<svg id="missing-chart".*?</svg>', dom, re.S)
     assert chart is not None
@@ -77,7 +75,7 @@ async def test_the_report_renders_in_chromium_with_the_stores_numbers(
     assert '<table id="missing"' not in dom
     today = rig.store.clock.now().astimezone(SYDNEY).date()
     buckets: dict[str, Counter[str]] = {}
-    for item in await worklist(rig.store, today):
+    for item in await rig.store.worklist.items(today):
         if item.kind == "overdue":
             assert item.days_overdue is not None
             buckets.setdefault(item.flag, Counter())[overdue_bucket(item.days_overdue)] += 1

@@ -18,7 +18,6 @@ from connector.bundles import Labels
 from connector.sandbox.app import SandboxServer
 from connector.sandbox.service import Sandbox
 from connector.sandbox.staff import enrolment_staff
-from connector.store.worklist import worklist
 from jobs.cli.main import EXIT_OK, main
 from jobs.pipeline.mapping_apply import impact
 from jobs.pipeline.sync import sync
@@ -99,7 +98,7 @@ async def test_enrolments_carry_their_course_offer_study_mode_and_staff(rig: Rig
         for ident in vocab.ids("study-modes")
         if (entry := vocab.entry("study-modes", ident)) is not None
     }
-    found = await rig.store.bundles(db.learners.ids())
+    found = await rig.store.bundles.many(db.learners.ids())
     seen_modes, seen_coordinators = set(), 0
     for bundle, _ in found.values():
         for ce in bundle.course_enrolments:
@@ -129,7 +128,7 @@ async def test_every_flag_on_an_enrolment_is_owned_by_its_coordinator_else_train
     expected: dict[tuple[str, str, int], int] = {}
     for learner_id in sandbox.db.learners.ids():
         expected.update(decide(bundle_for(sandbox, learner_id, labels), TODAY).owners)
-    items = await worklist(rig.store, TODAY)
+    items = await rig.store.worklist.items(TODAY)
     owned = {(i.flag, i.subject, i.id): i.owner_id for i in items if i.owner_id is not None}
     assert owned == expected
     assert all(i.owner_id is None for i in items if i.subject == "learner")
@@ -249,7 +248,7 @@ async def test_worklist_and_digest_group_open_work_by_owner(
     await sync(rig.ctx)
     capsys.readouterr()  # the sync's own log lines
     monkeypatch.setenv(
-        "CONNECTOR_DATABASE_URL", rig.store.engine.url.render_as_string(hide_password=False)
+        "CONNECTOR_DATABASE_URL", rig.store.db.engine.url.render_as_string(hide_password=False)
     )
     clock = rig.store.clock
 
@@ -258,7 +257,7 @@ async def test_worklist_and_digest_group_open_work_by_owner(
         return capsys.readouterr().out
 
     groups = json.loads(await printed("worklist", "--by-owner", "--json"))
-    items = await worklist(rig.store, TODAY)
+    items = await rig.store.worklist.items(TODAY)
     assert sum(len(group["items"]) for group in groups) == len(items)
     owners = [group["owner_id"] for group in groups]
     assert owners[-1] is None  # learners' flags: nobody to route them to

@@ -76,7 +76,7 @@ async def test_a_completion_and_its_credential_reach_the_tags(rig: Rig) -> None:
     report = await sync(rig.ctx)
     assert report.writes_done == 1
     assert owned_tags_in_wisenet(rig.server)[ce] == {"certified"}
-    flags = (await rig.store.bundle(case["learner_id"])) is not None
+    flags = (await rig.store.bundles.one(case["learner_id"])) is not None
     assert flags
 
 
@@ -103,7 +103,7 @@ async def test_a_write_back_in_many_batches_reads_the_tag_definitions_once(rig: 
     assert report.writes_done == planned
     assert counts["GET /tags"] == 1
     assert counts["PATCH /course-enrolments/{id}"] == planned
-    assert await rig.store.outbox_size() == 0
+    assert await rig.store.outbox.size() == 0
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
 
 
@@ -217,7 +217,7 @@ async def test_a_backfill_rereads_every_list_takes_deletes_and_writes_nothing_ne
 ) -> None:
     """A full read after a sync: every list read again, a learner deleted meanwhile forgotten."""
     await sync(rig.ctx)
-    gone = min(await rig.store.learner_ids())
+    gone = min(await rig.store.snapshots.learner_ids())
     control(rig.server, "DELETE", f"/records/Learner/{gone}")
     control(rig.server, "POST", "/counters/reset")
     pages: list[tuple[str, int]] = []
@@ -225,7 +225,7 @@ async def test_a_backfill_rereads_every_list_takes_deletes_and_writes_nothing_ne
     report = await backfill(rig.ctx)
     counts = control(rig.server, "GET", "/counters")["by_endpoint"]
     assert report.deleted >= 1
-    assert gone not in await rig.store.learner_ids()
+    assert gone not in await rig.store.snapshots.learner_ids()
     assert report.writes_done == 0
     assert counts == {
         "GET /learnersAU": 1,
@@ -275,7 +275,7 @@ async def test_an_interrupted_backfill_resumes_where_it_stopped(rig: Rig) -> Non
     assert counts["GET /credentials"] == 1
     assert report.writes_failed == 0
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
-    assert await rig.store.cursor("AuditLog") is not None
+    assert await rig.store.cursors.high_water("AuditLog") is not None
 
 
 async def test_reconcile_forgets_what_wisenet_lost_without_an_audit_entry(rig: Rig) -> None:
@@ -285,14 +285,14 @@ async def test_reconcile_forgets_what_wisenet_lost_without_an_audit_entry(rig: R
     lost = min(units.ids())
     assert units.delete(lost) is not None  # straight from the table: no audit entry, no webhook
     await backfill(rig.ctx)
-    assert lost in await rig.store.record_ids("UnitEnrolment")
+    assert lost in await rig.store.snapshots.record_ids("UnitEnrolment")
     control(rig.server, "POST", "/counters/reset")
     report = await reconcile(rig.ctx)
     counts = control(rig.server, "GET", "/counters")["by_endpoint"]
-    assert lost not in await rig.store.record_ids("UnitEnrolment")
+    assert lost not in await rig.store.snapshots.record_ids("UnitEnrolment")
     assert report.deleted == 1
     assert report.learners_evaluated >= 1
-    assert set(await rig.store.record_ids("UnitEnrolment")) == set(units.ids())
+    assert set(await rig.store.snapshots.record_ids("UnitEnrolment")) == set(units.ids())
     assert counts["GET /learnersAU"] == 1
     assert counts["GET /credentials"] == 1
     assert counts["GET /audit-logs"] == 1
@@ -303,7 +303,7 @@ async def test_reconcile_forgets_what_wisenet_lost_without_an_audit_entry(rig: R
 async def test_reconcile_forgets_nothing_from_a_listing_it_did_not_read_whole(rig: Rig) -> None:
     """An interrupted reconcile resumes its unit listing, so it compares and forgets no unit."""
     await sync(rig.ctx)
-    stored = await rig.store.record_ids("UnitEnrolment")
+    stored = await rig.store.snapshots.record_ids("UnitEnrolment")
     rig.server.sandbox.db.unit_enrolments.delete(stored[0])
 
     def die_in_units(entity: str, read: int) -> None:
@@ -316,7 +316,7 @@ async def test_reconcile_forgets_nothing_from_a_listing_it_did_not_read_whole(ri
     rig.ctx.on_page = None
     report = await reconcile(rig.ctx)  # resumes the units: that listing is not whole
     assert report.deleted == 0
-    assert await rig.store.record_ids("UnitEnrolment") == stored
+    assert await rig.store.snapshots.record_ids("UnitEnrolment") == stored
 
 
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # decision logic: store-neutral
@@ -369,5 +369,5 @@ async def test_the_writer_drains_a_backlog_larger_than_one_batch(rig: Rig) -> No
     report = SyncReport()
     await write_back(rig.ctx, report, limit=20)
     assert report.writes_done == planned.writes_planned > 40
-    assert await rig.store.pending_writes(1) == []
+    assert await rig.store.outbox.pending(1) == []
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)

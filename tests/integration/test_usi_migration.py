@@ -171,10 +171,10 @@ async def test_an_0006_store_keeps_usi_facts_and_no_usi_after_upgrading(
         store = await Store.open(url, FakeClock(), base_url=BASE, account_number=None)
         try:
             for learner_id, raw in KEPT.items():
-                stored_bundle = await store.bundle(learner_id)
+                stored_bundle = await store.bundles.one(learner_id)
                 assert stored_bundle is not None
                 assert stored_bundle.learner == learner(learner_id, usi=raw)
-            async with store.engine.connect() as conn:
+            async with store.db.engine.connect() as conn:
                 stored = (
                     await conn.execute(text("SELECT id, fields, content_hash FROM records"))
                 ).all()
@@ -182,8 +182,8 @@ async def test_an_0006_store_keeps_usi_facts_and_no_usi_after_upgrading(
                 fields = json.loads(kept) if isinstance(kept, str) else kept
                 assert fields == encode(learner(learner_id, usi=KEPT[learner_id]))
                 assert digest == content_hash(fields, None)  # unchanged when fetched again
-            after = "\n".join(await every_value(store.engine)).upper()
-            active = await store.active_mapping()
+            after = "\n".join(await every_value(store.db.engine)).upper()
+            active = await store.mappings.active()
         finally:
             await store.close()
         on_disk_after = await postgres_file_bytes(url) if kind == "postgresql" else b""

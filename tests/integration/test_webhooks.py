@@ -20,7 +20,6 @@ from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
 from connector.sandbox.webhooks import DEFAULT_SECRET, WebhookConfig, sign
 from connector.store import migrate
-from connector.store.inbox import inbox_state
 from connector.store.inbox_writer import Delivery, InboxWriter, enqueue_many
 from connector.store.schema import records, webhook_inbox
 from connector.store.store import Store
@@ -55,7 +54,7 @@ def reads(counts: dict[str, int]) -> int:
 
 async def inbox_rows(store: Store) -> int:
     """Rows in the inbox, processed or not."""
-    async with store.engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         return int(
             (await conn.execute(select(func.count()).select_from(webhook_inbox))).scalar_one()
         )
@@ -97,7 +96,7 @@ async def test_staff_edits_announced_by_webhooks_reach_the_tags_with_few_reads(r
         counts = (await sandbox(rig.server, "GET", "/counters"))["by_endpoint"]
     assert sum(again.events.values()) >= echoes
     assert (again.writes_done, again.reads_by_id) == (0, 0)
-    assert (await inbox_state(rig.store)).depth == 0
+    assert (await rig.store.inbox.state()).depth == 0
     assert counts == {}  # every delivery was an echo of a PATCH, whose answer is the snapshot
     assert again.events["echo"] >= echoes
 
@@ -113,7 +112,7 @@ async def test_deliveries_wait_for_the_first_full_read(rig: Rig) -> None:
     report = await drain_inbox(rig.ctx, OWNER)
     assert report.paused == "inbox: deliveries wait for the first full read"
     assert (await sandbox(rig.server, "GET", "/counters"))["total"] == 0
-    assert (await inbox_state(rig.store)).depth == len(served.accepted) >= 5
+    assert (await rig.store.inbox.state()).depth == len(served.accepted) >= 5
 
 
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
@@ -133,7 +132,7 @@ async def test_a_delete_and_a_404_both_remove_the_record(rig: Rig) -> None:
         rig, {"RecordId": second, "EntityName": "CourseEnrolment", "Event": "Updated"}
     )
     report = await drain_inbox(rig.ctx, OWNER)
-    async with rig.store.engine.connect() as conn:
+    async with rig.store.db.engine.connect() as conn:
         left = await conn.execute(
             select(records.c.id).where(
                 records.c.entity == "CourseEnrolment", records.c.id.in_([first, second])
@@ -231,7 +230,7 @@ async def test_the_receiver_answers_each_fault_with_its_code_and_stores_only_val
             headers=signed({**good, "RecordId": -1})[1],
         )
         assert field.json()["field"] == "RecordId"
-    async with rig.store.engine.connect() as conn:
+    async with rig.store.db.engine.connect() as conn:
         rows = (await conn.execute(select(webhook_inbox.c.record_id, webhook_inbox.c.event))).all()
     assert sorted(tuple(row) for row in rows) == [(5, "Updated"), (6, "Updated")]
     rendered = metrics.render().decode()
@@ -358,10 +357,10 @@ async def test_deliveries_wait_while_the_budget_is_kept_for_writes(rig: Rig) -> 
         report.paused == "inbox: the day's budget is kept for writes; deliveries wait for the reset"
     )
     assert (await sandbox(rig.server, "GET", "/counters"))["total"] == 0
-    assert (await inbox_state(rig.store)).depth == 1
+    assert (await rig.store.inbox.state()).depth == 1
     rig.ctx.client._budget = InMemoryDailyBudget(100, SYDNEY, datetime.min.time(), rig.store.clock)
     assert sum((await drain_inbox(rig.ctx, OWNER)).events.values()) == 1
-    assert (await inbox_state(rig.store)).depth == 0
+    assert (await rig.store.inbox.state()).depth == 0
 
 
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # nothing store-specific here
@@ -409,13 +408,13 @@ async def test_a_webhook_stream_under_wisenet_faults_still_ends_in_the_reference
                 continue
             # The echoes of this drain's writes are delivered before the inbox is looked at.
             assert (await sandbox(rig.server, "POST", "/webhooks/flush"))["flushed"] is not None
-            if (await inbox_state(rig.store)).depth == 0:
+            if (await rig.store.inbox.state()).depth == 0:
                 break
         faults = (await sandbox(rig.server, "GET", "/counters"))["faults_injected"]
         await sandbox(rig.server, "DELETE", "/faults")
     assert faults > 0
-    assert (await inbox_state(rig.store)).depth == 0
-    assert await rig.store.outbox_size() == 0
+    assert (await rig.store.inbox.state()).depth == 0
+    assert await rig.store.outbox.size() == 0
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
 
 

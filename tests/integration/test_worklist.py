@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector.bundles import Labels
 from connector.store import migrate
-from connector.store.worklist import WorkItem, selected, worklist
+from connector.store.worklist import WorkItem, selected
 from jobs.cli.worklist import COLUMNS, csv_cell
 from jobs.pipeline.sync import sync
 from tests.reference import decide
@@ -48,7 +48,7 @@ def case_enrolment(rig: Rig, name: str) -> int:
 async def test_the_worklist_is_the_reference_flags_with_their_days_overdue(rig: Rig) -> None:
     """Same items, same lateness; day 31 of a missing certificate is 1 day overdue."""
     await sync(rig.ctx)
-    items = await worklist(rig.store, TODAY)
+    items = await rig.store.worklist.items(TODAY)
     expected = reference_items(rig, TODAY)
     assert {(i.flag, i.subject, i.id): i.days_overdue for i in items} == expected
     assert len(items) == len(expected)
@@ -67,7 +67,7 @@ async def test_items_name_learners_by_id_and_number_and_enrolments_by_course(rig
     """Every learner has its number; every enrolment item its sandbox course code."""
     await sync(rig.ctx)
     db = rig.server.sandbox.db
-    items = await worklist(rig.store, TODAY)
+    items = await rig.store.worklist.items(TODAY)
     for item in items:
         learner = db.learners.rows[item.learner_id]
         assert item.learner_number == learner["Personal"]["LearnerNumber"]
@@ -83,7 +83,7 @@ async def test_items_name_learners_by_id_and_number_and_enrolments_by_course(rig
 async def test_most_urgent_first_and_filters_select(rig: Rig) -> None:
     """Overdue by lateness, then missing data, then the rest; filters by kind, flag, course."""
     await sync(rig.ctx)
-    items = await worklist(rig.store, TODAY)
+    items = await rig.store.worklist.items(TODAY)
     kinds = [item.kind for item in items]
     assert kinds == sorted(kinds, key=("overdue", "missing_data", "other").index)
     overdue = [item.days_overdue for item in items if item.kind == "overdue"]
@@ -123,7 +123,7 @@ async def test_csv_and_json_agree_through_the_command(
     await sync(rig.ctx)
     capsys.readouterr()  # the sync's own log lines
     monkeypatch.setenv(
-        "CONNECTOR_DATABASE_URL", rig.store.engine.url.render_as_string(hide_password=False)
+        "CONNECTOR_DATABASE_URL", rig.store.db.engine.url.render_as_string(hide_password=False)
     )
     assert await asyncio.to_thread(main, ["worklist", "--json"], clock=rig.store.clock) == EXIT_OK
     printed = json.loads(capsys.readouterr().out)
@@ -131,7 +131,7 @@ async def test_csv_and_json_agree_through_the_command(
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert tuple(rows[0]) == COLUMNS
     assert as_items(rows) == printed
-    expected = [item.as_json() for item in await worklist(rig.store, TODAY)]
+    expected = [item.as_json() for item in await rig.store.worklist.items(TODAY)]
     assert printed == expected
     assert set(printed[0]) == set(WorkItem.__dataclass_fields__)
     assert (

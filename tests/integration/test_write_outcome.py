@@ -101,7 +101,7 @@ async def test_a_staff_completion_landing_before_our_patch_is_decided_in_the_sam
     assert expected_tags(rig.server)[overdue_ce] == {"missing-usi", "certificate-overdue"}
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
     assert await stored_decisions(rig.store) == expected_decisions(rig.server)
-    assert await rig.store.dirty_learners() == set()
+    assert await rig.store.snapshots.dirty_learners() == set()
     ces = [ce for _, ce in chosen.values()]
     # The batch's three go in lanes, in no set order; the learner decided again goes after.
     sent = (await patched(rig.server))[before:]
@@ -157,7 +157,7 @@ async def test_a_staff_edit_landing_before_a_patch_of_the_inbox_drain_is_decided
     assert (echoes.writes_done, echoes.reads_by_id, echoes.learners_evaluated) == (0, 0, 0)
     assert counts == {}
     learner_id, _ = chosen["finalisation-day-14"]
-    assert learner_id not in await rig.store.dirty_learners()
+    assert learner_id not in await rig.store.snapshots.dirty_learners()
 
 
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # the writer's loop: store-neutral
@@ -176,12 +176,12 @@ async def test_an_enrolment_that_changes_before_every_patch_stops_the_writer_and
     await sync(rig.ctx)
 
     assert (await patched(rig.server))[before:] == [ce] * (REDECIDE_ROUNDS + 1)
-    assert await rig.store.dirty_learners() == {learner_id}
+    assert await rig.store.snapshots.dirty_learners() == {learner_id}
     report = await sync(rig.ctx)  # no more edits queued: the marked learner is decided again
     assert report.learners_evaluated == 1
     assert owned_tags_in_wisenet(rig.server) == expected_tags(rig.server)
     assert await stored_decisions(rig.store) == expected_decisions(rig.server)
-    assert await rig.store.dirty_learners() == set()
+    assert await rig.store.snapshots.dirty_learners() == set()
 
 
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)  # the writer's read: store-neutral
@@ -215,4 +215,4 @@ async def test_a_read_before_a_write_that_finds_a_staff_edit_holds_the_write_for
         "GET /credentials": 1,
         "PATCH /course-enrolments/{id}": 1,
     }
-    assert learner_id not in await rig.store.dirty_learners()
+    assert learner_id not in await rig.store.snapshots.dirty_learners()

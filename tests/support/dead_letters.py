@@ -23,6 +23,6 @@ def seed_dead_letter(
 
     async def _seed() -> None:
         async with opened_store(load_settings(), clock) as store:
-            await store.dead_letter(write, REFUSAL)
+            await store.outbox.dead_letter(write, REFUSAL)
 
     asyncio.run(_seed())

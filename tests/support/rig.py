@@ -154,7 +154,7 @@ def expected_decisions(server: SandboxServer, on: date | None = None) -> Decided
 
 async def stored_decisions(store: Store) -> Decided:
     """What the store holds as decided: stages of learners and enrolments, and flags."""
-    async with store.engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         learners = await conn.execute(select(learner_state.c.learner_id, learner_state.c.stage))
         enrolments = await conn.execute(
             select(enrolment_state.c.course_enrolment_id, enrolment_state.c.stage)
