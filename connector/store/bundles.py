@@ -15,24 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.store.codec import decode
 from connector.store.database import Database
-from connector.store.entities import CHECKLIST, CREDENTIAL, ENROLMENT, LEARNER, UNIT
+from connector.store.entities import ENROLMENT, FIELDS, KINDS, LEARNER
 from connector.store.schema import course_offers, records
-from mappings.bundle import (
-    Checklist,
-    CourseEnrolment,
-    Credential,
-    Learner,
-    LearnerBundle,
-    UnitEnrolment,
-)
-
-_KINDS: dict[str, type] = {
-    LEARNER: Learner,
-    ENROLMENT: CourseEnrolment,
-    UNIT: UnitEnrolment,
-    CREDENTIAL: Credential,
-    CHECKLIST: Checklist,
-}
+from mappings.bundle import CourseEnrolment, Learner, LearnerBundle
 
 
 class Bundles:
@@ -63,7 +48,7 @@ class Bundles:
                     # The entity too, so the (entity, learner_id) index serves the query:
                     # on learner_id alone both stores scan every record.
                     .where(
-                        records.c.entity.in_(list(_KINDS)),
+                        records.c.entity.in_(list(KINDS)),
                         records.c.learner_id.in_(learner_ids),
                     )
                     .order_by(records.c.learner_id, records.c.entity, records.c.id)
@@ -77,8 +62,8 @@ class Bundles:
             if entity == LEARNER and ident == learner_id:
                 own[learner_id] = decode(Learner, fields)
                 continue
-            if entity in _KINDS:
-                value: Any = decode(_KINDS[entity], fields)
+            if entity in FIELDS:
+                value: Any = decode(KINDS[entity], fields)
                 if entity == ENROLMENT:
                     value = _with_offer_codes(value, offer_codes)
                 grouped.setdefault(learner_id, {}).setdefault(entity, []).append(value)
@@ -87,14 +72,9 @@ class Bundles:
         found = {}
         for learner_id, learner in own.items():
             kinds = grouped.get(learner_id, {})
+            children = {FIELDS[entity]: tuple(values) for entity, values in kinds.items()}
             found[learner_id] = (
-                LearnerBundle(
-                    learner=learner,
-                    course_enrolments=tuple(kinds.get(ENROLMENT, ())),
-                    unit_enrolments=tuple(kinds.get(UNIT, ())),
-                    credentials=tuple(kinds.get(CREDENTIAL, ())),
-                    checklists=tuple(kinds.get(CHECKLIST, ())),
-                ),
+                LearnerBundle(learner=learner, **children),
                 tag_ids.get(learner_id, {}),
             )
         return found

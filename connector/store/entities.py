@@ -28,3 +28,5 @@ CHILDREN = tuple(entity.name for entity in ENTITIES if entity.parent_key is not 
 SUBJECTS = {entity.name: entity.subject.value for entity in ENTITIES}
 # The `mappings.bundle` type each entity's stored values decode into.
 KINDS: dict[str, type] = {entity.name: entity.bundle_kind for entity in ENTITIES}
+# Where `LearnerBundle` holds each entity's values (the learner's own record aside).
+FIELDS = {entity.name: entity.bundle_field for entity in ENTITIES if entity.name != LEARNER}
