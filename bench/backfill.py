@@ -43,7 +43,7 @@ from connector.clock import SystemClock
 from connector.sandbox.app import free_port
 from connector.wisenet.ratelimit import WINDOW_MARGIN_SECONDS
 from jobs.pipeline.read_costs import listing_pages
-from jobs.pipeline.sync import backfill
+from jobs.pipeline.runs import backfill
 from jobs.setup.composition import Parts, sync_context
 from jobs.setup.logging import configure_logging
 from jobs.setup.settings import Settings

@@ -57,7 +57,8 @@ from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
 from connector.sandbox.generator.seed_data import IN_PROGRESS
 from connector.sandbox.service import Sandbox, SandboxConfig
-from jobs.pipeline.sync import SyncContext, SyncReport, reconcile, sweep, sync
+from jobs.pipeline.context import SyncContext, SyncReport
+from jobs.pipeline.runs import reconcile, sweep, sync
 from jobs.service.admin import ServiceState
 from jobs.service.job_runner import JobRunner, write_only
 from jobs.setup.composition import Parts, sync_context

@@ -41,9 +41,11 @@ from connector.sandbox.webhooks import DEFAULT_SECRET
 from connector.store.store import CREDENTIAL, ENROLMENT, UNIT
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
+from jobs.pipeline.context import SyncContext
 from jobs.pipeline.inbox import drain_inbox
+from jobs.pipeline.poll import AUDIT
 from jobs.pipeline.read_costs import Strategy, listing_pages
-from jobs.pipeline.sync import AUDIT, SyncContext, sync
+from jobs.pipeline.runs import sync
 from jobs.service.body_deadline import BODY_SECONDS
 from jobs.service.servers import embedded_server, listen
 from jobs.setup.composition import Parts, sync_context

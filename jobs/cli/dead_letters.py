@@ -16,7 +16,8 @@ from connector.store.dead_letters import DeadLetter
 from connector.store.store import Store
 from jobs.cli.arguments import RECORD_ID
 from jobs.cli.dry_run_notice import outcome_lines
-from jobs.pipeline.sync import DecisionContext, SyncReport, decide
+from jobs.pipeline.context import DecisionContext, SyncReport
+from jobs.pipeline.decide import decide
 from jobs.setup.composition import active_mapping, opened_store
 from jobs.setup.runtime import Runtime
 

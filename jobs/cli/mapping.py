@@ -15,8 +15,9 @@ from connector.errors import ConfigurationError
 from jobs.cli.arguments import ACCOUNT_DATE, OUTPUT_FILE, RECORD_ID, write_output
 from jobs.cli.dry_run_notice import outcome_lines
 from jobs.cli.mapping_cases import run_case
+from jobs.pipeline.context import DecisionContext, SyncReport
+from jobs.pipeline.decide import BACKLOG, decide
 from jobs.pipeline.mapping_apply import Impact, impact
-from jobs.pipeline.sync import BACKLOG, DecisionContext, SyncReport, decide
 from jobs.reports.report_page import render_preview
 from jobs.setup.composition import opened_store
 from jobs.setup.mapping_file import cannot_read, read_mapping_text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs.pipeline.sync import PlannedWrite
+from jobs.pipeline.context import PlannedWrite
 
 
 def plan_lines(plan: Sequence[PlannedWrite]) -> list[str]:

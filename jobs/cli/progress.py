@@ -13,7 +13,7 @@ from typing import Never, TextIO
 import structlog
 from tqdm import tqdm
 
-from jobs.pipeline.sync import SyncContext
+from jobs.pipeline.context import SyncContext
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,7 @@ import click
 
 from connector.clock import Clock
 from connector.store.budget import StoreBudget
-from jobs.pipeline.sync import write_reserve
+from jobs.pipeline.runs import write_reserve
 from jobs.reports.digest_job import channels_from
 from jobs.setup.composition import opened_store
 from jobs.setup.mapping_file import MappingFileWatch

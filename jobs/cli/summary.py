@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from jobs.pipeline.sync import SyncContext, SyncReport
+from jobs.pipeline.context import SyncContext, SyncReport
 from jobs.reports.report_page import flag_kinds
 
 NO_STAGE = "none"

@@ -23,7 +23,8 @@ from jobs.cli.demo_tour import demo_tour
 from jobs.cli.plan_lines import plan_lines
 from jobs.cli.progress import RunProgress
 from jobs.cli.summary import StoreFacts, store_facts, summary_lines
-from jobs.pipeline.sync import SyncContext, SyncReport, backfill, reconcile, sweep, sync
+from jobs.pipeline.context import SyncContext, SyncReport
+from jobs.pipeline.runs import backfill, reconcile, sweep, sync
 from jobs.pipeline.write_outcomes import raise_unless_written
 from jobs.service.job_runner import Job, run_job
 from jobs.service.service import run_service

@@ -37,22 +37,14 @@ from connector.webhooks.payload import DELETED, UPDATED
 from connector.wisenet.entities import POLLED as POLLED_ENTITIES
 from connector.wisenet.entities import entity_named
 from connector.wisenet.timestamps import format_body_timestamp
+from jobs.pipeline.context import SyncContext, SyncReport
 from jobs.pipeline.course_offers import refresh_course_offers
+from jobs.pipeline.decide import decide
 from jobs.pipeline.echoes import ExpectedEchoes
+from jobs.pipeline.poll import AUDIT, Listing, labels_for, poll_list, read_credentials, snapshot_of
 from jobs.pipeline.read_costs import Strategy, cheapest, counted, listing_pages
-from jobs.pipeline.sync import (
-    AUDIT,
-    Listing,
-    SyncContext,
-    SyncReport,
-    decide,
-    labels_for,
-    poll_list,
-    read_credentials,
-    snapshot_of,
-    write_back,
-    write_reserve,
-)
+from jobs.pipeline.runs import write_reserve
+from jobs.pipeline.write_back import write_back
 
 log = structlog.get_logger(__name__)
 BATCH = 2000

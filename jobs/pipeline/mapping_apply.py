@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from connector.store.store import Store
-from jobs.pipeline.sync import blocking_tag, tag_refusal
+from jobs.pipeline.tag_definitions import blocking_tag, tag_refusal
 from mappings.bundle import LearnerBundle
 from mappings.compiler import CompiledMapping
 from mappings.decision import Decision

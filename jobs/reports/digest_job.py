@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from connector.clock import Clock
 from connector.store.digests import FAILED, SENT
 from connector.store.store import Store
-from jobs.pipeline.sync import SyncContext, SyncReport
+from jobs.pipeline.context import SyncContext, SyncReport
 from jobs.reports.digest import DigestSource, compose_digest
 from jobs.reports.digest_send import Channels, Delivery, DigestSender
 from jobs.setup.settings import Settings

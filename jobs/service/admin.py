@@ -27,7 +27,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from connector.metrics import ConnectorMetrics
-from jobs.pipeline.sync import SyncContext, write_reserve
+from jobs.pipeline.context import SyncContext
+from jobs.pipeline.runs import write_reserve
 from jobs.reports.report_page import report_html
 from jobs.setup.mapping_file import MappingFileWatch
 

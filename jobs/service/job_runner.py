@@ -18,8 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import ConnectorError, JobBusyError, NotLeaderError
 from connector.metrics import ConnectorMetrics
+from jobs.pipeline.context import SyncContext, SyncReport
 from jobs.pipeline.inbox import drain_inbox, unannounced_changes
-from jobs.pipeline.sync import AUDIT, SyncContext, SyncReport, sync, write_back
+from jobs.pipeline.poll import AUDIT
+from jobs.pipeline.runs import sync
+from jobs.pipeline.write_back import write_back
 from jobs.service.admin import ServiceState
 
 log = structlog.get_logger(__name__)
@@ -206,11 +209,8 @@ class JobRunner:
         """The scheduled sync, counting the changes it finds that no delivery announced."""
         first_read = await ctx.store.cursors.high_water(AUDIT) is None
         began = ctx.store.clock.now()
-        ctx.changed_records = None if first_read else {}
-        try:
-            report = await sync(ctx)
-        finally:
-            changed, ctx.changed_records = ctx.changed_records, None
+        report = await sync(ctx, SyncReport(changed_ids=None if first_read else {}))
+        changed = report.changed_ids
         if changed:
             window = self.state.webhook_silence + ctx.overlap
             found = await unannounced_changes(ctx, changed, began - window)

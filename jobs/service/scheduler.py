@@ -18,7 +18,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs.pipeline.sync import SyncContext, SyncReport, reconcile, sweep
+from jobs.pipeline.context import SyncContext, SyncReport
+from jobs.pipeline.runs import reconcile, sweep
 from jobs.reports.digest_job import DailyDigest
 from jobs.service.job_runner import JobRunner, write_only
 from jobs.setup.settings import Settings

@@ -22,7 +22,7 @@ from connector.store.budget import StoreBudget
 from connector.store.store import Store
 from connector.wisenet.client import ClientConfig, RequestObserver, WisenetClient
 from connector.wisenet.retry import RetryPolicy
-from jobs.pipeline.sync import SyncContext
+from jobs.pipeline.context import SyncContext
 from jobs.setup.mapping_file import MappingFileWatch, cannot_read, read_mapping_text
 from jobs.setup.settings import Settings
 from mappings.calendar import BusinessCalendar

@@ -28,7 +28,7 @@ from connector.clock import SystemClock
 from connector.sandbox.app import SandboxServer
 from connector.store.store import Store
 from connector.wisenet.retry import RetryPolicy
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from jobs.service.leader import STOP_GRACE_SECONDS
 from tests.e2e.test_crashes import kill_when, start
 from tests.e2e.test_replicas import rows

@@ -15,7 +15,7 @@ from connector.store.database import Database
 from connector.store.inbox_writer import Delivery, enqueue_many
 from connector.store.store import Store
 from jobs.pipeline.inbox import drain_inbox
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from jobs.service.admin import Admin, ServiceState
 from jobs.service.job_runner import JobRunner
 from jobs.setup.composition import active_mapping

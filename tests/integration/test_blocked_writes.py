@@ -22,7 +22,8 @@ import pytest
 from connector.errors import TagRefusedError
 from connector.sandbox.app import SandboxServer
 from jobs.cli.main import EXIT_CONFIGURATION, EXIT_FAILED, EXIT_OK, main
-from jobs.pipeline.sync import TagDefinitions, sync
+from jobs.pipeline.runs import sync
+from jobs.pipeline.tag_definitions import TagDefinitions
 from jobs.service.job_runner import write_only
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connector.wisenet.retry import RetryPolicy
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from tests.support.clock import ShiftedClock
 from tests.support.rig import expected_tags, owned_tags_in_wisenet, wired
 from tests.support.sandbox import control, served

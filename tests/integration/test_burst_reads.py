@@ -24,7 +24,7 @@ from connector.wisenet.retry import RetryPolicy
 from connector.wisenet.timestamps import format_body_timestamp
 from jobs.pipeline.inbox import InboxReport, drain_inbox
 from jobs.pipeline.read_costs import listing_pages
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from jobs.service.admin import ServiceState
 from jobs.service.job_runner import JobRunner
 from tests.support.clock import FakeClock

@@ -29,9 +29,11 @@ from connector.store.schema import (
     stage_history,
 )
 from connector.store.store import PendingWrite, Store
+from jobs.pipeline.context import SyncReport
 from jobs.pipeline.inbox import drain_inbox
 from jobs.pipeline.mapping_apply import impact
-from jobs.pipeline.sync import SyncReport, reconcile, sync, write_back
+from jobs.pipeline.runs import reconcile, sync
+from jobs.pipeline.write_back import write_back
 from mappings.loader import load_mapping
 from tests.reference import Outcome, decide
 from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, default_mapping

@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import free_port
 from jobs.cli.status import digest_line
-from jobs.pipeline.sync import sweep, sync
+from jobs.pipeline.runs import sweep, sync
 from jobs.reports.digest import Digest, DigestSource
 from jobs.reports.digest_job import DailyDigest, channels_from, send_digest, source_from
 from jobs.reports.digest_send import Channels, DigestSender

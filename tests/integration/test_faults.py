@@ -11,7 +11,7 @@ import pytest
 
 from connector.clock import SystemClock
 from connector.wisenet.retry import RetryPolicy
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from tests.support.rig import expected_tags, owned_tags_in_wisenet, wired
 from tests.support.sandbox import control, served_for_processes
 

@@ -18,8 +18,9 @@ from connector.store.leadership import (
     TableLeadership,
 )
 from connector.store.store import Store
-from jobs.pipeline import sync as sync_module
-from jobs.pipeline.sync import SyncContext, SyncReport, write_back
+from jobs.pipeline import write_back as write_back_module
+from jobs.pipeline.context import SyncContext, SyncReport
+from jobs.pipeline.write_back import write_back
 from jobs.service.admin import ServiceState
 from jobs.service.job_runner import JobRunner, run_job, stop_task
 from jobs.service.leader import Leader
@@ -266,7 +267,7 @@ async def test_a_cancelled_write_batch_stays_cancelled_when_its_leases_cannot_be
 
     monkeypatch.setattr(rig.store.outbox, "claim", claimed)
     monkeypatch.setattr(rig.store.outbox, "release", unreachable)
-    monkeypatch.setattr(sync_module, "_send", endless)
+    monkeypatch.setattr(write_back_module, "_send", endless)
     task = asyncio.create_task(write_back(rig.ctx, SyncReport()))
     await started.wait()
     task.cancel()

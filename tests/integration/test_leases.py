@@ -17,7 +17,7 @@ from connector.metrics import ConnectorMetrics
 from connector.store import migrate
 from connector.store.schema import outbox, webhook_inbox
 from connector.store.store import Store
-from jobs.pipeline.sync import SyncContext, SyncReport
+from jobs.pipeline.context import SyncContext, SyncReport
 from jobs.service.admin import ServiceState
 from jobs.service.job_runner import JobRunner
 from tests.support.clock import FakeClock

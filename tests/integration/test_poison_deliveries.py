@@ -33,7 +33,7 @@ from connector.store.inbox_writer import (
 from connector.store.schema import webhook_inbox
 from connector.store.store import Store
 from jobs.pipeline.inbox import drain_inbox
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from tests.support.databases import database
 from tests.support.receiving import SANDBOX_ACCOUNT, receiving
 from tests.support.rig import Rig, expected_tags, owned_tags_in_wisenet

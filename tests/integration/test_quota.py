@@ -7,7 +7,7 @@ import pytest
 from connector.errors import RateLimitedError
 from connector.store.inbox_writer import Delivery, enqueue_many
 from jobs.pipeline.inbox import drain_inbox
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from tests.support.clock import FakeClock
 from tests.support.rig import Rig, expected_tags, owned_tags_in_wisenet
 from tests.support.sandbox import control

@@ -15,7 +15,7 @@ import pytest
 
 from connector.metrics import ConnectorMetrics
 from connector.store.report_data import OVERDUE_BUCKETS, overdue_bucket
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from jobs.reports.report_page import flag_kinds, report_html
 from jobs.service.admin import Admin, ServiceState
 from tests.support.bundles import DEFAULT_MAPPING

@@ -20,7 +20,7 @@ from connector.sandbox.service import Sandbox
 from connector.sandbox.staff import enrolment_staff
 from jobs.cli.main import EXIT_OK, main
 from jobs.pipeline.mapping_apply import impact
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from mappings.bundle import CourseEnrolment, LearnerBundle
 from mappings.loader import load_mapping
 from tests.reference import Outcome, Variant, decide

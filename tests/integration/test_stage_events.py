@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from tests.support.rig import Rig
 from tests.support.sandbox import control
 

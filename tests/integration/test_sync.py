@@ -8,16 +8,10 @@ from datetime import timedelta
 import pytest
 
 from connector.bundles import Labels
+from jobs.pipeline.context import PlannedWrite, SyncReport
 from jobs.pipeline.mapping_apply import impact
-from jobs.pipeline.sync import (
-    PlannedWrite,
-    SyncReport,
-    backfill,
-    reconcile,
-    sweep,
-    sync,
-    write_back,
-)
+from jobs.pipeline.runs import backfill, reconcile, sweep, sync
+from jobs.pipeline.write_back import write_back
 from mappings.loader import load_mapping
 from tests.reference import decide
 from tests.support.bundles import CALENDAR, DEFAULT_MAPPING, default_mapping

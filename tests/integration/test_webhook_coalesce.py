@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from connector.metrics import ConnectorMetrics
+from jobs.pipeline.context import SyncContext, SyncReport
 from jobs.pipeline.inbox import InboxReport
-from jobs.pipeline.sync import SyncContext, SyncReport, sync
+from jobs.pipeline.runs import sync
 from jobs.service.admin import ServiceState
 from jobs.service.job_runner import JobRunner, stop_task
 from jobs.service.scheduler import inbox_loop

@@ -27,7 +27,7 @@ from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
 from connector.wisenet.budget import InMemoryDailyBudget
 from jobs.pipeline.inbox import drain_inbox
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from jobs.service.admin import ServiceState
 from jobs.service.job_runner import JobRunner
 from tests.support.clock import FakeClock

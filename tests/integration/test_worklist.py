@@ -17,7 +17,7 @@ from connector.bundles import Labels
 from connector.store import migrate
 from connector.store.worklist import WorkItem, selected
 from jobs.cli.worklist import COLUMNS, csv_cell
-from jobs.pipeline.sync import sync
+from jobs.pipeline.runs import sync
 from tests.reference import decide
 from tests.support.databases import database
 from tests.support.rig import Rig

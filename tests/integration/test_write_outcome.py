@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 from connector.sandbox.app import SandboxServer
+from jobs.pipeline.context import SyncReport
 from jobs.pipeline.inbox import drain_inbox
-from jobs.pipeline.sync import REDECIDE_ROUNDS, SyncReport, sync, write_back
+from jobs.pipeline.runs import sync
+from jobs.pipeline.write_back import write_back
+from jobs.pipeline.write_one import REDECIDE_ROUNDS
 from tests.support.clock import FakeClock
 from tests.support.receiving import receiving
 from tests.support.rig import (

@@ -21,7 +21,7 @@ from connector.store import migrate
 from connector.store.schema import enrolment_state, flags, learner_state
 from connector.store.store import Store
 from connector.wisenet.retry import RetryPolicy
-from jobs.pipeline.sync import SyncContext
+from jobs.pipeline.context import SyncContext
 from jobs.setup.composition import Parts, sync_context
 from jobs.setup.settings import Settings
 from tests.reference import decide

@@ -6,7 +6,7 @@ from collections import Counter
 
 from jobs.cli.status import write_backlog_line
 from jobs.cli.summary import StoreFacts, flags_by_kind, stage_order, summary_lines, write_split
-from jobs.pipeline.sync import PlannedWrite, SyncReport
+from jobs.pipeline.context import PlannedWrite, SyncReport
 from jobs.service.job_runner import counts
 
 STAGES = ("Sales", "Progression", "Completion", "Reconnect")
