@@ -67,6 +67,28 @@ def test_the_edges_never_import_the_shell(path: Path) -> None:
     assert not [m for m in imported_modules(path) if m.split(".")[0] == "jobs"]
 
 
+EDGE_MAY_IMPORT = {  # what each folder of connector/ may import of connector/ (besides itself)
+    "wisenet": {"errors", "clock", "bundles"},
+    "store": {"errors", "clock", "wisenet"},
+    "webhooks": {"errors", "clock", "metrics", "store", "wisenet"},
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for folder in EDGE_MAY_IMPORT for p in python_files(f"connector/{folder}")],
+    ids=lambda p: p.relative_to(ROOT / "connector").as_posix(),
+)
+def test_each_edge_imports_only_the_edges_it_builds_on(path: Path) -> None:
+    """The client knows no store; the store reads the entity registry, never the receiver."""
+    folder = path.relative_to(ROOT / "connector").parts[0]
+    allowed = EDGE_MAY_IMPORT[folder] | {folder}
+    for module in imported_modules(path):
+        parts = module.split(".")
+        if parts[0] == "connector" and len(parts) > 1:
+            assert parts[1] in allowed, f"{path.relative_to(ROOT)} imports {module}"
+
+
 @pytest.mark.parametrize("path", python_files("connector/sandbox"), ids=lambda p: p.name)
 def test_the_sandbox_never_imports_the_client(path: Path) -> None:
     """The sandbox and the client are tested against the contract independently."""
