@@ -39,6 +39,9 @@ class Parts:
 
     clock: Clock = field(default_factory=SystemClock)
     rate_limit: float | None = None  # requests per second, instead of CONNECTOR_WISENET_RATE_LIMIT
+    # Requests a day, instead of CONNECTOR_WISENET_DAILY_QUOTA (a test's small day, below the
+    # setting's lower bound).
+    daily_quota: int | None = None
     retry: RetryPolicy | None = None
     page_size: int | None = None
     rng: random.Random | None = None  # the retries' jitter
@@ -60,6 +63,8 @@ def client_config(settings: Settings, parts: Parts | None = None) -> ClientConfi
     )
     if parts.rate_limit is not None:
         config = replace(config, rate_limit=parts.rate_limit)
+    if parts.daily_quota is not None:
+        config = replace(config, daily_quota=parts.daily_quota)
     if parts.retry is not None:
         config = replace(config, retry=parts.retry)
     if parts.page_size is not None:
@@ -98,7 +103,7 @@ async def sync_context(
         )
         budget = StoreBudget(
             store.budget,
-            settings.wisenet_daily_quota,
+            config.daily_quota,
             settings.timezone,
             settings.wisenet_quota_reset,
             clock,

@@ -64,13 +64,17 @@ async def wired(
         _env_file=None,
         wisenet_base_url=server.base_url,
         wisenet_api_key=SecretStr(KEY),
-        wisenet_daily_quota=daily_quota,
         timezone=SYDNEY,
         database_url=url,
         mapping_file=str(DEFAULT_MAPPING),
     )
     parts = Parts(
-        clock=clock, rate_limit=rate_limit, retry=retry, page_size=page_size, rng=random.Random(1)
+        clock=clock,
+        rate_limit=rate_limit,
+        daily_quota=daily_quota,
+        retry=retry,
+        page_size=page_size,
+        rng=random.Random(1),
     )
     async with sync_context(settings, parts) as ctx:
         yield Rig(server, ctx.store, ctx)
