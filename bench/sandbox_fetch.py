@@ -22,7 +22,8 @@ import httpx
 
 from connector.clock import SystemClock
 from connector.sandbox.app import free_port
-from connector.wisenet.client import ClientConfig, WisenetClient
+from connector.wisenet.client import WisenetClient
+from connector.wisenet.transport import ClientConfig
 from jobs.setup.logging import configure_logging
 from tests.support.fetch import full_fetch
 

@@ -38,7 +38,7 @@ from connector.metrics import ConnectorMetrics
 from connector.sandbox.app import SandboxServer
 from connector.sandbox.service import Sandbox, SandboxConfig
 from connector.sandbox.webhooks import DEFAULT_SECRET
-from connector.store.store import CREDENTIAL, ENROLMENT, UNIT
+from connector.store.entities import CREDENTIAL, ENROLMENT, UNIT
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
 from jobs.pipeline.context import SyncContext

@@ -15,51 +15,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.clock import Clock
 from connector.errors import ConfigurationError
-from connector.store import entities
 from connector.store.budget import Budget
 from connector.store.bundles import Bundles
 from connector.store.course_offers import CourseOffers
-from connector.store.cursors import Cursors, Progress
+from connector.store.cursors import Cursors
 from connector.store.database import Database
 from connector.store.dead_letters import DeadLetters
 from connector.store.decisions import Decisions
 from connector.store.digests import Digests
 from connector.store.inbox import Inbox
 from connector.store.leadership import SchedulerLock
-from connector.store.locks import Locks, worker_id
+from connector.store.locks import Locks
 from connector.store.mapping_versions import MappingVersions
 from connector.store.opening import store_opening
-from connector.store.outbox import BlockedWrites, Outbox, PendingWrite
+from connector.store.outbox import Outbox
 from connector.store.report_data import Report
 from connector.store.runs import Runs
 from connector.store.schema import identity
-from connector.store.snapshots import Snapshot, Snapshots
-from connector.store.vocabulary import StoredTag, Vocabulary
+from connector.store.snapshots import Snapshots
+from connector.store.vocabulary import Vocabulary
 from connector.store.worklist import Worklist
-
-__all__ = [  # the names the jobs import from here
-    "CHECKLIST",
-    "CREDENTIAL",
-    "ENROLMENT",
-    "LEARNER",
-    "UNIT",
-    "Binding",
-    "BlockedWrites",
-    "PendingWrite",
-    "Progress",
-    "Snapshot",
-    "Store",
-    "StoredTag",
-    "worker_id",
-]
-
-LEARNER, ENROLMENT, UNIT, CREDENTIAL, CHECKLIST = (  # the jobs name them through the store
-    entities.LEARNER,
-    entities.ENROLMENT,
-    entities.UNIT,
-    entities.CREDENTIAL,
-    entities.CHECKLIST,
-)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from connector.wisenet.entities import ENTITIES as REGISTRY
 CREATED, UPDATED, DELETED = "Created", "Updated", "Deleted"
 EVENTS = {"created": CREATED, "updated": UPDATED, "deleted": DELETED, "triggered": UPDATED}
 # Wisenet entity name (normalised) → the name the connector uses; the others are not read.
-ENTITIES = {entity.name.lower(): entity.name for entity in REGISTRY}  # names: no blanks or _
+ENTITY_NAMES = {entity.name.lower(): entity.name for entity in REGISTRY}  # names: no blanks or _
 MAX_RECORD_ID = MAX_BIGINT
 MAX_TEXT = 100
 MAX_DIGITS = 20  # more than any 64-bit integer has; longer numbers are never converted
@@ -49,7 +49,7 @@ class WebhookEvent:
     @property
     def known_entity(self) -> bool:
         """Whether the connector reads this entity (others are counted and ignored)."""
-        return self.entity in ENTITIES.values()
+        return self.entity in ENTITY_NAMES.values()
 
 
 def parse_payload(body: bytes) -> WebhookEvent:
@@ -118,7 +118,7 @@ def _integer(digits: str) -> int | _HugeInteger:
 
 def _entity(name: str) -> str:
     key = name.replace(" ", "").replace("_", "").lower()
-    return ENTITIES.get(key, name)
+    return ENTITY_NAMES.get(key, name)
 
 
 def _event(name: str) -> str:

@@ -1,7 +1,7 @@
 """The day's request budget against Wisenet's daily quota.
 
 `DailyBudget` is the interface the client spends through. `InMemoryDailyBudget` keeps the count
-in the process; the sync engine replaces it with one persisted in the store and shared by
+in the process; the composition root replaces it with one persisted in the store and shared by
 replicas. The budget day runs from one reset to the next, at `reset_at` in the account's
 timezone.
 

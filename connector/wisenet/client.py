@@ -29,10 +29,7 @@ from connector.wisenet.filters import equality_filters
 from connector.wisenet.paging import SkipTakePager
 from connector.wisenet.responses import malformed, parse, parse_item_or_data
 from connector.wisenet.transport import (
-    ClientConfig,
-    RequestObserver,
     WisenetTransport,
-    read_tally,
 )
 from connector.wisenet.wire import (
     AuditLogData,
@@ -50,9 +47,6 @@ from connector.wisenet.wire import (
     WireModel,
     combo_entry,
 )
-
-# The composition root, the read counts and the tests import the transport's parts from here.
-__all__ = ["ClientConfig", "RequestObserver", "WisenetClient", "read_tally"]
 
 ModelT = TypeVar("ModelT", bound=WireModel)
 

@@ -1,4 +1,7 @@
-"""`connector sync`, `connector demo` and `connector db upgrade`."""
+"""The commands that run the pipeline: `sync`, `backfill`, `reconcile`, `sweep`, `demo`, `run`.
+
+Also `db upgrade`, and the closing summary and exit code every run shares.
+"""
 
 from __future__ import annotations
 

@@ -15,12 +15,9 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
 from connector.bundles import Labels
-from connector.store.store import (
-    BlockedWrites,
-    PendingWrite,
-    Store,
-    worker_id,
-)
+from connector.store.locks import worker_id
+from connector.store.outbox import BlockedWrites, PendingWrite
+from connector.store.store import Store
 from connector.wisenet.client import WisenetClient
 from jobs.pipeline.echoes import ExpectedEchoes
 from jobs.pipeline.write_outcomes import FIXES, FailureGroup

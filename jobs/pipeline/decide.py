@@ -11,9 +11,7 @@ from datetime import date
 
 import structlog
 
-from connector.store.store import (
-    PendingWrite,
-)
+from connector.store.outbox import PendingWrite
 from jobs.pipeline.context import DecisionContext, PlannedWrite, SyncReport
 from mappings.decision import Decision
 from mappings.evaluate import evaluate

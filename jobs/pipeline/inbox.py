@@ -31,11 +31,10 @@ import structlog
 
 from connector.bundles import Labels
 from connector.errors import NotFoundError, QuotaExhaustedError, TransientError
+from connector.store.entities import CREDENTIAL, ENROLMENT, UNIT
 from connector.store.inbox import InboxEntry
-from connector.store.store import CREDENTIAL, ENROLMENT, UNIT
 from connector.webhooks.payload import DELETED, UPDATED
-from connector.wisenet.entities import POLLED as POLLED_ENTITIES
-from connector.wisenet.entities import entity_named
+from connector.wisenet.entities import POLLED, entity_named
 from connector.wisenet.timestamps import format_body_timestamp
 from jobs.pipeline.context import SyncContext, SyncReport
 from jobs.pipeline.course_offers import refresh_course_offers
@@ -49,7 +48,7 @@ from jobs.pipeline.write_back import write_back
 log = structlog.get_logger(__name__)
 BATCH = 2000
 LEASE = timedelta(minutes=5)
-POLLED = tuple(entity.name for entity in POLLED_ENTITIES)  # entities with a modified filter
+POLLED_NAMES = tuple(entity.name for entity in POLLED)  # entities with a modified filter
 
 
 @dataclass
@@ -186,7 +185,7 @@ async def _process(ctx: SyncContext, batch: Batch, report: InboxReport) -> dict[
     gone: dict[str, set[int]] = {entity: set(ids) for entity, ids in batch.deleted.items()}
     ctx.echoes.forget_before(ctx.store.clock.now())
     echoed = batch.echoes_of(ctx.echoes)
-    for entity in POLLED:
+    for entity in POLLED_NAMES:
         wanted = _still_wanted(batch, entity, report)
         if not wanted:
             continue

@@ -18,12 +18,9 @@ from connector.bundles import Labels
 from connector.errors import (
     NotFoundError,
 )
-from connector.store.store import (
-    CREDENTIAL,
-    ENROLMENT,
-    Progress,
-    Snapshot,
-)
+from connector.store.cursors import Progress
+from connector.store.entities import CREDENTIAL, ENROLMENT
+from connector.store.snapshots import Snapshot
 from connector.wisenet.entities import ENTITIES, POLLED, Entity, entity_named
 from connector.wisenet.timestamps import parse_timestamp
 from connector.wisenet.vocabulary import LIFECYCLE_COMBOS, Combo

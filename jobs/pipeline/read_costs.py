@@ -16,7 +16,7 @@ from enum import StrEnum
 
 import structlog
 
-from connector.wisenet.client import read_tally
+from connector.wisenet.transport import read_tally
 
 log = structlog.get_logger(__name__)
 

@@ -13,9 +13,7 @@ import structlog
 from connector.errors import (
     TagRefusedError,
 )
-from connector.store.store import (
-    StoredTag,
-)
+from connector.store.vocabulary import StoredTag
 from jobs.pipeline.context import SyncContext
 
 log = structlog.get_logger(__name__)

@@ -23,10 +23,8 @@ from connector.errors import (
     TagRefusedError,
     TransientError,
 )
-from connector.store.store import (
-    ENROLMENT,
-    PendingWrite,
-)
+from connector.store.entities import ENROLMENT
+from connector.store.outbox import PendingWrite
 from connector.wisenet.endpoints import COURSE_ENROLMENT
 from jobs.pipeline.context import PlannedWrite, SyncContext, SyncReport
 from jobs.pipeline.decide import decide

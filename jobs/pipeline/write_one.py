@@ -11,11 +11,8 @@ from enum import Enum
 
 import structlog
 
-from connector.store.store import (
-    CREDENTIAL,
-    ENROLMENT,
-    PendingWrite,
-)
+from connector.store.entities import CREDENTIAL, ENROLMENT
+from connector.store.outbox import PendingWrite
 from jobs.pipeline.context import SyncContext, SyncReport
 from jobs.pipeline.poll import labels_for, list_credentials, snapshot_of
 from jobs.pipeline.read_costs import Strategy, cheapest, counted, listing_pages

@@ -19,7 +19,6 @@ from typing import Any
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -114,8 +113,7 @@ class Admin:
     async def checks(self) -> dict[str, Any]:
         """Every check's facts, with the essential and the degrading ones summed up."""
         store, clock = self.ctx.store, self.ctx.store.clock
-        async with store.db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await store.db.ping()
         now = clock.now()
         active = await store.mappings.active()
         on_disk = await self.state.mapping_watch.check(active[2] if active else None)

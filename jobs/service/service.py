@@ -5,13 +5,11 @@ Every replica serves the receiver and the admin endpoints. Only the holder of th
 Wisenet, so the deployment keeps the key's rate; the others stand by and try the lock every
 `LEADER_RETRY_SECONDS`. A leader that cannot confirm its lock stops its jobs at once.
 
-The scheduled jobs are the poll and sync, the daily sweep, the weekly reconcile, the writer and
-the daily purge of data older than `CONNECTOR_RETENTION`.
-APScheduler 3 (`AsyncIOScheduler`) runs the jobs with `coalesce=True`, one instance at a time.
-Every job takes its lock in the store, so a CLI `sync` beside the service says so instead of
-racing it; inside one process the jobs also run one after another. The receiver wakes the
-inbox worker as soon as a delivery is committed. SIGTERM and SIGINT stop the service after the
-running job finishes.
+This module wires the parts: the leader (`jobs.service.leader`), its schedule and inbox worker
+(`jobs.service.scheduler`: the poll and sync, the daily sweep, the weekly reconcile, the writer,
+the daily purge), the job runner with its store locks (`jobs.service.job_runner`) and the
+embedded servers (`jobs.service.servers`). SIGTERM and SIGINT stop the service after the running
+job finishes.
 """
 
 from __future__ import annotations

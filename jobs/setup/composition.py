@@ -1,8 +1,9 @@
 """The composition root: turns Settings, and any parts a caller brings, into wired-up components.
 
 Every caller wires through here: the commands, the service, the tests and the benches. A caller
-that needs a part other than the one settings would build (a fake clock, a faster retry, a
-seeded jitter, a smaller page, a request observer) hands it in as `Parts`.
+that needs a part other than the one settings would build (a fake clock, another rate limit or
+daily quota, a faster retry, a seeded jitter, a smaller page, a request observer) hands it in as
+`Parts`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from connector.clock import Clock, SystemClock
 from connector.errors import ConfigurationError
 from connector.store.budget import StoreBudget
 from connector.store.store import Store
-from connector.wisenet.client import ClientConfig, RequestObserver, WisenetClient
+from connector.wisenet.client import WisenetClient
 from connector.wisenet.retry import RetryPolicy
+from connector.wisenet.transport import ClientConfig, RequestObserver
 from jobs.pipeline.context import SyncContext
 from jobs.setup.mapping_file import MappingFileWatch, cannot_read, read_mapping_text
 from jobs.setup.settings import Settings

@@ -19,8 +19,9 @@ import annotated_types
 import pytest
 
 from connector.clock import SystemClock
-from connector.wisenet.client import ClientConfig, WisenetClient
+from connector.wisenet.client import WisenetClient
 from connector.wisenet.retry import RetryPolicy
+from connector.wisenet.transport import ClientConfig
 from jobs.setup.settings import Settings
 from tests.support.sandbox import KEY, control, served
 

@@ -11,8 +11,9 @@ import pytest
 from connector.clock import SystemClock
 from connector.errors import QuotaExhaustedError
 from connector.sandbox.app import SandboxServer
-from connector.wisenet.client import ClientConfig, WisenetClient
+from connector.wisenet.client import WisenetClient
 from connector.wisenet.retry import RetryPolicy
+from connector.wisenet.transport import ClientConfig
 from connector.wisenet.usi import usi_facts
 from tests.support.fetch import full_fetch
 from tests.support.sandbox import KEY, control, served

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector.bundles import Labels
 from connector.store import migrate
+from connector.store.outbox import PendingWrite
 from connector.store.schema import (
     dead_letters,
     dirty_learners,
@@ -28,7 +29,7 @@ from connector.store.schema import (
     records,
     stage_history,
 )
-from connector.store.store import PendingWrite, Store
+from connector.store.store import Store
 from jobs.pipeline.context import SyncReport
 from jobs.pipeline.inbox import drain_inbox
 from jobs.pipeline.mapping_apply import impact

@@ -29,7 +29,8 @@ from connector.errors import DryRunWriteError
 from connector.sandbox.app import SandboxServer
 from connector.store import migrate
 from connector.store.store import Store
-from connector.wisenet.client import ClientConfig, WisenetClient
+from connector.wisenet.client import WisenetClient
+from connector.wisenet.transport import ClientConfig
 from jobs.cli.main import EXIT_CONFIGURATION, EXIT_OK, main
 from tests.support.bundles import DEFAULT_MAPPING
 from tests.support.clock import FakeClock

@@ -16,15 +16,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector.errors import ConfigurationError, JobBusyError
 from connector.store import migrate
-from connector.store.store import (
-    ENROLMENT,
-    LEARNER,
-    UNIT,
-    BlockedWrites,
-    PendingWrite,
-    Snapshot,
-    Store,
-)
+from connector.store.entities import ENROLMENT, LEARNER, UNIT
+from connector.store.outbox import BlockedWrites, PendingWrite
+from connector.store.snapshots import Snapshot
+from connector.store.store import Store
 from mappings.decision import Decision
 from mappings.evaluate import evaluate
 from tests.support.bundles import TODAY, ago, default_mapping, enrolment, learner, unit

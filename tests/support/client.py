@@ -6,8 +6,9 @@ import random
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
-from connector.wisenet.client import ClientConfig, WisenetClient
+from connector.wisenet.client import WisenetClient
 from connector.wisenet.retry import RetryPolicy
+from connector.wisenet.transport import ClientConfig
 from tests.support.clock import FakeClock
 
 BASE_URL = "https://wisenet.test/v1"

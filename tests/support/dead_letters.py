@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable
 
 from connector.clock import Clock
-from connector.store.store import PendingWrite
+from connector.store.outbox import PendingWrite
 from jobs.setup.composition import opened_store
 from jobs.setup.settings import load_settings
 

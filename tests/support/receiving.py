@@ -12,7 +12,7 @@ from connector.clock import SystemClock
 from connector.metrics import ConnectorMetrics
 from connector.sandbox.webhooks import DEFAULT_SECRET
 from connector.store.store import Store
-from connector.webhooks.payload import ENTITIES
+from connector.webhooks.payload import ENTITY_NAMES
 from connector.webhooks.receiver import PATH, Receiver
 from connector.webhooks.verify import VerifierConfig
 from jobs.service.body_deadline import BODY_SECONDS
@@ -72,5 +72,5 @@ def acknowledged(delivered: list[dict[str, Any]]) -> set[str]:
     return {
         d["message_id"]
         for d in delivered
-        if d["status"] == 202 and d["payload"]["EntityName"] in ENTITIES.values()
+        if d["status"] == 202 and d["payload"]["EntityName"] in ENTITY_NAMES.values()
     }

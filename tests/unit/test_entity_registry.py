@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from connector.store import entities as stored
-from connector.webhooks.payload import ENTITIES as WEBHOOK_NAMES
+from connector.webhooks.payload import ENTITY_NAMES as WEBHOOK_NAMES
 from connector.wisenet.entities import BY_NAME, ENTITIES, POLLED, Entity
 from mappings.bundle import LearnerBundle
 from mappings.catalogue import CATALOGUE
