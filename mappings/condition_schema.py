@@ -20,6 +20,7 @@ from mappings.schema_values import (
     NameList,
     Scalar,
     Strict,
+    construct_key,
     tagged_models,
 )
 
@@ -267,12 +268,7 @@ class FlagRef(Strict):
 
 def condition_kind(value: Any) -> str | None:
     """Which construct a condition is, by its operator key (None if it has none)."""
-    if isinstance(value, dict):
-        return next((key for key in CONDITION_KEYS if key in value), None)
-    for key, model in CONDITION_MODELS.items():
-        if isinstance(value, model):
-            return key
-    return None
+    return construct_key(value, CONDITION_MODELS)
 
 
 Condition = Annotated[

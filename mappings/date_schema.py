@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import Discriminator, Field, Tag
 
 from mappings.condition_schema import Condition
-from mappings.schema_values import NAME, Strict, tagged_models
+from mappings.schema_values import NAME, Strict, construct_key, tagged_models
 
 
 class DateOfField(Strict):
@@ -50,12 +50,7 @@ class FirstOf(Strict):
 
 def date_kind(value: Any) -> str | None:
     """Which date construct a value is, by its key."""
-    if isinstance(value, dict):
-        return next((key for key in DATE_KEYS if key in value), None)
-    for key, model in DATE_MODELS.items():
-        if isinstance(value, model):
-            return key
-    return None
+    return construct_key(value, DATE_MODELS)
 
 
 DateExpression = Annotated[

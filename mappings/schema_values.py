@@ -92,3 +92,13 @@ def tagged_models(union: Any) -> dict[str, type[Strict]]:
     """The constructs of a tagged union, by tag, in the union's order."""
     members = get_args(get_args(union)[0])
     return {tag.tag: model for model, tag in (get_args(member) for member in members)}
+
+
+def construct_key(value: Any, models: dict[str, type[Strict]]) -> str | None:
+    """Which of `models` a value is: by its key when raw, by its type when parsed (None if none)."""
+    if isinstance(value, dict):
+        return next((key for key in models if key in value), None)
+    for key, model in models.items():
+        if isinstance(value, model):
+            return key
+    return None

@@ -76,11 +76,12 @@ async def reconcile(ctx: SyncContext) -> SyncReport:
     nothing is forgotten on partial knowledge. Owned tags that drifted without a modification
     time are caught by the full read itself (the enrolment's tags are part of its hash).
     """
-    report = await backfill(ctx, SyncReport(listed_whole={}))
-    if report.paused or report.listed_whole is None:
+    listed: dict[str, set[int]] = {}
+    report = await backfill(ctx, SyncReport(listed_whole=listed))
+    if report.paused:
         return report
     touched: set[int] = set()
-    for entity, ids in report.listed_whole.items():
+    for entity, ids in listed.items():
         stale = set(await ctx.store.snapshots.record_ids(entity)) - ids
         if stale:
             log.info("reconcile.forgotten", entity=entity, ids=sorted(stale)[:50], count=len(stale))

@@ -26,9 +26,9 @@ class Runtime:
         """The settings, read on first use (a command that needs none never reads them)."""
         return load_settings()
 
-    def parts(self, *, rate_limit: float | None = None) -> Parts:
+    def parts(self) -> Parts:
         """The parts this run brings to the composition root: its clock."""
-        return Parts(clock=self.clock, rate_limit=rate_limit)
+        return Parts(clock=self.clock)
 
     def today(self, zone: tzinfo) -> date:
         """The calendar date now in `zone` (the account's timezone)."""
